@@ -1,0 +1,40 @@
+# empathos: `make chat` installs everything and starts a chat; `make test` installs and runs the tests.
+PYTHON ?= python3.11
+VENV ?= .venv
+PY := $(VENV)/bin/python
+EMPATHOS := $(VENV)/bin/empathos
+MODEL ?= qwen2.5-coder-1.5b-instruct
+TEST_MODEL ?= smollm2-135m-instruct
+CHAT_USER ?= $(or $(USER),me)
+# llama-cpp-python builds from source: portable, no extras (pip caches the built wheel).
+export CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DLLAVA_BUILD=OFF -DLLAMA_BUILD_TESTS=OFF \
+  -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_SERVER=OFF
+
+.PHONY: install chat test lint bench models
+
+$(VENV)/.installed: pyproject.toml
+	$(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip wheel
+	# Pin torch first: this exact version is the CPU build; any other spec pulls CUDA wheels.
+	$(PY) -m pip install --quiet torch==2.13.0
+	$(PY) -m pip install --quiet -e ".[dev]"
+	touch $@
+
+install: $(VENV)/.installed
+
+models: install
+	$(EMPATHOS) models install $(MODEL)
+
+chat: models
+	$(EMPATHOS) chat --user $(CHAT_USER)
+
+test: install
+	$(EMPATHOS) models install $(TEST_MODEL)
+	$(PY) -m pytest
+
+lint: install
+	$(VENV)/bin/ruff check agent memory strategies tui eval tests
+	$(VENV)/bin/mypy
+
+bench: models
+	$(PY) -m eval.bench_turn

@@ -1,0 +1,181 @@
+"""One function per node of the empathy turn, and the routers between them.
+
+Nodes are safe to re-run after a crash: stores are written with idempotent upserts keyed by the
+turn id, and a node's state update only lands once the node has finished.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Callable
+from functools import wraps
+from typing import Any
+
+from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
+from langgraph.graph import END
+from langgraph.runtime import Runtime
+
+from agent import prompts
+from agent.analysis import fallback_analysis, ground_cause
+from agent.context import Context, default_context
+from agent.llm import StructuredOutputError, invoke_structured
+from agent.reply import stream_reply
+from agent.schemas import CauseAnalysis
+from agent.state import TurnState
+from agent.trace import build_trace
+from agent.validation import message_problem
+from strategies.catalogue import load_catalogue
+from strategies.policy import Signals, select_plan
+
+Update = dict[str, Any]
+Node = Callable[[TurnState, Runtime[Context]], Update]
+
+GROUNDING_MIN_SCORE = 0.5
+
+
+def services(runtime: Runtime[Context]) -> Context:
+    """Return the run's context, or the process default when none was passed (dev server)."""
+    return runtime.context if runtime.context is not None else default_context()
+
+
+def timed(node: Node) -> Node:
+    """Record the node's wall time under `timings[node name]`."""
+
+    @wraps(node)
+    def run(state: TurnState, runtime: Runtime[Context]) -> Update:
+        start = time.perf_counter()
+        update = node(state, runtime)
+        return {**update, "timings": {node.__name__: time.perf_counter() - start}}
+
+    return run
+
+
+@timed
+def guard(state: TurnState, runtime: Runtime[Context]) -> Update:
+    """Reject unusable input; persist the user's message before any model sees it."""
+    ctx = services(runtime)
+    problem = message_problem(state["message"], ctx.settings.max_message_chars)
+    if problem:
+        return {"rejected": problem}
+    turn = ctx.store.begin_turn(
+        state["turn_id"], state["user_id"], state["session_id"], state["message"]
+    )
+    return {"turn_index": turn.idx}
+
+
+@timed
+def safety_screen(state: TurnState, runtime: Runtime[Context]) -> Update:
+    """Screen for a crisis with the fast non-LLM plug-in."""
+    ctx = services(runtime)
+    assessment = ctx.safety.screen(state["message"], ctx.vector(state["message"]))
+    return {"safety": assessment, "crisis": assessment.crisis}
+
+
+@timed
+def recall(state: TurnState, runtime: Runtime[Context]) -> Update:
+    """Fetch the profile, relevant memories and the session's recent history."""
+    ctx = services(runtime)
+    found = ctx.recall.recall(
+        state["user_id"], state["session_id"], state["message"], state.get("turn_index", 0)
+    )
+    return {"recall": found}
+
+
+@timed
+def recognize_emotion(state: TurnState, runtime: Runtime[Context]) -> Update:
+    """Read the emotion with the classifier plug-in (not the LLM)."""
+    ctx = services(runtime)
+    return {"emotion": ctx.emotion.classify_vector(ctx.vector(state["message"]))}
+
+
+@timed
+def analyze_cause(state: TurnState, runtime: Runtime[Context]) -> Update:
+    """Work out the cause, situation, need and thoughts before replying (EBG)."""
+    ctx = services(runtime)
+    messages: list[BaseMessage] = [
+        SystemMessage(prompts.analysis_system(state["emotion"], state["recall"].history)),
+        HumanMessage(state["message"]),
+    ]
+    try:
+        analysis, calls = invoke_structured(
+            ctx.chat_model, messages, CauseAnalysis,
+            method=ctx.structured_method, node="analyze_cause",
+        )
+    except StructuredOutputError as exc:
+        fallback = fallback_analysis(state["message"], state["emotion"])
+        return {"analysis": fallback, "degraded": [f"analyze_cause: {exc}"]}
+    safety = ctx.safety.combine(state["safety"], analysis.risk)
+    return {
+        "analysis": ground_cause(analysis, state["message"]),
+        "llm_calls": calls,
+        "safety": safety,
+        "crisis": safety.crisis,
+    }
+
+
+@timed
+def select_strategy(state: TurnState, runtime: Runtime[Context]) -> Update:
+    """Choose a lens and strategy from the analysis, emotion and traits (CoE)."""
+    emotion, analysis, found = state["emotion"], state["analysis"], state["recall"]
+    grounding = next((m for m in found.memories if m.score >= GROUNDING_MIN_SCORE), None)
+    signals = Signals(
+        need=analysis.need.value,
+        emotion=emotion.label,
+        emotion_probability=emotion.probability,
+        valence=emotion.valence,
+        intensity=emotion.intensity,
+        turn_index=state.get("turn_index", 0),
+        grounding_memory_id=grounding.id if grounding else None,
+    )
+    return {"plan": select_plan(signals, found.traits)}
+
+
+@timed
+def generate_reply(state: TurnState, runtime: Runtime[Context]) -> Update:
+    """Write the reply in the chosen strategy, streaming tokens."""
+    ctx = services(runtime)
+    catalogue, plan, found = load_catalogue(), state["plan"], state["recall"]
+    system = prompts.reply_system(
+        state["emotion"], state["analysis"],
+        catalogue.lens_named(plan.lens), catalogue.strategy_named(plan.strategy),
+        found.memories, found.history,
+    )
+    messages = [SystemMessage(system), HumanMessage(state["message"])]
+    reply, call = stream_reply(
+        ctx.chat_model, messages, node="generate_reply", model_name=ctx.model_name
+    )
+    if not reply.strip():
+        return {"reply": prompts.EMPTY_REPLY, "llm_calls": [call], "degraded": ["empty reply"]}
+    return {"reply": reply.strip(), "llm_calls": [call]}
+
+
+@timed
+def crisis_reply(state: TurnState, runtime: Runtime[Context]) -> Update:
+    """Answer a crisis: acknowledge, stay with the person, give resources. No ordinary reply."""
+    from agent.safety import crisis_reply as write_crisis_reply
+    from agent.safety import crisis_resources
+
+    ctx = services(runtime)
+    text = write_crisis_reply(state["safety"], crisis_resources(ctx.settings.locale))
+    return {"reply": text, "crisis": True}
+
+
+@timed
+def remember(state: TurnState, runtime: Runtime[Context]) -> Update:
+    """Persist the reply with the turn's full trace."""
+    ctx = services(runtime)
+    trace = build_trace(state, ctx.model_name)
+    ctx.store.complete_turn(state["turn_id"], state["reply"], trace, state.get("crisis", False))
+    return {}
+
+
+def route_after_guard(state: TurnState) -> str:
+    return END if state.get("rejected") else "safety_screen"
+
+
+def route_after_safety(state: TurnState) -> str:
+    return "crisis_reply" if state.get("crisis") else "recall"
+
+
+def route_after_analysis(state: TurnState) -> str:
+    return "crisis_reply" if state.get("crisis") else "select_strategy"

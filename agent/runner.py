@@ -1,0 +1,152 @@
+"""Run turns through the compiled graph with a durable checkpointer.
+
+Exceptions: `TurnError` (base) > `TurnFailedError` — the turn could not finish (a model or store
+failure); the user's message is kept and the turn is marked failed with the reason.
+
+Each turn is its own LangGraph thread (`"{user}:{turn}"`), checkpointed with
+`durability="sync"`: a process killed mid-turn leaves a checkpoint at the last finished node,
+and `resume_pending` finishes such turns (or reports them failed) on the next start.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+from collections.abc import Callable
+from dataclasses import dataclass, field
+from typing import Any
+
+from langchain_core.messages import BaseMessage
+from langchain_core.runnables import RunnableConfig
+from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.checkpoint.sqlite import SqliteSaver
+
+from agent.context import Context
+from agent.graph import builder
+from agent.state import TurnInput
+from memory.store import new_id, secure_dir
+
+TokenHandler = Callable[[str], None]
+StageHandler = Callable[[str], None]
+REPLY_NODES = {"generate_reply"}
+
+
+class TurnError(Exception):
+    """Base class for turn errors."""
+
+
+class TurnFailedError(TurnError):
+    """A turn could not finish; the user's message is stored and the turn marked failed."""
+
+    def __init__(self, turn_id: str, reason: str) -> None:
+        super().__init__(f"The turn failed: {reason}. Your message was saved (turn {turn_id}).")
+        self.turn_id = turn_id
+        self.reason = reason
+
+
+@dataclass
+class TurnResult:
+    turn_id: str
+    reply: str | None
+    crisis: bool = False
+    rejected: str | None = None
+    state: dict[str, Any] = field(default_factory=dict)
+
+
+def open_checkpointer(context: Context) -> SqliteSaver:
+    """Open the SQLite checkpointer under the data dir (private file)."""
+    path = context.settings.checkpoint_path
+    secure_dir(path.parent)
+    path.touch(mode=0o600, exist_ok=True)
+    os.chmod(path, 0o600)
+    saver = SqliteSaver(sqlite3.connect(str(path), check_same_thread=False))
+    saver.setup()
+    return saver
+
+
+def thread_config(user_id: str, turn_id: str) -> RunnableConfig:
+    return {"configurable": {"thread_id": f"{user_id}:{turn_id}"}}
+
+
+class Agent:
+    """Run and resume turns for any user over one context and checkpointer."""
+
+    def __init__(
+        self, context: Context, checkpointer: BaseCheckpointSaver[Any] | None = None
+    ) -> None:
+        self.context = context
+        self.checkpointer = checkpointer or open_checkpointer(context)
+        self.graph = builder.compile(checkpointer=self.checkpointer)
+
+    def run_turn(
+        self,
+        user_id: str,
+        session_id: str,
+        message: str,
+        *,
+        on_token: TokenHandler | None = None,
+        on_stage: StageHandler | None = None,
+        turn_id: str | None = None,
+    ) -> TurnResult:
+        """Run one turn, streaming reply tokens and node names to the handlers."""
+        turn_id = turn_id or new_id()
+        payload: TurnInput = {
+            "user_id": user_id, "session_id": session_id, "turn_id": turn_id, "message": message,
+        }
+        return self._drive(payload, thread_config(user_id, turn_id), turn_id, on_token, on_stage)
+
+    def resume_pending(self, user_id: str, on_token: TokenHandler | None = None) -> list[TurnResult]:
+        """Finish turns a crash left pending: from their last checkpoint, else from the start."""
+        results = []
+        for turn in self.context.store.pending_turns(user_id):
+            config = thread_config(user_id, turn.id)
+            snapshot = self.graph.get_state(config)
+            payload: TurnInput | None = None if snapshot.next else {
+                "user_id": user_id, "session_id": turn.session_id,
+                "turn_id": turn.id, "message": turn.user_text,
+            }
+            results.append(self._drive(payload, config, turn.id, on_token, None))
+        return results
+
+    def _drive(
+        self,
+        payload: TurnInput | None,
+        config: RunnableConfig,
+        turn_id: str,
+        on_token: TokenHandler | None,
+        on_stage: StageHandler | None,
+    ) -> TurnResult:
+        try:
+            for mode, chunk in self.graph.stream(
+                payload, config, context=self.context,
+                stream_mode=["messages", "updates"], durability="sync",
+            ):
+                _dispatch(mode, chunk, on_token, on_stage)
+        except Exception as exc:  # any failure: keep the message, mark the turn, re-raise typed
+            self._mark_failed(turn_id, exc)
+            raise TurnFailedError(turn_id, f"{type(exc).__name__}: {exc}") from exc
+        values = dict(self.graph.get_state(config).values)
+        return TurnResult(
+            turn_id=turn_id,
+            reply=values.get("reply"),
+            crisis=bool(values.get("crisis")),
+            rejected=values.get("rejected"),
+            state=values,
+        )
+
+    def _mark_failed(self, turn_id: str, exc: BaseException) -> None:
+        if self.context.store.get_turn(turn_id) is not None:
+            self.context.store.fail_turn(turn_id, f"{type(exc).__name__}: {exc}")
+
+
+def _dispatch(
+    mode: str, chunk: Any, on_token: TokenHandler | None, on_stage: StageHandler | None
+) -> None:
+    if mode == "messages" and on_token is not None:
+        message, meta = chunk
+        if meta.get("langgraph_node") in REPLY_NODES and isinstance(message, BaseMessage):
+            if message.text:
+                on_token(message.text)
+    elif mode == "updates" and on_stage is not None:
+        for node in chunk:
+            on_stage(node)

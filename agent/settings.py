@@ -1,0 +1,100 @@
+"""Run settings: defaults, then a TOML file, then `EMPATHOS_*` environment, then CLI flags.
+
+The TOML file is `$EMPATHOS_CONFIG` if set, else `config.toml` in the platform's config dir
+(e.g. `~/.config/empathos/config.toml`). Data lives under the platform's data dir unless
+`data_dir` says otherwise.
+"""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+from typing import Any, Literal
+
+import platformdirs
+from pydantic import Field, SecretStr, field_validator
+from pydantic_settings import (
+    BaseSettings,
+    PydanticBaseSettingsSource,
+    SettingsConfigDict,
+    TomlConfigSettingsSource,
+)
+
+APP_NAME = "empathos"
+DEFAULT_MODEL = "qwen2.5-coder-1.5b-instruct"
+
+
+def config_file() -> Path:
+    """Return the TOML settings file in use (it need not exist)."""
+    explicit = os.environ.get("EMPATHOS_CONFIG")
+    if explicit:
+        return Path(explicit).expanduser()
+    return platformdirs.user_config_path(APP_NAME) / "config.toml"
+
+
+class Settings(BaseSettings):
+    """Everything a run can be configured with."""
+
+    model_config = SettingsConfigDict(env_prefix="EMPATHOS_", extra="ignore")
+
+    data_dir: Path = Field(default_factory=lambda: platformdirs.user_data_path(APP_NAME))
+    cache_dir: Path = Field(default_factory=lambda: platformdirs.user_cache_path(APP_NAME))
+
+    model: str = Field(
+        default=DEFAULT_MODEL,
+        description="A registry model name, a path to a .gguf file, or the endpoint's model id.",
+    )
+    base_url: str | None = Field(
+        default=None, description="OpenAI-compatible endpoint; unset means the embedded model."
+    )
+    api_key: SecretStr | None = None
+    structured_method: Literal["function_calling", "json_schema"] = "function_calling"
+    max_tokens: int = Field(default=200, ge=16, le=4096)
+    analysis_max_tokens: int = Field(default=256, ge=32, le=4096)
+    temperature: float = Field(default=0.7, ge=0.0, le=2.0)
+    n_ctx: int = Field(default=4096, ge=512)
+    n_threads: int = Field(default=1, ge=1, description="1 is fastest on a loaded 2-core box.")
+    seed: int = 7
+    request_timeout: float = Field(default=120.0, gt=0)
+
+    locale: str = Field(default="international", description="Crisis-resource locale.")
+    max_message_chars: int = Field(default=4000, ge=100)
+    history_turns: int = Field(default=6, ge=0, le=50)
+
+    @field_validator("data_dir", "cache_dir", mode="after")
+    @classmethod
+    def _expand(cls, value: Path) -> Path:
+        return value.expanduser()
+
+    @property
+    def uses_endpoint(self) -> bool:
+        return bool(self.base_url)
+
+    @property
+    def db_path(self) -> Path:
+        return self.data_dir / "empathos.db"
+
+    @property
+    def checkpoint_path(self) -> Path:
+        return self.data_dir / "checkpoints.db"
+
+    @property
+    def models_dir(self) -> Path:
+        return self.cache_dir / "models"
+
+    @classmethod
+    def settings_customise_sources(
+        cls,
+        settings_cls: type[BaseSettings],
+        init_settings: PydanticBaseSettingsSource,
+        env_settings: PydanticBaseSettingsSource,
+        dotenv_settings: PydanticBaseSettingsSource,
+        file_secret_settings: PydanticBaseSettingsSource,
+    ) -> tuple[PydanticBaseSettingsSource, ...]:
+        toml = TomlConfigSettingsSource(settings_cls, toml_file=config_file())
+        return (init_settings, env_settings, toml)
+
+
+def load_settings(**overrides: Any) -> Settings:
+    """Build settings, letting explicit (non-None) overrides such as CLI flags win."""
+    return Settings(**{key: value for key, value in overrides.items() if value is not None})

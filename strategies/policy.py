@@ -1,0 +1,137 @@
+"""Choose a lens and a support strategy from the structured analysis and the person's traits.
+
+Small LLMs pick "Reflection of feelings" almost always when asked (DESIGN.md), so the choice is
+made here, as a transparent additive score over data weights (`policy.toml`); the LLM then writes
+the reply *in* the chosen strategy. Traits come in as arguments: this layer never reads a store.
+"""
+
+from __future__ import annotations
+
+from collections import defaultdict
+from collections.abc import Mapping
+from typing import Protocol
+
+from pydantic import BaseModel, Field
+
+from strategies.catalogue import Stage, Weights, load_catalogue, load_policy
+
+HIGH_INTENSITY = 0.6
+POSITIVE_VALENCE = 0.3
+
+
+class Signals(BaseModel):
+    """What the policy conditions on for one turn."""
+
+    need: str
+    emotion: str
+    emotion_probability: float = 1.0
+    valence: float = 0.0
+    intensity: float = 0.0
+    turn_index: int = 0
+    grounding_memory_id: str | None = None
+
+
+class Trait(Protocol):
+    """A trait estimate in [0, 1] (0.5 is neutral) with a confidence in [0, 1]."""
+
+    @property
+    def value(self) -> float: ...
+
+    @property
+    def confidence(self) -> float: ...
+
+
+class Plan(BaseModel):
+    """The chosen lens and strategy, the reasons, and every candidate's score."""
+
+    lens: str
+    strategy: str
+    stage: Stage
+    why: list[str]
+    scores: dict[str, float] = Field(default_factory=dict)
+    grounding_memory_id: str | None = None
+    traits_used: list[str] = Field(default_factory=list)
+
+
+class _Tally:
+    """Scores per candidate with the named contributions behind them."""
+
+    def __init__(self, candidates: list[str]) -> None:
+        self.score: dict[str, float] = dict.fromkeys(candidates, 0.0)
+        self.reasons: dict[str, list[tuple[float, str]]] = defaultdict(list)
+
+    def add(self, weights: Weights, scale: float, source: str) -> None:
+        for name, weight in weights.items():
+            if name in self.score and weight * scale != 0.0:
+                self.score[name] += weight * scale
+                self.reasons[name].append((weight * scale, source))
+
+    def best(self) -> str:
+        return max(self.score, key=lambda name: (self.score[name], name))
+
+    def why(self, name: str, limit: int = 3) -> list[str]:
+        top = sorted(self.reasons[name], key=lambda item: -abs(item[0]))[:limit]
+        return [f"{source} ({value:+.2f})" for value, source in top]
+
+
+def _trait_scale(trait: Trait) -> float:
+    return (trait.value - 0.5) * 2.0 * trait.confidence
+
+
+def _add_context(tally: _Tally, signals: Signals, lens: bool) -> None:
+    policy = load_policy()
+    if lens:
+        tally.add(policy.need_lens.get(signals.need, {}), 1.0, f"need '{signals.need}'")
+        emotion_weights = policy.emotion_lens.get(signals.emotion, {})
+        tally.add(emotion_weights, signals.emotion_probability, f"emotion '{signals.emotion}'")
+    else:
+        tally.add(policy.need.get(signals.need, {}), 1.0, f"need '{signals.need}'")
+        stage = policy.stage.first_turn if signals.turn_index == 0 else policy.stage.later_turn
+        turn = "first turn of session" if signals.turn_index == 0 else "later turn"
+        tally.add(stage, 1.0, turn)
+    if signals.intensity >= HIGH_INTENSITY and signals.valence < 0:
+        tally.add(policy.stage.high_intensity, 1.0, f"strong negative feeling ({signals.intensity:.2f})")
+    if signals.valence >= POSITIVE_VALENCE:
+        tally.add(policy.stage.positive_valence, 1.0, f"positive feeling ({signals.valence:+.2f})")
+
+
+def _add_traits(tally: _Tally, traits: Mapping[str, Trait]) -> None:
+    for name, trait in traits.items():
+        weights = load_policy().traits.get(name)
+        if weights:
+            tally.add(weights, _trait_scale(trait), f"trait {name}={trait.value:.2f}")
+
+
+def select_plan(
+    signals: Signals,
+    traits: Mapping[str, Trait] | None = None,
+    evidence: Mapping[str, float] | None = None,
+) -> Plan:
+    """Score every lens and strategy and return the best of each with the reasons.
+
+    `evidence` holds per-candidate bonuses learnt from this person's outcomes (name -> bonus).
+    """
+    catalogue = load_catalogue()
+    traits = traits or {}
+    usable = [s.name for s in catalogue.strategy if signals.grounding_memory_id or not s.requires_memory]
+    strategies, lenses = _Tally(usable), _Tally([lens.name for lens in catalogue.lens])
+    _add_context(strategies, signals, lens=False)
+    _add_context(lenses, signals, lens=True)
+    if signals.grounding_memory_id:
+        strategies.add({"Personal Analogy": load_policy().analogy_bonus}, 1.0, "a related memory")
+    _add_traits(strategies, traits)
+    _add_traits(lenses, traits)
+    for tally in (strategies, lenses):
+        tally.add(dict(evidence or {}), 1.0, "what has worked for this person")
+    strategy, lens = strategies.best(), lenses.best()
+    used = {src for _, src in strategies.reasons[strategy] + lenses.reasons[lens]}
+    return Plan(
+        lens=lens,
+        strategy=strategy,
+        stage=catalogue.strategy_named(strategy).stage,
+        why=[f"strategy: {r}" for r in strategies.why(strategy)]
+        + [f"lens: {r}" for r in lenses.why(lens)],
+        scores={**strategies.score, **lenses.score},
+        grounding_memory_id=signals.grounding_memory_id if strategy == "Personal Analogy" else None,
+        traits_used=sorted(s.split("=")[0].removeprefix("trait ") for s in used if s.startswith("trait ")),
+    )

@@ -1,0 +1,57 @@
+"""Shared fixtures: temp data dirs, settings, contexts with fakes."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+from langgraph.checkpoint.memory import InMemorySaver
+
+from agent.context import Context
+from agent.runner import Agent
+from agent.settings import Settings
+from memory.store import ConversationStore, open_database
+from tests.fakes import FakeEmbedder, FakeEmotion, FakeSafety, turn_model
+
+
+@pytest.fixture(autouse=True)
+def _isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    """Never read the developer's config or write to their data dir."""
+    monkeypatch.setenv("EMPATHOS_CONFIG", str(tmp_path / "no-config.toml"))
+    monkeypatch.setenv("EMPATHOS_DATA_DIR", str(tmp_path / "data"))
+    monkeypatch.delenv("EMPATHOS_BASE_URL", raising=False)
+
+
+@pytest.fixture
+def settings(tmp_path: Path) -> Settings:
+    return Settings(data_dir=tmp_path / "data", cache_dir=tmp_path / "cache")
+
+
+@pytest.fixture
+def store(settings: Settings) -> ConversationStore:
+    return ConversationStore(open_database(settings.db_path))
+
+
+def fake_context(settings: Settings, store: ConversationStore, turns: int = 1, **kw: object) -> Context:
+    """A context on real stores with fake models and plug-ins."""
+    services: dict[str, object] = {
+        "chat_model": turn_model(turns),
+        "structured_method": "json_schema_text",
+        "embedder": FakeEmbedder(),
+        "emotion": FakeEmotion(),
+        "safety": FakeSafety(),
+    }
+    services.update(kw)
+    return Context(settings, store, **services)  # type: ignore[arg-type]
+
+
+@pytest.fixture
+def make_agent(settings: Settings, store: ConversationStore):
+    """Build an agent over fakes; returns (agent, user, session)."""
+
+    def make(turns: int = 1, **kw: object) -> tuple[Agent, str, str]:
+        agent = Agent(fake_context(settings, store, turns, **kw), InMemorySaver())
+        session = store.new_session("ana")
+        return agent, "ana", session
+
+    return make
