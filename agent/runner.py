@@ -23,7 +23,7 @@ from langgraph.checkpoint.sqlite import SqliteSaver
 
 from agent.context import Context
 from agent.graph import builder
-from agent.state import TurnInput
+from agent.state import TurnInput, checkpoint_types
 from memory.store import new_id, secure_dir
 
 TokenHandler = Callable[[str], None]
@@ -61,7 +61,7 @@ def open_checkpointer(context: Context) -> SqliteSaver:
     os.chmod(path, 0o600)
     saver = SqliteSaver(sqlite3.connect(str(path), check_same_thread=False))
     saver.setup()
-    return saver
+    return saver.with_allowlist(checkpoint_types())  # type: ignore[return-value]
 
 
 def thread_config(user_id: str, turn_id: str) -> RunnableConfig:

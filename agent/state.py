@@ -3,7 +3,11 @@
 from __future__ import annotations
 
 import operator
+import typing
+from enum import Enum
 from typing import Annotated, TypedDict
+
+from pydantic import BaseModel
 
 from agent.schemas import (
     CauseAnalysis,
@@ -44,3 +48,23 @@ class TurnState(TurnInput, total=False):
     degraded: Annotated[list[str], operator.add]
     llm_calls: Annotated[list[LLMCall], operator.add]
     timings: Annotated[dict[str, float], merge_timings]
+
+
+def checkpoint_types() -> set[tuple[str, str]]:
+    """Return (module, name) of every model and enum the state holds, for the checkpoint allowlist."""
+    found: set[tuple[str, str]] = set()
+
+    def visit(annotation: object) -> None:
+        for arg in typing.get_args(annotation):
+            visit(arg)
+        if isinstance(annotation, type) and issubclass(annotation, BaseModel | Enum):
+            key = (annotation.__module__, annotation.__name__)
+            if key not in found:
+                found.add(key)
+                if issubclass(annotation, BaseModel):
+                    for field in annotation.model_fields.values():
+                        visit(field.annotation)
+
+    for annotation in typing.get_type_hints(TurnState).values():
+        visit(annotation)
+    return found

@@ -1,0 +1,139 @@
+"""The graph's shape, each router, and full turns on fakes (real graph, real SQLite store)."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from langgraph.graph import END
+
+from agent import nodes
+from agent.graph import builder
+from agent.runner import TurnFailedError
+from tests.fakes import ANALYSIS, REPLY, scripted_model
+
+EXPECTED_MERMAID_EDGES = [
+    "__start__ --> guard",
+    "guard -.-> safety_screen",
+    "guard -.-> __end__",
+    "safety_screen -.-> recall",
+    "safety_screen -.-> crisis_reply",
+    "recall --> recognize_emotion",
+    "recognize_emotion --> analyze_cause",
+    "analyze_cause -.-> select_strategy",
+    "analyze_cause -.-> crisis_reply",
+    "select_strategy --> generate_reply",
+    "generate_reply --> remember",
+    "crisis_reply --> remember",
+    "remember --> __end__",
+]
+
+
+def test_graph_shape():
+    mermaid = builder.compile().get_graph().draw_mermaid()
+    for edge in EXPECTED_MERMAID_EDGES:
+        assert edge in mermaid, edge
+
+
+@pytest.mark.parametrize(
+    ("router", "state", "expected"),
+    [
+        (nodes.route_after_guard, {"rejected": "empty"}, END),
+        (nodes.route_after_guard, {}, "safety_screen"),
+        (nodes.route_after_safety, {"crisis": True}, "crisis_reply"),
+        (nodes.route_after_safety, {"crisis": False}, "recall"),
+        (nodes.route_after_analysis, {"crisis": True}, "crisis_reply"),
+        (nodes.route_after_analysis, {}, "select_strategy"),
+    ],
+)
+def test_routers(router, state, expected):
+    assert router(state) == expected
+
+
+def test_full_turn_persists_reply_and_trace(make_agent):
+    agent, user, session = make_agent()
+    tokens, stages = [], []
+    result = agent.run_turn(
+        user, session, "I failed my driving test again and my dad laughed at me",
+        on_token=tokens.append, on_stage=stages.append,
+    )
+    assert result.reply == REPLY
+    assert "".join(tokens) == REPLY
+    assert stages == ["guard", "safety_screen", "recall", "recognize_emotion", "analyze_cause",
+                      "select_strategy", "generate_reply", "remember"]
+    turn = agent.context.store.get_turn(result.turn_id)
+    assert turn.status == "done" and turn.reply == REPLY
+    trace = turn.trace
+    assert trace["analysis"]["cause_span"] == "I failed my driving test again"
+    assert trace["analysis"]["need"] == "be_validated"
+    assert trace["plan"]["strategy"] and trace["plan"]["lens"] and trace["plan"]["why"]
+    assert trace["plan"]["strategy_definition"]
+    assert trace["emotion"]["label"] == "sadness"
+    assert [c["node"] for c in trace["llm_calls"]] == ["analyze_cause", "generate_reply"]
+    json.dumps(trace)
+
+
+def test_second_turn_sees_the_first_as_history(make_agent):
+    agent, user, session = make_agent(turns=2)
+    agent.run_turn(user, session, "first message")
+    result = agent.run_turn(user, session, "second message")
+    assert result.state["recall"].history == [("user", "first message"), ("assistant", REPLY)]
+    assert result.state["turn_index"] == 1
+
+
+def test_crisis_skips_the_ordinary_reply(make_agent):
+    agent, user, session = make_agent(turns=0)  # a model call would raise StopIteration
+    result = agent.run_turn(user, session, "CRISIS I want to end it all")
+    assert result.crisis
+    assert "analysis" not in result.state and "plan" not in result.state
+    turn = agent.context.store.get_turn(result.turn_id)
+    assert turn.crisis and turn.status == "done" and turn.reply == result.reply
+
+
+def test_llm_risk_flag_upgrades_an_uncertain_screen(make_agent):
+    risky = {**ANALYSIS, "risk": True}
+    agent, user, session = make_agent(chat_model=scripted_model(risky))
+    result = agent.run_turn(user, session, "UNSURE everything feels pointless lately")
+    assert result.crisis and "plan" not in result.state
+
+
+def test_llm_risk_flag_alone_does_not_make_a_crisis(make_agent):
+    risky = {**ANALYSIS, "risk": True}
+    agent, user, session = make_agent(chat_model=scripted_model(risky, REPLY))
+    result = agent.run_turn(user, session, "this exam is killing me")
+    assert not result.crisis and result.reply == REPLY
+
+
+def test_bad_input_is_rejected_before_any_model_call(make_agent):
+    agent, user, session = make_agent(turns=0)
+    result = agent.run_turn(user, session, "   ")
+    assert result.rejected and "empty" in result.rejected
+    assert agent.context.store.turns(user) == []
+
+
+def test_invalid_analysis_twice_takes_the_visible_degraded_path(make_agent):
+    agent, user, session = make_agent(chat_model=scripted_model("not json", "{}", REPLY))
+    result = agent.run_turn(user, session, "My cat is sick. I am scared.")
+    assert result.reply == REPLY
+    assert any(d.startswith("analyze_cause") for d in result.state["degraded"])
+    assert result.state["analysis"].cause_span == "My cat is sick."
+    trace = agent.context.store.get_turn(result.turn_id).trace
+    assert trace["degraded"]
+
+
+def test_paraphrased_cause_is_snapped_to_the_users_words(make_agent):
+    paraphrase = {**ANALYSIS, "cause_span": "failing the driving exam"}
+    agent, user, session = make_agent(chat_model=scripted_model(paraphrase, REPLY))
+    message = "Honestly I am fine. I failed my driving exam today!"
+    result = agent.run_turn(user, session, message)
+    assert result.state["analysis"].cause_span in message
+    assert "driving exam" in result.state["analysis"].cause_span
+
+
+
+def test_model_failure_keeps_the_message_and_marks_the_turn(make_agent):
+    agent, user, session = make_agent(chat_model=scripted_model(ANALYSIS))  # no reply scripted
+    with pytest.raises(TurnFailedError, match="Your message was saved"):
+        agent.run_turn(user, session, "hello there")
+    [turn] = agent.context.store.turns(user)
+    assert (turn.status, turn.user_text) == ("failed", "hello there")
