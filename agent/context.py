@@ -75,9 +75,9 @@ class Context:
 
     @cached_property
     def structured_method(self) -> StructuredMethod:
-        from agent.llm import structured_method_for
+        from agent.llm import structured_method
 
-        return structured_method_for(self.settings)
+        return structured_method(self.settings)
 
     @property
     def model_name(self) -> str:

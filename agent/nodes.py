@@ -100,6 +100,7 @@ def analyze_cause(state: TurnState, runtime: Runtime[Context]) -> Update:
         analysis, calls = invoke_structured(
             ctx.chat_model, messages, CauseAnalysis,
             method=ctx.structured_method, node="analyze_cause",
+            max_tokens=ctx.settings.analysis_max_tokens,
         )
     except StructuredOutputError as exc:
         fallback = fallback_analysis(state["message"], state["emotion"])

@@ -50,8 +50,6 @@ Reply to the person in 2 to 4 short, kind sentences."""
 
 EMPTY_REPLY = "I'm here and listening. Could you tell me a little more about what's going on?"
 
-RETRY_NOTE = "Your JSON was invalid: {error}. Reply with the JSON object only."
-
 
 def quote_block(text: str) -> str:
     """Quote text as inert data: fenced, with fences inside neutralised."""

@@ -62,6 +62,11 @@ class Embedder:
             if self._model is None:
                 os.environ.setdefault("HF_HUB_OFFLINE", "1")
                 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+                os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")
+                os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
+                from transformers.utils import logging as hf_logging
+
+                hf_logging.disable_progress_bar()
                 from sentence_transformers import SentenceTransformer
 
                 path = self._path or model_dir()
