@@ -73,3 +73,131 @@ def m001_create_tables(db: Database) -> None:
     db["turns"].create_index(["session_id", "idx"], if_not_exists=True)
     db["turns"].create_index(["user_id", "status"], if_not_exists=True)
     db["sessions"].create_index(["user_id", "updated_at"], if_not_exists=True)
+
+
+@migration
+def m002_memory_tables(db: Database) -> None:
+    """Long-term memory: facts with their source turns, and the off-critical-path job queue."""
+    db.table("memories").create(
+        {
+            "id": str,
+            "user_id": str,
+            "kind": str,
+            "text": str,
+            "importance": float,
+            "emotion": str,
+            "valence": float,
+            "happened": str,
+            "source_turn_id": str,
+            "status": str,
+            "superseded_by": str,
+            "origin": str,
+            "created_at": str,
+            "updated_at": str,
+            "last_seen_at": str,
+        },
+        pk="id",
+        foreign_keys=[("user_id", "users", "id")],
+        if_not_exists=True,
+    )
+    db.table("memories").create_index(["user_id", "status"], if_not_exists=True)
+    db.table("memories").create_index(["source_turn_id"], if_not_exists=True)
+    db.table("memory_sources").create(
+        {"memory_id": str, "turn_id": str, "user_id": str, "created_at": str},
+        pk=("memory_id", "turn_id"),
+        foreign_keys=[("user_id", "users", "id")],
+        if_not_exists=True,
+    )
+    db.table("memory_sources").create_index(["user_id"], if_not_exists=True)
+    db.table("jobs").create(
+        {
+            "id": str,
+            "seq": int,
+            "user_id": str,
+            "kind": str,
+            "payload": str,
+            "status": str,
+            "attempts": int,
+            "last_error": str,
+            "run_after": str,
+            "created_at": str,
+            "updated_at": str,
+        },
+        pk="id",
+        if_not_exists=True,
+    )
+    db.table("jobs").create_index(["status", "run_after", "seq"], if_not_exists=True)
+    db.table("jobs").create_index(["user_id"], if_not_exists=True)
+
+
+@migration
+def m003_user_model_tables(db: Database) -> None:
+    """The user model: traits with evidence and history, strategy outcomes and feedback."""
+    db.table("traits").create(
+        {
+            "user_id": str,
+            "name": str,
+            "value": float,
+            "confidence": float,
+            "source": str,
+            "evidence": str,
+            "updated_at": str,
+        },
+        pk=("user_id", "name"),
+        foreign_keys=[("user_id", "users", "id")],
+        if_not_exists=True,
+    )
+    db.table("trait_evidence").create(
+        {
+            "user_id": str,
+            "source_id": str,
+            "name": str,
+            "signal": float,
+            "weight": float,
+            "why": str,
+            "session_id": str,
+            "created_at": str,
+        },
+        pk=("user_id", "source_id", "name"),
+        foreign_keys=[("user_id", "users", "id")],
+        if_not_exists=True,
+    )
+    db.table("trait_history").create(
+        {
+            "user_id": str,
+            "name": str,
+            "session_id": str,
+            "value": float,
+            "confidence": float,
+            "source": str,
+            "created_at": str,
+        },
+        pk=("user_id", "name", "session_id"),
+        foreign_keys=[("user_id", "users", "id")],
+        if_not_exists=True,
+    )
+    db.table("outcomes").create(
+        {
+            "turn_id": str,
+            "user_id": str,
+            "lens": str,
+            "strategy": str,
+            "emotion_shift": float,
+            "engagement": float,
+            "auto_reward": float,
+            "feedback": int,
+            "reward": float,
+            "next_turn_id": str,
+            "updated_at": str,
+        },
+        pk="turn_id",
+        foreign_keys=[("user_id", "users", "id")],
+        if_not_exists=True,
+    )
+    db.table("outcomes").create_index(["user_id"], if_not_exists=True)
+    db.table("feedback").create(
+        {"turn_id": str, "user_id": str, "value": int, "note": str, "created_at": str},
+        pk="turn_id",
+        foreign_keys=[("user_id", "users", "id")],
+        if_not_exists=True,
+    )

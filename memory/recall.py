@@ -1,27 +1,59 @@
 """What the agent knows about a person when it plans a reply: history, memories, traits.
 
-Until long-term memory lands, `Recaller` returns the session's recent exchanges and an empty
-profile; the interface (ids on every memory, traits with confidence) is the real one.
+Recall ranks the user's current memories by a documented score (all parts in [0, 1], weights
+summing to 1, so the score is in [0, 1]):
+
+    score = 0.55 * relevance + 0.15 * recency + 0.15 * importance + 0.15 * congruence
+
+- relevance: cosine similarity of the memory to the message (Chroma, the user's own collection);
+  memories below `min_relevance` are not candidates at all.
+- recency: 0.5 ** (days since the memory was last mentioned / half-life days), half-life 30.
+- importance: 0..1, set at extraction (and nudged up each time the fact comes back).
+- congruence: 1.0 same emotion label as now; 0.75 same valence sign; 0.5 unknown or neutral;
+  0.25 opposite sign (mood-congruent recall).
+
+Only the `candidates` nearest memories by relevance are scored, so a very important but
+unrelated memory is not recalled. No LLM is called here: recall is on the reply's critical path.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
+from datetime import UTC, datetime
+from typing import TYPE_CHECKING
+
+import numpy as np
+from numpy.typing import NDArray
 from pydantic import BaseModel, Field
 
 from memory.store import ConversationStore
+from memory.vectors import VectorStoreError
+
+if TYPE_CHECKING:
+    from memory.memories import Memory, MemoryStore
+    from memory.traits import TraitModel
+
+NEUTRAL_VALENCE = 0.1
 
 
 class MemoryRef(BaseModel):
-    """A remembered fact used in a turn, cited by id."""
+    """A remembered fact used in a turn, cited by id, with the parts of its score."""
 
     id: str
     text: str
     score: float = 0.0
+    kind: str = ""
+    relevance: float = 0.0
+    recency: float = 0.0
+    importance: float = 0.0
+    congruence: float = 0.0
 
 
 class TraitValue(BaseModel):
     value: float = Field(ge=0.0, le=1.0)
     confidence: float = Field(ge=0.0, le=1.0)
+    source: str = Field(default="inferred", description="'inferred' or 'user' (set by the user).")
+    evidence: list[str] = Field(default_factory=list, description="Turn and memory ids.")
 
 
 class Recall(BaseModel):
@@ -32,16 +64,111 @@ class Recall(BaseModel):
     history: list[tuple[str, str]] = Field(
         default_factory=list, description="Recent (role, text) pairs of this session, oldest first."
     )
+    degraded: list[str] = Field(default_factory=list, description="What could not be recalled.")
+
+
+@dataclass(frozen=True)
+class RecallWeights:
+    relevance: float = 0.55
+    recency: float = 0.15
+    importance: float = 0.15
+    congruence: float = 0.15
+    half_life_days: float = 30.0
+    min_relevance: float = 0.2
+    candidates: int = 20
+
+
+def recency(seen_at: str, at: datetime, half_life_days: float) -> float:
+    """Return 0.5 ** (age in days / half-life), 1.0 for a memory seen just now."""
+    age = (at - datetime.fromisoformat(seen_at)).total_seconds() / 86400
+    return float(0.5 ** (max(age, 0.0) / half_life_days))
+
+
+def congruence(
+    memory_emotion: str, memory_valence: float, emotion: str | None, valence: float | None
+) -> float:
+    """Return how well a memory's feeling matches the current one (see the module docstring)."""
+    if emotion and memory_emotion and emotion == memory_emotion:
+        return 1.0
+    if valence is None or abs(valence) < NEUTRAL_VALENCE or abs(memory_valence) < NEUTRAL_VALENCE:
+        return 0.5
+    return 0.75 if (valence > 0) == (memory_valence > 0) else 0.25
+
+
+def score_memory(
+    memory: Memory, relevance: float, weights: RecallWeights, at: datetime,
+    emotion: str | None, valence: float | None,
+) -> MemoryRef:  # fmt: skip
+    """Return the memory as a MemoryRef carrying its weighted score and the parts."""
+    parts = {
+        "relevance": max(0.0, min(1.0, relevance)),
+        "recency": recency(memory.last_seen_at, at, weights.half_life_days),
+        "importance": memory.importance,
+        "congruence": congruence(memory.emotion, memory.valence, emotion, valence),
+    }
+    score = sum(getattr(weights, name) * value for name, value in parts.items())
+    rounded = {name: round(value, 4) for name, value in parts.items()}
+    return MemoryRef(id=memory.id, text=memory.text, kind=memory.kind, score=round(score, 4),
+                     **rounded)  # fmt: skip
 
 
 class Recaller:
     """Look up what is known about a user for one turn."""
 
-    def __init__(self, store: ConversationStore, history_turns: int = 6) -> None:
-        self.store = store
-        self.history_turns = history_turns
+    def __init__(
+        self,
+        store: ConversationStore,
+        history_turns: int = 6,
+        *,
+        memories: MemoryStore | None = None,
+        traits: TraitModel | None = None,
+        k: int = 5,
+        weights: RecallWeights | None = None,
+    ) -> None:
+        self.store, self.history_turns = store, history_turns
+        self.memories, self.traits = memories, traits
+        self.k, self.weights = k, weights or RecallWeights()
 
-    def recall(self, user_id: str, session_id: str, text: str, turn_index: int) -> Recall:
-        """Return the user's profile, relevant memories and this session's recent history."""
+    def recall(
+        self,
+        user_id: str,
+        session_id: str,
+        text: str,
+        turn_index: int,
+        emotion: str | None = None,
+        valence: float | None = None,
+        vector: NDArray[np.float32] | None = None,
+    ) -> Recall:
+        """Return the user's profile, relevant memories and this session's recent history.
+
+        Pass the message's `vector` when it is already embedded (it is, for the plug-ins) and
+        the current `emotion` label and `valence` for mood-congruent ranking.
+        """
         history = self.store.history(user_id, session_id, self.history_turns, turn_index)
-        return Recall(history=history)
+        found = Recall(history=history)
+        if self.traits is not None:
+            found.traits = self.traits.values(user_id)
+        if self.memories is not None:
+            try:
+                found.memories = self.rank(user_id, text, emotion, valence, vector)
+            except VectorStoreError as exc:  # the reply goes on without memories, and says so
+                found.degraded.append(f"recall: {exc}")
+        return found
+
+    def rank(
+        self, user_id: str, text: str, emotion: str | None = None, valence: float | None = None,
+        vector: NDArray[np.float32] | None = None,
+    ) -> list[MemoryRef]:  # fmt: skip
+        """Return the user's top-k memories for this message by the documented score."""
+        assert self.memories is not None
+        if vector is None:
+            vector = self.memories.embedder.embed([text])[0]
+        weights, at = self.weights, datetime.now(UTC)
+        near = self.memories.similar(user_id, vector, weights.candidates, weights.min_relevance)
+        scored = [score_memory(m, sim, weights, at, emotion, valence) for m, sim in near]
+        scored.sort(key=lambda ref: (-ref.score, ref.id))
+        return scored[: self.k]
+
+    def verify_memory(self, user_id: str, memory_id: str) -> bool:
+        """Return True only if the memory exists, is current and belongs to this user."""
+        return self.memories is not None and self.memories.verify(user_id, memory_id)

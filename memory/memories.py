@@ -1,0 +1,370 @@
+"""Facts about a person, taken from their own words: deduplicated, superseded, stored, cited.
+
+Exceptions: `MemoryStoreError` (base) > `UnknownMemoryError` (no such memory for this user).
+
+A memory is one short self-contained statement (a life event, a person, an experience and how it
+felt, a preference, a value, a goal) with importance, emotion, time and the turn it came from.
+Its words live in SQLite (`memories`, with superseded versions kept as history); while it is
+current, its vector lives in the user's Chroma collection. A new fact is compared with the
+user's nearest current memories (cosine >= 0.6): the same fact merges into the old one (one more
+source turn; only at cosine >= 0.75, whatever a judge says), a contradicting fact supersedes it
+(the old one stays as history and is never recalled). Writes are keyed by a hash of (user, turn,
+text), so re-running an interrupted extraction writes nothing twice. Remembered text is data:
+it is stored and returned verbatim, never interpreted.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+from collections.abc import Sequence
+from dataclasses import dataclass
+from enum import StrEnum
+from typing import TYPE_CHECKING, Any, Literal, Protocol
+
+import numpy as np
+from numpy.typing import NDArray
+from pydantic import BaseModel, Field
+from sqlite_utils import Database
+
+from memory.store import now
+
+if TYPE_CHECKING:
+    from memory.vectors import VectorStore
+
+Relation = Literal["same", "contradicts", "unrelated"]
+Action = Literal["added", "merged"]
+
+NEGATIONS = frozenset(
+    "not no never nobody nothing nowhere neither nor cannot anymore stopped quit hate hates "
+    "hated dislike dislikes disliked".split()
+)
+STOPWORDS = frozenset(
+    "the a an and or but of to in on at for with from by is are was were be been being am "
+    "i me my mine you your user user's their they them he she his her it its this that these "
+    "those has have had do does did so very really just also about as into than then there".split()
+)
+WORD = re.compile(r"[a-z0-9']+")
+
+
+class MemoryStoreError(Exception):
+    """Base class for memory errors."""
+
+
+class UnknownMemoryError(MemoryStoreError, LookupError):
+    """No such memory for this user."""
+
+
+class MemoryKind(StrEnum):
+    LIFE_EVENT = "life_event"
+    PERSON = "person"
+    EXPERIENCE = "experience"
+    PREFERENCE = "preference"
+    VALUE = "value"
+    GOAL = "goal"
+
+
+class ExtractedFact(BaseModel):
+    """One fact an extractor found in the user's own words."""
+
+    kind: MemoryKind
+    text: str = Field(min_length=3, max_length=300, description="A short self-contained statement.")
+    importance: float = Field(default=0.5, ge=0.0, le=1.0)
+    emotion: str = Field(default="", max_length=32, description="How it felt, one word.")
+    valence: float = Field(default=0.0, ge=-1.0, le=1.0)
+    happened: str = Field(default="", max_length=60, description="When, in the user's terms.")
+
+
+class FactExtractor(Protocol):
+    """Find facts worth keeping in one message the user wrote (context: their earlier ones)."""
+
+    def extract(self, user_text: str, context: list[str]) -> list[ExtractedFact]: ...
+
+
+class RelationJudge(Protocol):
+    """Say whether a new statement repeats, contradicts or is unrelated to an old one."""
+
+    def relation(self, new: str, old: str, similarity: float) -> Relation: ...
+
+
+class Embedder(Protocol):
+    def embed(self, texts: Sequence[str]) -> NDArray[np.float32]: ...
+
+
+def words(text: str) -> list[str]:
+    return WORD.findall(text.lower())
+
+
+def negated(text: str) -> bool:
+    """Return True if the statement is phrased negatively (not, never, no longer, hate...)."""
+    return any(w in NEGATIONS or w.endswith("n't") for w in words(text))
+
+
+class RuleJudge:
+    """A model-free judge: near-identical means same; similar with flipped polarity contradicts.
+
+    It catches "I love running" vs "I don't love running anymore", not "I live in Berlin" vs
+    "I moved to Lisbon"; the LLM judge in `agent.memory_llm` catches more.
+    """
+
+    def __init__(self, same_at: float = 0.88) -> None:
+        self.same_at = same_at
+
+    def relation(self, new: str, old: str, similarity: float) -> Relation:
+        if negated(new) != negated(old):
+            return "contradicts"
+        return "same" if similarity >= self.same_at else "unrelated"
+
+
+def content_words(text: str) -> set[str]:
+    return {w[:5] for w in words(text) if w not in STOPWORDS and len(w) > 2}
+
+
+def is_grounded(fact: str, sources: Sequence[str], share: float = 0.5) -> bool:
+    """Return True if enough of the fact's content words come from the user's own words."""
+    wanted = content_words(fact)
+    if not wanted:
+        return False
+    have = set().union(*(content_words(s) for s in sources)) if sources else set()
+    return len(wanted & have) / len(wanted) >= share
+
+
+def memory_id(user_id: str, turn_id: str, text: str) -> str:
+    """Return the stable id of a fact from one turn (re-runs produce the same id)."""
+    key = "\x00".join([user_id, turn_id, " ".join(words(text))])
+    return hashlib.sha1(key.encode()).hexdigest()[:16]
+
+
+@dataclass(frozen=True)
+class Memory:
+    id: str
+    user_id: str
+    kind: str
+    text: str
+    importance: float
+    emotion: str
+    valence: float
+    happened: str
+    source_turn_id: str
+    status: str
+    superseded_by: str | None
+    origin: str
+    created_at: str
+    updated_at: str
+    last_seen_at: str
+
+    @classmethod
+    def from_row(cls, row: dict[str, Any]) -> Memory:
+        return cls(**{name: row[name] for name in cls.__dataclass_fields__})
+
+    @property
+    def current(self) -> bool:
+        return self.status == "current"
+
+
+@dataclass(frozen=True)
+class WriteResult:
+    action: Action
+    memory_id: str
+    superseded: tuple[str, ...] = ()
+
+
+class MemoryStore:
+    """The user's facts in SQLite plus their vectors in Chroma; every call is scoped by user."""
+
+    def __init__(
+        self, db: Database, vectors: VectorStore, embedder: Embedder,
+        judge: RelationJudge | None = None, related_at: float = 0.6, merge_at: float = 0.75,
+        neighbours: int = 3,
+    ) -> None:  # fmt: skip
+        self.db, self.vectors, self.embedder = db, vectors, embedder
+        self.judge: RelationJudge = judge or RuleJudge()
+        self.related_at, self.merge_at, self.neighbours = related_at, merge_at, neighbours
+
+    def remember(
+        self, user_id: str, facts: Sequence[ExtractedFact], turn_id: str
+    ) -> list[WriteResult]:
+        """Store facts from one turn: merge repeats, supersede contradictions, add the rest."""
+        if not facts:
+            return []
+        vectors = self.embedder.embed([fact.text for fact in facts])
+        return [self._place(user_id, f, v, turn_id) for f, v in zip(facts, vectors, strict=True)]
+
+    def _place(
+        self, user_id: str, fact: ExtractedFact, vector: NDArray[np.float32], turn_id: str
+    ) -> WriteResult:
+        same, contradicted = None, []
+        for memory, similarity in self.similar(user_id, vector, self.neighbours, self.related_at):
+            relation = self.judge.relation(fact.text, memory.text, similarity)
+            if relation == "contradicts":
+                contradicted.append(memory.id)
+            elif relation == "same" and same is None and similarity >= self.merge_at:
+                same = memory
+        if same is not None:
+            self._merge(same, fact, turn_id)
+            target, action = same.id, "merged"
+        else:
+            target, action = self._insert(user_id, fact, vector, turn_id), "added"
+        self._supersede(user_id, contradicted, target)
+        return WriteResult(action, target, tuple(contradicted))  # type: ignore[arg-type]
+
+    def similar(
+        self, user_id: str, vector: NDArray[np.float32], n: int, at_least: float = -1.0
+    ) -> list[tuple[Memory, float]]:
+        """Return the user's current memories nearest to a vector, most similar first."""
+        hits = [h for h in self.vectors.query(user_id, vector, n) if h.similarity >= at_least]
+        found = self.current_by_ids(user_id, [h.id for h in hits])
+        return [(found[h.id], h.similarity) for h in hits if h.id in found]
+
+    def _insert(
+        self, user_id: str, fact: ExtractedFact, vector: NDArray[np.float32], turn_id: str,
+        origin: str = "extracted",
+    ) -> str:  # fmt: skip
+        new_id, stamp = memory_id(user_id, turn_id, fact.text), now()
+        self.vectors.add(user_id, [new_id], vector[None, :])
+        with self.db.conn:
+            self.db.table("memories").upsert(
+                {
+                    "id": new_id, "user_id": user_id, "kind": fact.kind.value,
+                    "text": fact.text, "importance": fact.importance, "emotion": fact.emotion,
+                    "valence": fact.valence, "happened": fact.happened,
+                    "source_turn_id": turn_id, "status": "current", "superseded_by": None,
+                    "origin": origin, "created_at": stamp, "updated_at": stamp,
+                    "last_seen_at": stamp,
+                },
+                pk="id",
+            )  # fmt: skip
+            self._add_source(user_id, new_id, turn_id)
+        return new_id
+
+    def _merge(self, memory: Memory, fact: ExtractedFact, turn_id: str) -> None:
+        if turn_id in self.sources(memory.user_id, memory.id):
+            return
+        stamp = now()
+        with self.db.conn:
+            self.db.table("memories").update(
+                memory.id,
+                {
+                    "importance": min(1.0, max(memory.importance, fact.importance) + 0.05),
+                    "emotion": fact.emotion or memory.emotion,
+                    "valence": fact.valence if fact.emotion else memory.valence,
+                    "happened": memory.happened or fact.happened,
+                    "updated_at": stamp, "last_seen_at": stamp,
+                },
+            )  # fmt: skip
+            self._add_source(memory.user_id, memory.id, turn_id)
+
+    def _add_source(self, user_id: str, memory: str, turn_id: str) -> None:
+        self.db.table("memory_sources").insert(
+            {"memory_id": memory, "turn_id": turn_id, "user_id": user_id, "created_at": now()},
+            pk=("memory_id", "turn_id"), ignore=True,
+        )  # fmt: skip
+
+    def _supersede(self, user_id: str, old_ids: Sequence[str], new_id: str) -> None:
+        old_ids = [i for i in old_ids if i != new_id]
+        if not old_ids:
+            return
+        with self.db.conn:
+            for old in old_ids:
+                self.db.table("memories").update(
+                    old, {"status": "superseded", "superseded_by": new_id, "updated_at": now()}
+                )
+        self.vectors.delete(user_id, old_ids)
+
+    def current_by_ids(self, user_id: str, ids: Sequence[str]) -> dict[str, Memory]:
+        """Return this user's current memories among `ids` (others' ids are never returned)."""
+        if not ids:
+            return {}
+        marks = ", ".join("?" * len(ids))
+        rows = self.db.query(
+            f"select * from memories where user_id = ? and status = 'current' and id in ({marks})",
+            [user_id, *ids],
+        )
+        return {row["id"]: Memory.from_row(row) for row in rows}
+
+    def get(self, user_id: str, memory: str) -> Memory:
+        """Return one of the user's memories (current or history), or raise."""
+        table = self.db.table("memories")
+        rows = list(table.rows_where("id = ? and user_id = ?", [memory, user_id]))
+        if not rows:
+            raise UnknownMemoryError(
+                f"No memory {memory!r} for user {user_id!r}: see `empathos memory list`."
+            )
+        return Memory.from_row(rows[0])
+
+    def verify(self, user_id: str, memory: str) -> bool:
+        """Return True only if the memory exists, belongs to this user and is current."""
+        return bool(self.current_by_ids(user_id, [memory]))
+
+    def all(self, user_id: str, include_history: bool = False) -> list[Memory]:
+        where = "user_id = ?" + ("" if include_history else " and status = 'current'")
+        table = self.db.table("memories")
+        rows = table.rows_where(where, [user_id], order_by="created_at desc, id")
+        return [Memory.from_row(row) for row in rows]
+
+    def from_turn(self, user_id: str, turn_id: str) -> list[Memory]:
+        """Return the user's current memories first extracted from one turn."""
+        rows = self.db.table("memories").rows_where(
+            "source_turn_id = ? and user_id = ? and status = 'current'", [turn_id, user_id]
+        )
+        return [Memory.from_row(row) for row in rows]
+
+    def sources(self, user_id: str, memory: str) -> list[str]:
+        rows = self.db.table("memory_sources").rows_where(
+            "memory_id = ? and user_id = ?", [memory, user_id], order_by="created_at"
+        )
+        return [row["turn_id"] for row in rows]
+
+    def history(self, user_id: str, memory: str) -> list[Memory]:
+        """Return the versions this memory superseded, newest first."""
+        chain, frontier = [], [memory]
+        while frontier:
+            marks = ", ".join("?" * len(frontier))
+            rows = self.db.query(
+                f"select * from memories where user_id = ? and superseded_by in ({marks}) "
+                "order by created_at desc",
+                [user_id, *frontier],
+            )
+            older = [Memory.from_row(row) for row in rows]
+            chain += older
+            frontier = [m.id for m in older]
+        return chain
+
+    def search(self, user_id: str, text: str, k: int = 5) -> list[tuple[Memory, float]]:
+        return self.similar(user_id, self.embedder.embed([text])[0], k)
+
+    def edit(self, user_id: str, memory: str, text: str) -> Memory:
+        """Replace a current memory's words (the user's correction) and re-embed it."""
+        found = self.get(user_id, memory)
+        if not found.current:
+            raise UnknownMemoryError(f"Memory {memory!r} is history; edit the current version.")
+        ExtractedFact(kind=MemoryKind(found.kind), text=text)  # validates the length
+        self.vectors.add(user_id, [memory], self.embedder.embed([text]))
+        update = {"text": text, "origin": "edited", "updated_at": now()}
+        self.db.table("memories").update(memory, update)
+        return self.get(user_id, memory)
+
+    def forget(self, user_id: str, memory: str) -> list[str]:
+        """Delete a memory, its history versions and what was inferred from them; return ids."""
+        ids = [self.get(user_id, memory).id, *(m.id for m in self.history(user_id, memory))]
+        self.vectors.delete(user_id, ids)
+        marks = ", ".join("?" * len(ids))
+        with self.db.conn:
+            for table, column in [("memory_sources", "memory_id"), ("trait_evidence", "source_id"),
+                                  ("memories", "id")]:  # fmt: skip
+                self.db.execute(
+                    f"delete from {table} where user_id = ? and {column} in ({marks})",
+                    [user_id, *ids],
+                )
+        return ids
+
+    def reindex(self, user_id: str, batch: int = 256) -> int:
+        """Make the user's collection hold exactly the current memories' vectors."""
+        current = self.all(user_id)
+        stale = set(self.vectors.ids(user_id)) - {m.id for m in current}
+        self.vectors.delete(user_id, sorted(stale))
+        for start in range(0, len(current), batch):
+            chunk = current[start : start + batch]
+            vectors = self.embedder.embed([m.text for m in chunk])
+            self.vectors.add(user_id, [m.id for m in chunk], vectors)
+        return len(current)

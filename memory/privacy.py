@@ -1,0 +1,236 @@
+"""Privacy and control: forget a user everywhere; export one JSON document; import it back.
+
+Exceptions: `PrivacyError` (base) > `UnknownUserError` (nothing stored for that name),
+`ExportFormatError` (not an empathos export, or not one this version reads), `UserExistsError`
+(importing over a user who already has data), `CompactionError` (a file is in use, so freed
+pages could not be wiped; close other empathos processes and run it again).
+
+Forgetting leaves no byte of the user's text in any file under the data dir: rows are deleted
+from every table with a `user_id` column (with `secure_delete` on), the user's Chroma collection
+is dropped with its segment files and Chroma's SQLite file is vacuumed, LangGraph checkpoints of
+the user's threads (`"{user}:{turn}"`) are deleted, and each SQLite file is checkpointed
+(`wal_checkpoint(TRUNCATE)`) and vacuumed so no page or WAL frame keeps the old bytes. No on-disk
+cache holds user text (the per-turn embedding cache is in process memory). Stop the background
+memory worker first: a job in flight could write the user back.
+
+An export holds every row of the user's (memories with their history, traits with evidence and
+history, outcomes, feedback, sessions and turns with traces), not the vectors: importing
+re-embeds current memories, which gives the same vectors with the same model.
+"""
+
+from __future__ import annotations
+
+import json
+import sqlite3
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from sqlite_utils import Database
+
+from memory.store import check_user_id
+from memory.vectors import secure_tree
+
+if TYPE_CHECKING:
+    from memory.memories import MemoryStore
+    from memory.vectors import VectorStore
+
+EXPORT_FORMAT, EXPORT_VERSION = "empathos-export", 1
+EXPORT_TABLES: list[tuple[str, tuple[str, ...]]] = [
+    ("users", ()), ("sessions", ()), ("turns", ("trace",)), ("memories", ()),
+    ("memory_sources", ()), ("traits", ("evidence",)), ("trait_evidence", ()),
+    ("trait_history", ()), ("outcomes", ()), ("feedback", ()),
+]  # fmt: skip
+PARENT_TABLES = ("sessions", "users")
+
+
+class PrivacyError(Exception):
+    """Base class for privacy errors."""
+
+
+class UnknownUserError(PrivacyError, LookupError):
+    """Nothing is stored for that user."""
+
+
+class ExportFormatError(PrivacyError, ValueError):
+    """Not an empathos export, or not a version this code reads."""
+
+
+class UserExistsError(PrivacyError):
+    """The user already has data; importing would mix two histories."""
+
+
+class CompactionError(PrivacyError):
+    """A database file is in use, so freed pages could not be wiped."""
+
+
+@dataclass
+class ForgetReport:
+    rows: dict[str, int] = field(default_factory=dict)
+    checkpoints: int = 0
+
+    @property
+    def total(self) -> int:
+        return sum(self.rows.values()) + self.checkpoints
+
+
+def user_exists(db: Database, user_id: str) -> bool:
+    return db.execute("select 1 from users where id = ?", [user_id]).fetchone() is not None
+
+
+def user_tables(db: Database) -> list[str]:
+    """Return every table with a `user_id` column, then `users`; children before parents."""
+    found = [t.name for t in db.tables if "user_id" in {c.name for c in t.columns}]
+    children = sorted(t for t in found if t not in PARENT_TABLES)
+    return children + [t for t in PARENT_TABLES if t in found or t == "users"]
+
+
+def compact(connection: sqlite3.Connection, path: Path | str) -> None:
+    """Fold the WAL into the file, wipe free pages (VACUUM) and truncate the WAL."""
+    try:
+        _truncate_wal(connection, path)
+        connection.execute("VACUUM")
+        _truncate_wal(connection, path)
+    except sqlite3.OperationalError as exc:
+        raise CompactionError(
+            f"Could not compact {path} ({exc}): close other empathos processes using this data "
+            "dir and run the command again."
+        ) from exc
+
+
+def _truncate_wal(connection: sqlite3.Connection, path: Path | str) -> None:
+    busy = connection.execute("PRAGMA wal_checkpoint(TRUNCATE)").fetchone()
+    if busy is not None and busy[0]:
+        raise CompactionError(
+            f"{path} is in use by another connection, so its log could not be wiped: close "
+            "other empathos processes and run the command again."
+        )
+
+
+def forget_rows(db: Database, user_id: str) -> dict[str, int]:
+    """Delete the user's rows from every table that has them; return counts per table."""
+    counts = {}
+    db.execute("PRAGMA secure_delete = ON")
+    with db.conn:
+        for table in user_tables(db):
+            column = "id" if table == "users" else "user_id"
+            cursor = db.execute(f"delete from [{table}] where {column} = ?", [user_id])
+            counts[table] = cursor.rowcount
+    return counts
+
+
+def forget_checkpoints(path: Path, user_id: str) -> int:
+    """Delete the LangGraph checkpoints of the user's threads and wipe the freed pages."""
+    if not path.exists():
+        return 0
+    prefix = f"{user_id}:"
+    connection = sqlite3.connect(path, timeout=30)
+    try:
+        connection.execute("PRAGMA secure_delete = ON")
+        tables = {row[0] for row in connection.execute("select name from sqlite_master")}
+        deleted = 0
+        with connection:
+            for table in ("checkpoints", "writes", "checkpoint_blobs", "checkpoint_writes"):
+                if table in tables:
+                    deleted += connection.execute(
+                        f"delete from [{table}] where substr(thread_id, 1, ?) = ?",
+                        [len(prefix), prefix],
+                    ).rowcount
+        compact(connection, path)
+    finally:
+        connection.close()
+    return deleted
+
+
+def forget_user(
+    db: Database, vectors: VectorStore, user_id: str, *, checkpoint_path: Path | None = None,
+    data_dir: Path | None = None,
+) -> ForgetReport:  # fmt: skip
+    """Remove the user everywhere: SQLite rows, Chroma collection, checkpoints; wipe pages."""
+    check_user_id(user_id)
+    if not user_exists(db, user_id) and vectors.count(user_id) == 0:
+        raise UnknownUserError(f"Nothing is stored for user {user_id!r}.")
+    vectors.drop(user_id)
+    report = ForgetReport(rows=forget_rows(db, user_id))
+    compact(db.conn, "the empathos database")
+    if checkpoint_path is not None:
+        report.checkpoints = forget_checkpoints(checkpoint_path, user_id)
+    if data_dir is not None:
+        secure_tree(data_dir)
+    return report
+
+
+def _rows(db: Database, table: str, user_id: str, json_columns: tuple[str, ...]) -> list[Any]:
+    column = "id" if table == "users" else "user_id"
+    rows = list(db.query(f"select * from [{table}] where {column} = ? order by rowid", [user_id]))
+    for row in rows:
+        for name in json_columns:
+            row[name] = json.loads(row[name]) if row[name] else row[name]
+    return rows
+
+
+def export_user(db: Database, user_id: str) -> dict[str, Any]:
+    """Return everything stored about the user as one JSON-able document."""
+    if not user_exists(db, user_id):
+        raise UnknownUserError(f"Nothing is stored for user {user_id!r}.")
+    return {
+        "format": EXPORT_FORMAT,
+        "version": EXPORT_VERSION,
+        "user_id": user_id,
+        "exported_at": datetime.now(UTC).isoformat(timespec="seconds"),
+        "tables": {t: _rows(db, t, user_id, cols) for t, cols in EXPORT_TABLES},
+    }
+
+
+def check_export(doc: Any) -> str:
+    """Return the user id of a valid export document, else raise saying what is wrong."""
+    if not isinstance(doc, dict) or doc.get("format") != EXPORT_FORMAT:
+        raise ExportFormatError("Not an empathos export: expected a JSON object with "
+                                f'"format": "{EXPORT_FORMAT}".')  # fmt: skip
+    if doc.get("version") != EXPORT_VERSION:
+        raise ExportFormatError(
+            f"Export version {doc.get('version')!r} is not supported (this empathos reads "
+            f"version {EXPORT_VERSION}); export again with a matching empathos."
+        )
+    tables = doc.get("tables")
+    if not isinstance(tables, dict) or set(tables) - {t for t, _ in EXPORT_TABLES}:
+        known = [t for t, _ in EXPORT_TABLES]
+        raise ExportFormatError(f"The export's tables must be among {known}.")
+    user_id = check_user_id(str(doc.get("user_id", "")))
+    for table, rows in tables.items():
+        column = "id" if table == "users" else "user_id"
+        if any(not isinstance(r, dict) or r.get(column) != user_id for r in rows):
+            raise ExportFormatError(
+                f"Rows of table {table!r} belong to another user than {user_id!r}."
+            )
+    return user_id
+
+
+def import_user(db: Database, memories: MemoryStore, doc: Any) -> dict[str, int]:
+    """Restore an export exactly (rows as exported, vectors re-embedded); return row counts."""
+    user_id = check_export(doc)
+    if user_exists(db, user_id):
+        raise UserExistsError(
+            f"User {user_id!r} already has data: forget them first (`empathos memory forget "
+            f"--user {user_id} --all`) or import with --replace."
+        )
+    counts = {}
+    try:
+        with db.conn:
+            for table, json_columns in EXPORT_TABLES:
+                rows = [_encode(row, json_columns) for row in doc["tables"].get(table, [])]
+                db.table(table).insert_all(rows, alter=False)
+                counts[table] = len(rows)
+    except sqlite3.DatabaseError as exc:
+        raise ExportFormatError(f"The export does not fit this database: {exc}.") from exc
+    memories.reindex(user_id)
+    return counts
+
+
+def _encode(row: dict[str, Any], json_columns: tuple[str, ...]) -> dict[str, Any]:
+    encoded = dict(row)
+    for name in json_columns:
+        if encoded.get(name) is not None and not isinstance(encoded[name], str):
+            encoded[name] = json.dumps(encoded[name], default=str)
+    return encoded

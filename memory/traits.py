@@ -1,0 +1,334 @@
+"""The user model: Big Five and support preferences in [0, 1], with confidence and evidence.
+
+Exceptions: `TraitError` (base) > `UnknownTraitError` (not a trait name), `TraitValueError`
+(a value outside [0, 1]).
+
+Each of the user's turns (and each memory extracted from them) leaves evidence rows: a signal in
+[0, 1] with a weight, keyed by (user, source id, trait), so observing the same turn twice changes
+nothing. Signals come from
+- similarity of the text to high and low prototype statements of each trait (all-MiniLM-L6-v2),
+- the turn's stored analysis ("need": get_advice -> wants_advice, vent -> wants_to_be_heard, ...),
+- the turn's emotion (strong negative feeling, often, is weak evidence of neuroticism),
+- surface markers (humour: "haha"; directness: "just tell me"; reply length: message length).
+A trait's value is the weighted mean of its signals shrunk to 0.5 by a prior of weight 2;
+confidence is 1 - exp(-total weight / 3), capped at 0.9. Values are refreshed per session and a
+snapshot per (trait, session) is kept as history. A value the user sets (`empathos traits set`)
+has confidence 1 and source "user", and inference never overwrites it.
+"""
+
+from __future__ import annotations
+
+import json
+import math
+import re
+from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Protocol
+
+import numpy as np
+from numpy.typing import NDArray
+from sqlite_utils import Database
+
+from memory.recall import TraitValue
+from memory.store import Turn, now
+
+if TYPE_CHECKING:
+    from memory.memories import Memory
+
+BIG_FIVE = ("openness", "conscientiousness", "extraversion", "agreeableness", "neuroticism")
+PREFERENCES = (
+    "wants_advice", "wants_to_be_heard", "directness", "humour", "self_disclosure_comfort",
+    "reply_length",
+)  # fmt: skip
+TRAITS = BIG_FIVE + PREFERENCES
+PRIOR_WEIGHT, CONFIDENCE_SCALE, MAX_INFERRED_CONFIDENCE = 2.0, 3.0, 0.9
+PROTOTYPE_FLOOR, PROTOTYPE_SPAN, PROTOTYPE_GAIN = 0.4, 0.3, 2.5
+EVIDENCE_SHOWN = 5
+
+PROTOTYPES: dict[str, tuple[list[str], list[str]]] = {
+    "openness": (
+        ["I love trying new things and exploring new places.", "Art, philosophy and ideas "
+         "fascinate me.", "I travelled somewhere new and loved it.", "I'm curious about "
+         "everything."],
+        ["I prefer my routine and familiar things.", "I don't like change.", "New experiences "
+         "make me uncomfortable.", "I stick to what I know."],
+    ),
+    "conscientiousness": (
+        ["I plan everything carefully.", "I always meet my deadlines.", "I keep my room and "
+         "my schedule organised.", "I work hard to finish what I start."],
+        ["I keep procrastinating.", "I missed another deadline.", "My life is disorganised and "
+         "messy.", "I never finish what I start."],
+    ),
+    "extraversion": (
+        ["I love parties and meeting new people.", "Being around friends gives me energy.",
+         "I went out with a big group and had a blast.", "I talk to strangers easily."],
+        ["I hate parties.", "I'd rather stay home alone with a book.", "Social events drain "
+         "me.", "I avoid crowds and small talk."],
+    ),
+    "agreeableness": (
+        ["I care a lot about helping others.", "I try to be kind and avoid conflict.",
+         "I forgive people easily.", "I put my friends' needs first."],
+        ["People annoy me.", "I don't trust anyone.", "I don't care what others feel.",
+         "I argue with everyone."],
+    ),
+    "neuroticism": (
+        ["I worry about everything all the time.", "I get anxious and overwhelmed easily.",
+         "My mood swings a lot.", "I can't stop overthinking."],
+        ["I stay calm under pressure.", "Things rarely upset me.", "I'm relaxed about it.",
+         "I bounce back quickly."],
+    ),
+    "wants_advice": (
+        ["What should I do?", "Can you give me some advice?", "Any tips on how to handle "
+         "this?", "How do I fix this?"],
+        ["I don't want advice.", "Please don't try to fix it.", "I'm not asking for "
+         "solutions.", "I just need to vent."],
+    ),
+    "wants_to_be_heard": (
+        ["I just need someone to listen.", "I need to get this off my chest.", "Can I just "
+         "talk for a bit?", "I need to vent."],
+        ["Skip the sympathy.", "I don't need comfort, I need solutions.", "Stop validating "
+         "me and tell me what to do.", "Don't just listen, help me."],
+    ),
+    "directness": (
+        ["Be honest and blunt with me.", "Just tell me straight.", "No sugar-coating "
+         "please.", "Give it to me straight, was I wrong?"],
+        ["Please be gentle with me.", "Go easy on me.", "I'm fragile right now.",
+         "Say it softly."],
+    ),
+    "humour": (
+        ["Haha, that's hilarious.", "I laugh about it to cope.", "lol I love a good joke.",
+         "You have to laugh at this mess."],
+        ["This is not funny at all.", "Please be serious.", "Don't joke about this.",
+         "I'm not in the mood for jokes."],
+    ),
+    "self_disclosure_comfort": (
+        ["What about you?", "Have you ever felt like this?", "Tell me about your "
+         "experience.", "Do you ever feel this way?"],
+        ["I don't care about your experience.", "Keep the focus on me.", "Don't talk about "
+         "yourself.", "This isn't about you."],
+    ),
+    "reply_length": (
+        ["Please explain in detail.", "Tell me more.", "I want a long answer.", "Go on, "
+         "walk me through it."],
+        ["Keep it short.", "Just a quick answer.", "Too long, didn't read.", "Briefly, "
+         "please."],
+    ),
+}
+
+NEED_SIGNALS: dict[str, list[tuple[str, float, float]]] = {
+    "get_advice": [("wants_advice", 0.9, 0.8), ("wants_to_be_heard", 0.3, 0.4)],
+    "information": [("wants_advice", 0.75, 0.5)],
+    "vent": [("wants_to_be_heard", 0.9, 0.8), ("wants_advice", 0.2, 0.5)],
+    "be_validated": [("wants_to_be_heard", 0.8, 0.6), ("wants_advice", 0.35, 0.3)],
+    "celebrate": [("extraversion", 0.7, 0.3)],
+}
+MARKERS: list[tuple[re.Pattern[str], str, float, float]] = [
+    (re.compile(r"\b(haha+|lol|lmao|rofl|jk)\b|😂|🤣|:D", re.I), "humour", 0.85, 0.6),
+    (re.compile(r"just tell me|be (honest|blunt|straight)|no sugar|get to the point", re.I),
+     "directness", 0.9, 0.7),  # fmt: skip
+    (re.compile(r"be gentle|go easy|softly", re.I), "directness", 0.2, 0.6),
+    (re.compile(r"what about you|have you ever|do you ever", re.I), "self_disclosure_comfort",
+     0.8, 0.5),  # fmt: skip
+]
+
+
+class TraitError(Exception):
+    """Base class for trait errors."""
+
+
+class UnknownTraitError(TraitError, KeyError):
+    """Not a trait this model knows."""
+
+
+class TraitValueError(TraitError, ValueError):
+    """A trait value outside [0, 1]."""
+
+
+class Embedder(Protocol):
+    def embed(self, texts: Sequence[str]) -> NDArray[np.float32]: ...
+
+
+@dataclass(frozen=True)
+class Signal:
+    name: str
+    signal: float
+    weight: float
+    why: str
+
+
+@dataclass(frozen=True)
+class Estimate:
+    value: float
+    confidence: float
+    evidence: list[str]
+
+
+def check_trait(name: str) -> str:
+    if name not in TRAITS:
+        raise UnknownTraitError(f"Unknown trait {name!r}: use one of {', '.join(TRAITS)}.")
+    return name
+
+
+def clip(value: float, low: float = 0.0, high: float = 1.0) -> float:
+    return max(low, min(high, value))
+
+
+def marker_signals(text: str) -> list[Signal]:
+    """Return signals from surface markers and the message's length."""
+    found = [Signal(name, s, w, f"said {m.group(0)!r}") for pattern, name, s, w in MARKERS
+             if (m := pattern.search(text))]  # fmt: skip
+    count = len(text.split())
+    found.append(Signal("reply_length", clip(count / 80), 0.25, f"wrote {count} words"))
+    return found
+
+
+def trace_signals(trace: dict[str, Any]) -> list[Signal]:
+    """Return signals from the turn's stored analysis (need) and emotion."""
+    need = ((trace.get("analysis") or {}).get("need")) or ""
+    found = [Signal(n, s, w, f"needed '{need}'") for n, s, w in NEED_SIGNALS.get(need, [])]
+    emotion = trace.get("emotion") or {}
+    if "valence" in emotion:
+        valence, intensity = float(emotion["valence"]), float(emotion.get("intensity", 0.5))
+        signal = clip(0.5 - 0.45 * valence)
+        found.append(Signal("neuroticism", signal, 0.3 * intensity, f"felt {emotion.get('label')}"))
+    return found
+
+
+def estimate(rows: Iterable[dict[str, Any]]) -> Estimate:
+    """Shrink the weighted mean of the signals to 0.5 and name the strongest evidence."""
+    rows = list(rows)
+    total = sum(row["weight"] for row in rows)
+    mean = (PRIOR_WEIGHT * 0.5 + sum(r["weight"] * r["signal"] for r in rows)) / (
+        PRIOR_WEIGHT + total
+    )
+    confidence = min(MAX_INFERRED_CONFIDENCE, 1.0 - math.exp(-total / CONFIDENCE_SCALE))
+    strongest = sorted(rows, key=lambda r: -r["weight"] * abs(r["signal"] - 0.5))
+    evidence = list(dict.fromkeys(r["source_id"] for r in strongest))[:EVIDENCE_SHOWN]
+    return Estimate(round(mean, 4), round(confidence, 4), evidence)
+
+
+class TraitModel:
+    """Infer, store and let the user correct one person's traits."""
+
+    def __init__(self, db: Database, embedder: Embedder) -> None:
+        self.db, self.embedder = db, embedder
+        self._prototypes: dict[str, tuple[NDArray[np.float32], NDArray[np.float32]]] = {}
+
+    def prototypes(self) -> dict[str, tuple[NDArray[np.float32], NDArray[np.float32]]]:
+        """Return the embedded high/low prototype statements (embedded once)."""
+        if not self._prototypes:
+            for name, (high, low) in PROTOTYPES.items():
+                self._prototypes[name] = (self.embedder.embed(high), self.embedder.embed(low))
+        return self._prototypes
+
+    def text_signals(self, vector: NDArray[np.float32]) -> list[Signal]:
+        """Return a signal per trait whose prototypes the text resembles closely enough."""
+        found = []
+        for name, (high, low) in self.prototypes().items():
+            s_high, s_low = float(np.max(high @ vector)), float(np.max(low @ vector))
+            weight = clip((max(s_high, s_low) - PROTOTYPE_FLOOR) / PROTOTYPE_SPAN)
+            if weight > 0:
+                signal = clip(0.5 + PROTOTYPE_GAIN * (s_high - s_low))
+                found.append(Signal(name, signal, weight, f"resembles {name} statements"))
+        return found
+
+    def observe_turn(
+        self, user_id: str, turn: Turn, vector: NDArray[np.float32] | None = None
+    ) -> int:
+        """Record the evidence one user turn gives; return how many signals were kept."""
+        if vector is None:
+            vector = self.embedder.embed([turn.user_text])[0]
+        signals = self.text_signals(vector) + marker_signals(turn.user_text)
+        signals += trace_signals(turn.trace)
+        return self._record(user_id, turn.id, turn.session_id, signals)
+
+    def observe_memories(self, user_id: str, memories: Sequence[Memory], session_id: str) -> int:
+        """Record the evidence in newly remembered facts (keyed by memory id)."""
+        if not memories:
+            return 0
+        vectors = self.embedder.embed([m.text for m in memories])
+        return sum(self._record(user_id, m.id, session_id, self.text_signals(v))
+                   for m, v in zip(memories, vectors, strict=True))  # fmt: skip
+
+    def _record(self, user_id: str, source: str, session: str, signals: list[Signal]) -> int:
+        merged: dict[str, Signal] = {}
+        for item in signals:  # one row per trait and source: keep the weightiest signal
+            if item.name not in merged or item.weight > merged[item.name].weight:
+                merged[item.name] = item
+        rows = [{"user_id": user_id, "source_id": source, "name": s.name, "signal": s.signal,
+                 "weight": s.weight, "why": s.why, "session_id": session, "created_at": now()}
+                for s in merged.values() if s.weight > 0]  # fmt: skip
+        self.db.table("trait_evidence").upsert_all(rows, pk=("user_id", "source_id", "name"))
+        return len(rows)
+
+    def refresh(self, user_id: str, session_id: str) -> dict[str, Estimate]:
+        """Recompute inferred traits from all evidence; keep a snapshot for this session."""
+        rows = self.db.table("trait_evidence").rows_where("user_id = ?", [user_id])
+        by_trait: dict[str, list[dict[str, Any]]] = {}
+        for row in rows:
+            by_trait.setdefault(row["name"], []).append(row)
+        user_set = {name for name, t in self.values(user_id).items() if t.source == "user"}
+        estimates = {n: estimate(r) for n, r in by_trait.items() if n not in user_set}
+        with self.db.conn:
+            for name, est in estimates.items():
+                self._write(user_id, name, est.value, est.confidence, "inferred", est.evidence)
+                self._snapshot(user_id, name, session_id, est.value, est.confidence, "inferred")
+        return estimates
+
+    def _write(
+        self, user_id: str, name: str, value: float, confidence: float, source: str,
+        evidence: list[str],
+    ) -> None:  # fmt: skip
+        self.db.table("traits").upsert(
+            {"user_id": user_id, "name": name, "value": value, "confidence": confidence,
+             "source": source, "evidence": json.dumps(evidence), "updated_at": now()},
+            pk=("user_id", "name"),
+        )  # fmt: skip
+
+    def _snapshot(
+        self, user_id: str, name: str, session: str, value: float, confidence: float, source: str
+    ) -> None:
+        self.db.table("trait_history").upsert(
+            {"user_id": user_id, "name": name, "session_id": session, "value": value,
+             "confidence": confidence, "source": source, "created_at": now()},
+            pk=("user_id", "name", "session_id"),
+        )  # fmt: skip
+
+    def values(self, user_id: str) -> dict[str, TraitValue]:
+        """Return the user's current traits (inferred and user-set) for the planner."""
+        rows = self.db.table("traits").rows_where("user_id = ?", [user_id], order_by="name")
+        return {
+            row["name"]: TraitValue(
+                value=row["value"], confidence=row["confidence"], source=row["source"],
+                evidence=json.loads(row["evidence"] or "[]"),
+            )  # fmt: skip
+            for row in rows
+        }
+
+    def set(self, user_id: str, name: str, value: float) -> TraitValue:
+        """Set a trait as the user says it is: confidence 1, never overwritten by inference."""
+        check_trait(name)
+        if not 0.0 <= value <= 1.0:
+            raise TraitValueError(f"Trait values are between 0 and 1, not {value}.")
+        with self.db.conn:
+            self._write(user_id, name, value, 1.0, "user", [])
+            self._snapshot(user_id, name, "user-set", value, 1.0, "user")
+        return self.values(user_id)[name]
+
+    def unset(self, user_id: str, name: str, session_id: str = "user-unset") -> None:
+        """Hand a user-set trait back to inference."""
+        check_trait(name)
+        self.db.execute("delete from traits where user_id = ? and name = ?", [user_id, name])
+        self.refresh(user_id, session_id)
+
+    def evidence(self, user_id: str, name: str) -> list[dict[str, Any]]:
+        """Return the evidence rows behind a trait, strongest first."""
+        rows = self.db.table("trait_evidence").rows_where(
+            "user_id = ? and name = ?", [user_id, check_trait(name)]
+        )
+        return sorted(rows, key=lambda r: -r["weight"] * abs(r["signal"] - 0.5))
+
+    def history(self, user_id: str, name: str) -> list[dict[str, Any]]:
+        return list(self.db.table("trait_history").rows_where(
+            "user_id = ? and name = ?", [user_id, check_trait(name)], order_by="created_at"
+        ))  # fmt: skip

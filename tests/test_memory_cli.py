@@ -1,0 +1,120 @@
+"""`empathos memory|traits|feedback`: the command groups over a real data dir."""
+
+from __future__ import annotations
+
+import json
+import os
+import stat
+
+import pytest
+from click.testing import CliRunner
+
+from memory import embeddings
+from memory.worker import MemoryWorker
+from tests.test_memory_fakes import WordEmbedder, add_turn, build_services
+from tui.commands.feedback import feedback
+from tui.commands.memory import memory
+from tui.commands.traits import traits
+
+
+@pytest.fixture
+def data_dir(tmp_path, monkeypatch):
+    monkeypatch.setattr(embeddings, "default_embedder", lambda: WordEmbedder())
+    path = tmp_path / "data"
+    mem = build_services(path)
+    worker, session = MemoryWorker(mem), mem.store.new_session("ana")
+    for text in ["My sister Maya moved to Berlin in March.", "I started cello lessons."]:
+        worker.enqueue_turn(
+            "ana",
+            session,
+            add_turn(mem, "ana", session, text, need="get_advice", strategy="Question"),
+        )
+    assert worker.drain().failed == 0
+    return path
+
+
+def run(group, *args: str, data_dir=None, ok: bool = True, input: str | None = None) -> str:
+    extra = ["--data-dir", str(data_dir)] if data_dir else []
+    result = CliRunner().invoke(group, [*args, *extra], input=input)
+    assert (result.exit_code == 0) == ok, result.output
+    return result.output
+
+
+def memory_id(data_dir, text_part: str) -> str:
+    listed = json.loads(run(memory, "list", "--user", "ana", "--json", data_dir=data_dir))
+    return next(m["id"] for m in listed if text_part in m["text"])
+
+
+def test_list_search_show_edit_and_forget_one(data_dir):
+    assert "Maya moved to Berlin" in run(memory, "list", "--user", "ana", data_dir=data_dir)
+    found = run(memory, "search", "sister in Berlin", "--user", "ana", "-k", "1", data_dir=data_dir)
+    assert "Maya" in found and "sim" in found
+    maya = memory_id(data_dir, "Maya")
+    shown = json.loads(run(memory, "show", maya, "--user", "ana", data_dir=data_dir))
+    assert shown["source_turns"] and shown["replaced"] == []
+    run(
+        memory,
+        "edit",
+        maya,
+        "My sister Maya lives in Hamburg now",
+        "--user",
+        "ana",
+        data_dir=data_dir,
+    )
+    assert "Hamburg" in run(memory, "list", "--user", "ana", data_dir=data_dir)
+    assert "Forgot 1" in run(memory, "forget", maya, "--user", "ana", data_dir=data_dir)
+    assert "Maya" not in run(memory, "list", "--user", "ana", data_dir=data_dir)
+
+
+def test_errors_are_messages_not_tracebacks(data_dir):
+    out = run(memory, "show", "nope", "--user", "ana", data_dir=data_dir, ok=False)
+    assert "No memory 'nope'" in out and "Traceback" not in out
+    assert "Give either" in run(memory, "forget", "--user", "ana", data_dir=data_dir, ok=False)
+
+
+def test_export_forget_all_and_import(data_dir, tmp_path):
+    target = tmp_path / "ana.json"
+    run(memory, "export", "--user", "ana", "-o", str(target), data_dir=data_dir)
+    assert stat.S_IMODE(os.stat(target).st_mode) == 0o600
+    assert json.loads(target.read_text())["user_id"] == "ana"
+    run(memory, "forget", "--user", "ana", "--all", data_dir=data_dir, input="n\n", ok=False)
+    assert "Maya" in run(memory, "list", "--user", "ana", data_dir=data_dir)
+    assert "records removed" in run(
+        memory, "forget", "--user", "ana", "--all", "--yes", data_dir=data_dir
+    )
+    assert "Nothing remembered" in run(memory, "list", "--user", "ana", data_dir=data_dir)
+    out = run(memory, "import", str(target), "--user", "bo", data_dir=data_dir, ok=False)
+    assert "not 'bo'" in out
+    assert "Imported ana" in run(memory, "import", str(target), "--user", "ana", data_dir=data_dir)
+    assert "Maya" in run(memory, "search", "Maya", "--user", "ana", data_dir=data_dir)
+    out = run(memory, "import", str(target), "--user", "ana", data_dir=data_dir, ok=False)
+    assert "--replace" in out
+    assert "Imported ana" in run(
+        memory, "import", str(target), "--user", "ana", "--replace", data_dir=data_dir
+    )
+
+
+def test_traits_show_and_set(data_dir):
+    shown = run(traits, "show", "--user", "ana", "--evidence", data_dir=data_dir)
+    assert "wants_advice" in shown and "needed 'get_advice'" in shown
+    run(traits, "set", "wants_advice=0.2", "humour=0.9", "--user", "ana", data_dir=data_dir)
+    record = json.loads(run(traits, "show", "--user", "ana", "--json", data_dir=data_dir))
+    assert record["wants_advice"]["value"] == 0.2 and record["wants_advice"]["source"] == "user"
+    run(traits, "set", "wants_advice=auto", "--user", "ana", data_dir=data_dir)
+    record = json.loads(run(traits, "show", "--user", "ana", "--json", data_dir=data_dir))
+    assert record["wants_advice"]["source"] == "inferred"
+    assert "Unknown trait" in run(
+        traits, "set", "charm=0.5", "--user", "ana", data_dir=data_dir, ok=False
+    )
+    assert "NAME=VALUE" in run(
+        traits, "set", "humour", "--user", "ana", data_dir=data_dir, ok=False
+    )
+
+
+def test_feedback_up_and_down(data_dir):
+    assert "helped" in run(feedback, "up", "--user", "ana", data_dir=data_dir)
+    out = run(feedback, "down", "--user", "ana", "--turn", "nope", data_dir=data_dir, ok=False)
+    assert "omit --turn" in out
+    assert "did not help" in run(
+        feedback, "down", "--user", "ana", "--note", "too pushy", data_dir=data_dir
+    )

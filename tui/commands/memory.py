@@ -1,0 +1,223 @@
+"""`empathos memory`: list, search, show, edit, forget, export and import what is remembered."""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+
+from tui.options import data_dir_option, settings_from, user_option
+
+if TYPE_CHECKING:
+    from agent.settings import Settings
+    from memory.memories import Memory, MemoryStore
+    from memory.outcomes import Outcomes
+    from memory.store import ConversationStore
+    from memory.traits import TraitModel
+    from memory.vectors import VectorStore
+
+
+@dataclass
+class MemoryCLI:
+    """The stores a memory command works on."""
+
+    settings: Settings
+    store: ConversationStore
+    vectors: VectorStore
+    memories: MemoryStore
+    traits: TraitModel
+    outcomes: Outcomes
+
+
+def open_memory(data_dir: Path | None) -> MemoryCLI:
+    """Open the stores under the data dir (the embedding model loads only if a command embeds)."""
+    from agent.memory_llm import vectors_for
+    from memory import embeddings
+    from memory.memories import MemoryStore
+    from memory.outcomes import Outcomes
+    from memory.store import ConversationStore, open_database
+    from memory.traits import TraitModel
+
+    settings = settings_from(data_dir=data_dir)
+    store = ConversationStore(open_database(settings.db_path))
+    vectors, embedder = vectors_for(settings), embeddings.default_embedder()
+    return MemoryCLI(
+        settings, store, vectors, MemoryStore(store.db, vectors, embedder),
+        TraitModel(store.db, embedder), Outcomes(store.db),
+    )  # fmt: skip
+
+
+@contextmanager
+def memory_errors() -> Iterator[None]:
+    """Turn the memory layer's typed errors into CLI errors with their messages."""
+    from memory.memories import MemoryStoreError
+    from memory.outcomes import OutcomeError
+    from memory.privacy import PrivacyError
+    from memory.store import StoreError
+    from memory.traits import TraitError
+    from memory.vectors import VectorStoreError
+
+    try:
+        yield
+    except (MemoryStoreError, OutcomeError, PrivacyError, StoreError, TraitError,
+            VectorStoreError) as exc:  # fmt: skip
+        raise click.ClickException(str(exc)) from exc
+
+
+def memory_line(memory: Memory, score: float | None = None) -> str:
+    head = f"{memory.id}  {memory.kind:<10} imp {memory.importance:.2f}"
+    head += f"  sim {score:.2f}" if score is not None else ""
+    head += "" if memory.current else f"  [{memory.status}]"
+    return f"{head}  {memory.text}"
+
+
+@click.group()
+def memory() -> None:
+    """See, correct and remove what empathos remembers about a person."""
+
+
+@memory.command("list")
+@user_option
+@click.option("--history", is_flag=True, help="Include superseded versions.")
+@click.option("--json", "as_json", is_flag=True, help="Print JSON.")
+@data_dir_option
+def list_memories(user: str, history: bool, as_json: bool, data_dir: Path | None) -> None:
+    """List the facts remembered about USER, newest first."""
+    from dataclasses import asdict
+
+    with memory_errors():
+        found = open_memory(data_dir).memories.all(user, include_history=history)
+    if as_json:
+        click.echo(json.dumps([asdict(m) for m in found], ensure_ascii=False, indent=2))
+        return
+    for item in found:
+        click.echo(memory_line(item))
+    if not found:
+        click.echo(f"Nothing remembered about {user} yet.")
+
+
+@memory.command()
+@click.argument("query")
+@user_option
+@click.option("-k", "k", type=click.IntRange(1, 50), default=5, show_default=True)
+@data_dir_option
+def search(query: str, user: str, k: int, data_dir: Path | None) -> None:
+    """Find USER's memories closest in meaning to QUERY."""
+    with memory_errors():
+        hits = open_memory(data_dir).memories.search(user, query, k)
+    for item, similarity in hits:
+        click.echo(memory_line(item, similarity))
+    if not hits:
+        click.echo("No matching memories.")
+
+
+@memory.command()
+@click.argument("memory_id")
+@user_option
+@data_dir_option
+def show(memory_id: str, user: str, data_dir: Path | None) -> None:
+    """Show one memory with its source turns and the versions it replaced."""
+    from dataclasses import asdict
+
+    with memory_errors():
+        opened = open_memory(data_dir)
+        found = opened.memories.get(user, memory_id)
+        record: dict[str, Any] = asdict(found)
+        record["source_turns"] = opened.memories.sources(user, memory_id)
+        record["replaced"] = [asdict(m) for m in opened.memories.history(user, memory_id)]
+    click.echo(json.dumps(record, ensure_ascii=False, indent=2))
+
+
+@memory.command()
+@click.argument("memory_id")
+@click.argument("text")
+@user_option
+@data_dir_option
+def edit(memory_id: str, text: str, user: str, data_dir: Path | None) -> None:
+    """Correct the words of a memory."""
+    with memory_errors():
+        click.echo(memory_line(open_memory(data_dir).memories.edit(user, memory_id, text)))
+
+
+@memory.command()
+@click.argument("memory_id", required=False)
+@user_option
+@click.option("--all", "everything", is_flag=True, help="Forget the person entirely.")
+@click.option("--yes", is_flag=True, help="Do not ask for confirmation.")
+@data_dir_option
+def forget(
+    memory_id: str | None, user: str, everything: bool, yes: bool, data_dir: Path | None
+) -> None:
+    """Forget one memory (MEMORY_ID), or everything about USER (--all)."""
+    if everything == (memory_id is not None):
+        raise click.UsageError("Give either a MEMORY_ID or --all.")
+    with memory_errors():
+        opened = open_memory(data_dir)
+        if memory_id is not None:
+            removed = opened.memories.forget(user, memory_id)
+            click.echo(f"Forgot {len(removed)} memory version(s).")
+            return
+        if not yes:
+            click.confirm(f"Remove everything about {user} (conversations, memories, traits)?",
+                          abort=True)  # fmt: skip
+        forget_everything(opened, user)
+
+
+def forget_everything(opened: MemoryCLI, user: str) -> None:
+    from memory.privacy import forget_user
+
+    report = forget_user(
+        opened.store.db, opened.vectors, user,
+        checkpoint_path=opened.settings.checkpoint_path, data_dir=opened.settings.data_dir,
+    )  # fmt: skip
+    click.echo(f"Forgot {user}: {report.total} records removed; freed space wiped.")
+
+
+@memory.command("export")
+@user_option
+@click.option("-o", "--output", type=click.Path(dir_okay=False, path_type=Path),
+              help="Write to this file (private, 0600) instead of stdout.")  # fmt: skip
+@data_dir_option
+def export_command(user: str, output: Path | None, data_dir: Path | None) -> None:
+    """Export everything about USER as one JSON document."""
+    from memory.privacy import export_user
+
+    with memory_errors():
+        text = json.dumps(export_user(open_memory(data_dir).store.db, user), ensure_ascii=False)
+    if output is None:
+        click.echo(text)
+        return
+    descriptor = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+        handle.write(text)
+    os.chmod(output, 0o600)
+    click.echo(f"Exported {user} to {output}.")
+
+
+@memory.command("import")
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@user_option
+@click.option("--replace", is_flag=True, help="Forget USER's current data first.")
+@data_dir_option
+def import_command(file: Path, user: str, replace: bool, data_dir: Path | None) -> None:
+    """Restore USER from an export FILE."""
+    from memory.privacy import check_export, import_user, user_exists
+
+    try:
+        doc = json.loads(file.read_text(encoding="utf-8"))
+    except (UnicodeDecodeError, json.JSONDecodeError) as exc:
+        raise click.ClickException(f"{file} is not a JSON export: {exc}.") from exc
+    with memory_errors():
+        if check_export(doc) != user:
+            raise click.ClickException(f"{file} holds user {doc['user_id']!r}, not {user!r}.")
+        opened = open_memory(data_dir)
+        if replace and user_exists(opened.store.db, user):
+            forget_everything(opened, user)
+        counts = import_user(opened.store.db, opened.memories, doc)
+    click.echo(f"Imported {user}: " + ", ".join(f"{n} {t}" for t, n in counts.items() if n))
