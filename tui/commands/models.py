@@ -24,7 +24,11 @@ def models() -> None:
 def rich_progress() -> Iterator[ProgressCallback]:
     """Yield a progress callback that drives one rich progress bar per description."""
     from rich.progress import (
-        BarColumn, DownloadColumn, Progress, TextColumn, TimeRemainingColumn,
+        BarColumn,
+        DownloadColumn,
+        Progress,
+        TextColumn,
+        TimeRemainingColumn,
     )
 
     tasks: dict[str, Any] = {}

@@ -1,0 +1,216 @@
+"""The chat screen's base: its parts, loading a session, and the actions besides sending.
+
+Sessions, search, rename, feedback, copy, settings and switching user live here so that
+`tui.screens.chat` stays about running turns.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, cast
+
+from textual.screen import Screen
+
+from agent.settings import config_file
+from memory.store import secure_dir
+from tui.screens.prompt import PromptScreen
+from tui.screens.search import SearchScreen, TextEmbedder, TurnIndex
+from tui.screens.sessions import SessionChoice, SessionsScreen, rename_session, session_title
+from tui.screens.settings import SettingsScreen
+from tui.screens.users import UserScreen
+from tui.widgets.chat_input import ChatInput
+from tui.widgets.chat_log import ChatLog
+from tui.widgets.stage import StageIndicator
+from tui.widgets.why_panel import WhyPanel
+
+if TYPE_CHECKING:
+    from pathlib import Path
+
+    from tui.app import EmpathosApp
+
+COPY_FILE = "last-reply.md"
+
+
+class ChatActions(Screen[None]):
+    """Parts of the chat screen and the actions that are not about the running turn."""
+
+    busy_text: str | None = None
+    turn_index: TurnIndex
+
+    @property
+    def empathos(self) -> EmpathosApp:
+        return cast("EmpathosApp", self.app)
+
+    @property
+    def user(self) -> str:
+        assert self.empathos.user is not None
+        return self.empathos.user
+
+    @property
+    def session_id(self) -> str:
+        assert self.empathos.session_id is not None
+        return self.empathos.session_id
+
+    @property
+    def log_view(self) -> ChatLog:
+        return self.query_one("#log", ChatLog)
+
+    @property
+    def input(self) -> ChatInput:
+        return self.query_one("#input", ChatInput)
+
+    @property
+    def stage(self) -> StageIndicator:
+        return self.query_one("#stage", StageIndicator)
+
+    @property
+    def why(self) -> WhyPanel:
+        return self.query_one("#why", WhyPanel)
+
+    async def load_session(self) -> None:
+        """Show the current session's turns and explain its last reply."""
+        turns = self.empathos.store.turns(self.user, self.session_id)
+        await self.log_view.show_turns(turns, self.user, self.empathos.context.settings.locale)
+        self.refresh_title()
+        last = next((t for t in reversed(turns) if t.reply is not None), None)
+        if last is not None:
+            self.explain(last.id)
+        else:
+            self.why.clear()
+
+    def refresh_title(self) -> None:
+        title = session_title(self.empathos.store, self.user, self.session_id) or "new conversation"
+        self.sub_title = f"{self.user} · {title if len(title) <= 60 else title[:59] + '…'}"
+
+    def explain(self, turn_id: str) -> None:
+        """Show the reasons behind the reply of `turn_id` in the why panel."""
+        turn = self.empathos.store.get_turn(turn_id)
+        if turn is not None:
+            self.why.show(turn.id, turn.user_text, turn.trace)
+
+    def idle(self, doing: str) -> bool:
+        """Return True if no turn runs; else say why `doing` has to wait."""
+        if self.busy_text is None:
+            return True
+        self.notify(f"Wait for the reply (or press Esc) before you {doing}.", severity="warning")
+        return False
+
+    async def open_session(self, session_id: str) -> None:
+        """Switch the chat to another of the user's sessions."""
+        self.empathos.session_id = self.empathos.store.check_session(self.user, session_id)
+        await self.load_session()
+        self.input.focus()
+
+    def action_sessions(self) -> None:
+        """List the sessions to switch, start or rename one."""
+        if self.idle("switch sessions"):
+            screen = SessionsScreen(self.empathos.store, self.user, self.session_id)
+            self.app.push_screen(screen, self._session_chosen)
+
+    async def _session_chosen(self, choice: SessionChoice | None) -> None:
+        if choice is None:
+            await self.load_session()  # titles may have changed
+        elif choice[0] == "open" and choice[1]:
+            await self.open_session(choice[1])
+        elif choice[0] == "new":
+            await self.action_new_session()
+        elif choice[0] == "search":
+            self.action_search()
+
+    async def action_new_session(self) -> None:
+        """Start a new conversation."""
+        if self.idle("start a new session"):
+            self.empathos.session_id = self.empathos.store.new_session(self.user)
+            await self.load_session()
+            self.input.focus()
+
+    def action_rename_session(self) -> None:
+        """Give the current conversation a title."""
+        current = session_title(self.empathos.store, self.user, self.session_id)
+        prompt = PromptScreen("Rename this conversation", current, "a short title")
+        self.app.push_screen(prompt, self._renamed)
+
+    def _renamed(self, title: str | None) -> None:
+        if title:
+            rename_session(self.empathos.store, self.user, self.session_id, title)
+            self.refresh_title()
+
+    def action_search(self) -> None:
+        """Search every past conversation."""
+        if not self.idle("search"):
+            return
+        screen = SearchScreen(self.empathos.store, self.user, self._embedder, self.turn_index)
+        self.app.push_screen(screen, self._hit_chosen)
+
+    def _embedder(self) -> TextEmbedder:
+        return self.empathos.context.embedder
+
+    async def _hit_chosen(self, hit: tuple[str, str] | None) -> None:
+        if hit is not None:
+            await self.open_session(hit[0])
+            self.explain(hit[1])
+
+    def last_reply_turn(self) -> tuple[str, str] | None:
+        """Return (turn id, text) of the newest reply shown."""
+        reply = self.log_view.last_reply()
+        return (reply.turn_id, reply.text) if reply is not None and reply.turn_id else None
+
+    def action_thumbs_up(self) -> None:
+        """Say the last reply helped."""
+        self.feedback(1)
+
+    def action_thumbs_down(self) -> None:
+        """Say the last reply missed."""
+        self.feedback(-1)
+
+    def feedback(self, value: int) -> None:
+        """Pass thumbs up (1) or down (-1) on the last reply to the feedback handler."""
+        last = self.last_reply_turn()
+        if last is None:
+            self.notify("There is no reply to rate yet.", severity="warning")
+            return
+        handler = self.empathos.on_feedback
+        if handler is not None:
+            try:
+                handler(last[0], value)
+            except Exception as exc:  # the UI edge: the handler is injected, report its failure
+                self.notify(f"Feedback not saved: {exc}", severity="error")
+                return
+        self.notify(f"Feedback noted {'👍' if value > 0 else '👎'}")
+
+    def action_copy_reply(self) -> None:
+        """Copy the last reply (OSC 52) and also save it to a file, for terminals without it."""
+        last = self.last_reply_turn()
+        if last is None:
+            self.notify("There is no reply to copy yet.", severity="warning")
+            return
+        self.app.copy_to_clipboard(last[1])
+        path = self.save_copy(last[1])
+        self.notify(f"Copied the last reply. Without clipboard support, find it in {path}")
+
+    def save_copy(self, text: str) -> Path:
+        """Write `text` privately to the copy file in the data dir; return its path."""
+        path = secure_dir(self.empathos.context.settings.data_dir) / COPY_FILE
+        path.touch(mode=0o600, exist_ok=True)
+        path.write_text(text + "\n", encoding="utf-8")
+        return path
+
+    # EXTENSION POINT (memory screen): `def action_memory(self) -> None` pushes the memory
+    # screen (browse, edit, forget memories and traits; "forget me"); after it closes, call
+    # `self.explain(...)` again so the why panel drops forgotten memories.
+
+    def action_settings(self) -> None:
+        """Edit the model and endpoint."""
+        self.app.push_screen(SettingsScreen(self.empathos.context.settings, config_file()))
+
+    def action_switch_user(self) -> None:
+        """Talk as another person."""
+        if self.idle("switch user"):
+            self.app.push_screen(UserScreen(self.empathos.store), self._user_chosen)
+
+    async def _user_chosen(self, user: str | None) -> None:
+        if user is None or user == self.user:
+            return
+        self.empathos.user = user
+        self.empathos.session_id = self.empathos.resolve_session(user, None)
+        await self.load_session()
+        self.input.focus()
