@@ -8,6 +8,8 @@ services (fake chat models, temp stores) through the constructor.
 from __future__ import annotations
 
 import threading
+from collections.abc import Callable
+from contextlib import AbstractContextManager, nullcontext
 from functools import cached_property
 from typing import TYPE_CHECKING, Protocol
 
@@ -16,7 +18,7 @@ from numpy.typing import NDArray
 
 from agent.settings import Settings, load_settings
 from memory.embeddings import Embedder, default_embedder
-from memory.recall import Recall, Recaller
+from memory.recall import Recall
 from memory.store import ConversationStore, open_database
 
 if TYPE_CHECKING:
@@ -25,10 +27,27 @@ if TYPE_CHECKING:
     from agent.emotion import EmotionClassifier
     from agent.llm import StructuredMethod
     from agent.safety import SafetyScreen
+    from agent.schemas import EmotionReading
+    from memory.memories import MemoryStore
+    from memory.outcomes import Outcomes
+    from memory.privacy import ForgetReport
+    from memory.traits import TraitModel
+    from memory.worker import MemoryWorker
 
 
 class RecallSource(Protocol):
-    def recall(self, user_id: str, session_id: str, text: str, turn_index: int) -> Recall: ...
+    def recall(
+        self,
+        user_id: str,
+        session_id: str,
+        text: str,
+        turn_index: int,
+        emotion: str | None = None,
+        valence: float | None = None,
+        vector: NDArray[np.float32] | None = None,
+    ) -> Recall: ...
+
+    def verify_memory(self, user_id: str, memory_id: str) -> bool: ...
 
 
 class Context:
@@ -45,10 +64,13 @@ class Context:
         emotion: EmotionClassifier | None = None,
         safety: SafetyScreen | None = None,
         recall: RecallSource | None = None,
+        outcomes: Outcomes | None = None,
+        memory_worker: MemoryWorker | None = None,
     ) -> None:
         self.settings = settings
         self._lock = threading.Lock()
         self._vectors: dict[str, NDArray[np.float32]] = {}
+        self._readings: dict[str, EmotionReading] = {}
         if store is not None:
             self.__dict__["store"] = store
         for name, value in [
@@ -58,6 +80,8 @@ class Context:
             ("emotion", emotion),
             ("safety", safety),
             ("recall", recall),
+            ("outcomes", outcomes),
+            ("memory_worker", memory_worker),
         ]:
             if value is not None:
                 self.__dict__[name] = value
@@ -101,7 +125,68 @@ class Context:
 
     @cached_property
     def recall(self) -> RecallSource:
-        return Recaller(self.store, self.settings.history_turns)
+        from agent.memory_llm import memory_recaller
+
+        return memory_recaller(self)
+
+    @cached_property
+    def outcomes(self) -> Outcomes:
+        from memory.outcomes import Outcomes
+
+        return Outcomes(self.store.db)
+
+    @cached_property
+    def memory_worker(self) -> MemoryWorker:
+        """The memory worker; jobs queue up until a front end starts it or drains it."""
+        from agent.memory_llm import memory_worker
+
+        return memory_worker(self, start=False)
+
+    @cached_property
+    def memories(self) -> MemoryStore:
+        """The user's remembered facts, for browsing and editing (no LLM judge)."""
+        from agent.memory_llm import vectors_for
+        from memory.memories import MemoryStore
+
+        return MemoryStore(self.store.db, vectors_for(self.settings), self.embedder)
+
+    @cached_property
+    def traits(self) -> TraitModel:
+        from memory.traits import TraitModel
+
+        return TraitModel(self.store.db, self.embedder)
+
+    def forget_user(self, user_id: str) -> ForgetReport:
+        """Remove the user everywhere (rows, vectors, checkpoints) while this process runs.
+
+        The background memory thread is stopped first so it cannot write the user back; the
+        caller must not run a turn for this user meanwhile. Raises `memory.privacy` errors.
+        """
+        from agent.memory_llm import vectors_for
+        from memory.privacy import forget_user
+
+        worker = self.__dict__.get("memory_worker")
+        was_running = worker is not None and worker.running
+        if worker is not None and not worker.stop():
+            raise RuntimeError("The memory worker did not stop; try again in a moment.")
+        try:
+            with self._lock:
+                self._vectors, self._readings = {}, {}
+            return forget_user(
+                self.store.db, vectors_for(self.settings), user_id,
+                checkpoint_path=self.settings.checkpoint_path, data_dir=self.settings.data_dir,
+            )  # fmt: skip
+        finally:
+            if was_running:
+                self.start_memory_worker()
+
+    def start_memory_worker(self) -> MemoryWorker:
+        """Start the background memory thread (long-running front ends: chat, TUI)."""
+        from agent.memory_llm import memory_services
+
+        worker = self.memory_worker
+        worker.start(lambda: memory_services(self, own_connection=True))
+        return worker
 
     def vector(self, text: str) -> NDArray[np.float32]:
         """Return the embedding of `text`, computed once per turn and shared by the plug-ins."""
@@ -111,6 +196,36 @@ class Context:
             cached = self.embedder.embed_one(text)
             with self._lock:
                 self._vectors = {text: cached}
+        return cached
+
+    def memory_busy(self) -> AbstractContextManager[None]:
+        """Hold background memory jobs while a turn runs (no-op if no worker was built)."""
+        worker = self.__dict__.get("memory_worker")
+        return worker.busy() if worker is not None else nullcontext()
+
+    def finish_memory_work(self, on_progress: Callable[[int], None] | None = None) -> int:
+        """Stop the background thread and run the jobs still queued; return how many ran.
+
+        Jobs are durable, so skipping this loses nothing: they run on the next start.
+        """
+        worker = self.__dict__.get("memory_worker")
+        if worker is None:
+            return 0
+        worker.stop()
+        pending = worker.queue.pending()
+        if pending and on_progress is not None:
+            on_progress(pending)
+        report = worker.drain()
+        return report.done
+
+    def read_emotion(self, text: str) -> EmotionReading:
+        """Return the emotion plug-in's reading of `text`, computed once per turn."""
+        with self._lock:
+            cached = self._readings.get(text)
+        if cached is None:
+            cached = self.emotion.classify_vector(self.vector(text))
+            with self._lock:
+                self._readings = {text: cached}
         return cached
 
     def warm_up(self) -> None:

@@ -175,7 +175,7 @@ def shared_vectors(path: Path | None, url: str | None) -> VectorStore:
 
 
 def vectors_for(settings: Settings) -> VectorStore:
-    url: str | None = getattr(settings, "chroma_url", None)
+    url = settings.chroma_url
     return shared_vectors(None if url else settings.data_dir / "chroma", url)
 
 

@@ -6,6 +6,7 @@ turn id, and a node's state update only lands once the node has finished.
 
 from __future__ import annotations
 
+import random
 import time
 from collections.abc import Callable
 from functools import wraps
@@ -25,12 +26,11 @@ from agent.state import TurnState
 from agent.trace import build_trace
 from agent.validation import message_problem
 from strategies.catalogue import load_catalogue
-from strategies.policy import Signals, select_plan
+from strategies.policy import GROUNDING_MIN_RELEVANCE, Signals, select_plan
 
 Update = dict[str, Any]
 Node = Callable[[TurnState, Runtime[Context]], Update]
 
-GROUNDING_MIN_SCORE = 0.5
 
 
 def services(runtime: Runtime[Context]) -> Context:
@@ -75,17 +75,19 @@ def safety_screen(state: TurnState, runtime: Runtime[Context]) -> Update:
 def recall(state: TurnState, runtime: Runtime[Context]) -> Update:
     """Fetch the profile, relevant memories and the session's recent history."""
     ctx = services(runtime)
+    message = state["message"]
+    reading = ctx.read_emotion(message)  # for mood-congruent ranking; cached for the next node
     found = ctx.recall.recall(
-        state["user_id"], state["session_id"], state["message"], state.get("turn_index", 0)
-    )
-    return {"recall": found}
+        state["user_id"], state["session_id"], message, state.get("turn_index", 0),
+        emotion=reading.label, valence=reading.valence, vector=ctx.vector(message),
+    )  # fmt: skip
+    return {"recall": found, "degraded": found.degraded}
 
 
 @timed
 def recognize_emotion(state: TurnState, runtime: Runtime[Context]) -> Update:
     """Read the emotion with the classifier plug-in (not the LLM)."""
-    ctx = services(runtime)
-    return {"emotion": ctx.emotion.classify_vector(ctx.vector(state["message"]))}
+    return {"emotion": services(runtime).read_emotion(state["message"])}
 
 
 @timed
@@ -116,9 +118,22 @@ def analyze_cause(state: TurnState, runtime: Runtime[Context]) -> Update:
 
 @timed
 def select_strategy(state: TurnState, runtime: Runtime[Context]) -> Update:
-    """Choose a lens and strategy from the analysis, emotion and traits (CoE)."""
+    """Choose a lens and strategy from the analysis, emotion, traits and outcomes (CoE).
+
+    What has worked for this person enters as a Thompson draw per lens and strategy, seeded by
+    the turn id so a resumed turn makes the same choice. A memory can ground a personal analogy
+    only if it is close to the message and the store confirms it is this user's, now.
+    """
+    ctx = services(runtime)
     emotion, analysis, found = state["emotion"], state["analysis"], state["recall"]
-    grounding = next((m for m in found.memories if m.score >= GROUNDING_MIN_SCORE), None)
+    user_id = state["user_id"]
+    grounding = next(
+        (m for m in found.memories
+         if m.relevance >= GROUNDING_MIN_RELEVANCE and ctx.recall.verify_memory(user_id, m.id)),
+        None,
+    )  # fmt: skip
+    rng = random.Random(f"{ctx.settings.seed}:{state['turn_id']}")
+    evidence = ctx.outcomes.evidence(user_id, rng)
     signals = Signals(
         need=analysis.need.value,
         emotion=emotion.label,
@@ -127,8 +142,9 @@ def select_strategy(state: TurnState, runtime: Runtime[Context]) -> Update:
         intensity=emotion.intensity,
         turn_index=state.get("turn_index", 0),
         grounding_memory_id=grounding.id if grounding else None,
+        grounding_relevance=grounding.relevance if grounding else 0.0,
     )
-    return {"plan": select_plan(signals, found.traits)}
+    return {"plan": select_plan(signals, found.traits, evidence), "evidence": evidence}
 
 
 @timed
@@ -136,18 +152,28 @@ def generate_reply(state: TurnState, runtime: Runtime[Context]) -> Update:
     """Write the reply in the chosen strategy, streaming tokens."""
     ctx = services(runtime)
     catalogue, plan, found = load_catalogue(), state["plan"], state["recall"]
+    degraded: list[str] = []
+    grounding = next((m for m in found.memories if m.id == plan.grounding_memory_id), None)
+    if plan.grounding_memory_id and (
+        grounding is None or not ctx.recall.verify_memory(state["user_id"], grounding.id)
+    ):  # forgotten or edited since recall: never cite it
+        degraded.append(f"generate_reply: memory {plan.grounding_memory_id} is gone; no analogy")
+        plan = plan.without_grounding()
+        grounding = None
     system = prompts.reply_system(
         state["emotion"], state["analysis"],
         catalogue.lens_named(plan.lens), catalogue.strategy_named(plan.strategy),
-        found.memories, found.history,
-    )
+        found.memories, found.history, grounding=grounding,
+    )  # fmt: skip
     messages = [SystemMessage(system), HumanMessage(state["message"])]
     reply, call = stream_reply(
         ctx.chat_model, messages, node="generate_reply", model_name=ctx.model_name
     )
+    update: Update = {"reply": reply.strip(), "llm_calls": [call], "plan": plan}
     if not reply.strip():
-        return {"reply": prompts.EMPTY_REPLY, "llm_calls": [call], "degraded": ["empty reply"]}
-    return {"reply": reply.strip(), "llm_calls": [call]}
+        update["reply"] = prompts.EMPTY_REPLY
+        degraded.append("empty reply")
+    return {**update, "degraded": degraded}
 
 
 @timed
@@ -157,7 +183,9 @@ def crisis_reply(state: TurnState, runtime: Runtime[Context]) -> Update:
     from agent.safety import crisis_resources
 
     ctx = services(runtime)
-    text = write_crisis_reply(state["safety"], crisis_resources(ctx.settings.locale))
+    assessment = state["safety"]
+    resources = crisis_resources(ctx.settings.locale, assessment.category)
+    text = write_crisis_reply(assessment, resources)
     return {"reply": text, "crisis": True}
 
 
@@ -167,6 +195,8 @@ def remember(state: TurnState, runtime: Runtime[Context]) -> Update:
     ctx = services(runtime)
     trace = build_trace(state, ctx.model_name)
     ctx.store.complete_turn(state["turn_id"], state["reply"], trace, state.get("crisis", False))
+    # Memory work (facts, traits, scoring the previous reply) runs later, off the critical path.
+    ctx.memory_worker.enqueue_turn(state["user_id"], state["session_id"], state["turn_id"])
     return {}
 
 

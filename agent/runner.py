@@ -19,6 +19,7 @@ from typing import Any
 from langchain_core.messages import BaseMessage
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver
+from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from langgraph.checkpoint.sqlite import SqliteSaver
 
 from agent.context import Context
@@ -53,15 +54,22 @@ class TurnResult:
     state: dict[str, Any] = field(default_factory=dict)
 
 
+def checkpoint_serde() -> JsonPlusSerializer:
+    """A strict serializer: only the state's own models and enums (and LangGraph's safe types)
+    deserialize from a checkpoint; anything else is blocked, not merely warned about."""
+    return JsonPlusSerializer(allowed_msgpack_modules=sorted(checkpoint_types()))
+
+
 def open_checkpointer(context: Context) -> SqliteSaver:
     """Open the SQLite checkpointer under the data dir (private file)."""
     path = context.settings.checkpoint_path
     secure_dir(path.parent)
     path.touch(mode=0o600, exist_ok=True)
     os.chmod(path, 0o600)
-    saver = SqliteSaver(sqlite3.connect(str(path), check_same_thread=False))
+    connection = sqlite3.connect(str(path), check_same_thread=False)
+    saver = SqliteSaver(connection, serde=checkpoint_serde())
     saver.setup()
-    return saver.with_allowlist(checkpoint_types())  # type: ignore[return-value]
+    return saver
 
 
 def thread_config(user_id: str, turn_id: str) -> RunnableConfig:
@@ -93,7 +101,10 @@ class Agent:
         payload: TurnInput = {
             "user_id": user_id, "session_id": session_id, "turn_id": turn_id, "message": message,
         }
-        return self._drive(payload, thread_config(user_id, turn_id), turn_id, on_token, on_stage)
+        with self.context.memory_busy():
+            return self._drive(
+                payload, thread_config(user_id, turn_id), turn_id, on_token, on_stage
+            )
 
     def resume_pending(self, user_id: str, on_token: TokenHandler | None = None) -> list[TurnResult]:
         """Finish turns a crash left pending: from their last checkpoint, else from the start."""

@@ -57,6 +57,10 @@ class Settings(BaseSettings):
     seed: int = 7
     request_timeout: float = Field(default=120.0, gt=0)
 
+    chroma_url: str | None = Field(
+        default=None, description="A Chroma server (http://host:port); unset: files in data_dir."
+    )
+
     locale: str = Field(default="international", description="Crisis-resource locale.")
     max_message_chars: int = Field(default=4000, ge=100)
     history_turns: int = Field(default=6, ge=0, le=50)

@@ -42,6 +42,7 @@ class TurnState(TurnInput, total=False):
     emotion: EmotionReading
     analysis: CauseAnalysis
     plan: Plan
+    evidence: dict[str, float]
     reply: str
     crisis: bool
     turn_index: int

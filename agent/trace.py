@@ -36,6 +36,8 @@ def build_trace(state: TurnState, model: str) -> dict[str, Any]:
         "analysis": _dump(state.get("analysis")),
         "plan": plan_details(state),
         "memories_used": [m.model_dump(mode="json") for m in found.memories] if found else [],
+        "memory_cited": plan.grounding_memory_id if (plan := state.get("plan")) else None,
+        "evidence": state.get("evidence", {}),
         "traits": {k: v.model_dump(mode="json") for k, v in found.traits.items()} if found else {},
         "crisis": state.get("crisis", False),
         "degraded": state.get("degraded", []),

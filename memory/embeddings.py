@@ -60,6 +60,8 @@ class Embedder:
         """Load the model (once, thread-safe) and return it."""
         with self._lock:
             if self._model is None:
+                # Idle OpenMP threads must not spin: they would steal the cores llama.cpp uses.
+                os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
                 os.environ.setdefault("HF_HUB_OFFLINE", "1")
                 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
                 os.environ.setdefault("HF_HUB_DISABLE_PROGRESS_BARS", "1")

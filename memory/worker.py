@@ -304,6 +304,10 @@ class MemoryWorker:
         )
         self._thread.start()
 
+    @property
+    def running(self) -> bool:
+        return self._thread is not None and self._thread.is_alive()
+
     def stop(self, timeout: float = 30.0) -> bool:
         """Ask the thread to stop after its current job; return True if it has stopped."""
         if self._thread is None:

@@ -64,6 +64,7 @@ class PolicyWeights(BaseModel):
     emotion_lens: dict[str, Weights]
     stage: StagePolicy
     analogy_bonus: float
+    analogy_per_relevance: float = 0.0
     traits: dict[str, Weights]
 
     def check_names(self, known: set[str]) -> PolicyWeights:

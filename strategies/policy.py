@@ -29,6 +29,11 @@ class Signals(BaseModel):
     intensity: float = 0.0
     turn_index: int = 0
     grounding_memory_id: str | None = None
+    grounding_relevance: float = Field(default=0.0, description="How well the memory fits, 0..1.")
+
+
+GROUNDING_MIN_RELEVANCE = 0.45
+"""A memory grounds a personal analogy only if it is at least this similar to the message."""
 
 
 class Trait(Protocol):
@@ -51,6 +56,22 @@ class Plan(BaseModel):
     scores: dict[str, float] = Field(default_factory=dict)
     grounding_memory_id: str | None = None
     traits_used: list[str] = Field(default_factory=list)
+
+    def without_grounding(self) -> Plan:
+        """Return this plan with no memory to cite: a personal analogy falls back to the best
+        strategy that needs no memory."""
+        if self.grounding_memory_id is None:
+            return self
+        catalogue = load_catalogue()
+        strategy = self.strategy
+        if catalogue.strategy_named(strategy).requires_memory:
+            free = [s.name for s in catalogue.strategy if not s.requires_memory]
+            strategy = max(free, key=lambda name: (self.scores.get(name, 0.0), name))
+        return self.model_copy(update={
+            "strategy": strategy, "stage": catalogue.strategy_named(strategy).stage,
+            "grounding_memory_id": None,
+            "why": [*self.why, "strategy: the memory to cite is gone; fell back"],
+        })  # fmt: skip
 
 
 class _Tally:
@@ -118,7 +139,13 @@ def select_plan(
     _add_context(strategies, signals, lens=False)
     _add_context(lenses, signals, lens=True)
     if signals.grounding_memory_id:
-        strategies.add({"Personal Analogy": load_policy().analogy_bonus}, 1.0, "a related memory")
+        policy = load_policy()
+        above = max(0.0, signals.grounding_relevance - GROUNDING_MIN_RELEVANCE)
+        bonus = policy.analogy_bonus + policy.analogy_per_relevance * above / (
+            1 - GROUNDING_MIN_RELEVANCE
+        )
+        reason = f"a related memory (relevance {signals.grounding_relevance:.2f})"
+        strategies.add({"Personal Analogy": bonus}, 1.0, reason)
     _add_traits(strategies, traits)
     _add_traits(lenses, traits)
     for tally in (strategies, lenses):

@@ -8,7 +8,7 @@ import pytest
 from langgraph.checkpoint.memory import InMemorySaver
 
 from agent.context import Context
-from agent.runner import Agent
+from agent.runner import Agent, checkpoint_serde
 from agent.settings import Settings
 from memory.store import ConversationStore, open_database
 from tests.fakes import FakeEmbedder, FakeEmotion, FakeSafety, turn_model
@@ -32,7 +32,9 @@ def store(settings: Settings) -> ConversationStore:
     return ConversationStore(open_database(settings.db_path))
 
 
-def fake_context(settings: Settings, store: ConversationStore, turns: int = 1, **kw: object) -> Context:
+def fake_context(
+    settings: Settings, store: ConversationStore, turns: int = 1, **kw: object
+) -> Context:
     """A context on real stores with fake models and plug-ins."""
     services: dict[str, object] = {
         "chat_model": turn_model(turns),
@@ -50,7 +52,9 @@ def make_agent(settings: Settings, store: ConversationStore):
     """Build an agent over fakes; returns (agent, user, session)."""
 
     def make(turns: int = 1, **kw: object) -> tuple[Agent, str, str]:
-        agent = Agent(fake_context(settings, store, turns, **kw), InMemorySaver())
+        agent = Agent(
+            fake_context(settings, store, turns, **kw), InMemorySaver(serde=checkpoint_serde())
+        )
         session = store.new_session("ana")
         return agent, "ana", session
 

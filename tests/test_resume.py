@@ -2,13 +2,17 @@
 
 from __future__ import annotations
 
+import logging
 import subprocess
 import sys
 from pathlib import Path
 
+from pydantic import BaseModel
+
 from agent.context import Context
-from agent.runner import Agent
+from agent.runner import Agent, checkpoint_serde, thread_config
 from memory.store import ConversationStore, open_database
+from tests.conftest import fake_context
 from tests.fakes import REPLY, FakeEmbedder, FakeEmotion, FakeSafety, scripted_model
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -54,3 +58,20 @@ def test_turn_lost_before_its_first_checkpoint_is_rerun_from_the_start(settings)
     [result] = Agent(context).resume_pending("ana")
     assert result.reply == REPLY
     assert [t.idx for t in store.turns("ana")] == [0]
+
+
+class Foreign(BaseModel):
+    """A type that is not part of the turn state."""
+
+    x: int = 1
+
+
+def test_checkpoints_deserialize_only_the_states_own_types(settings, store, caplog):
+    agent = Agent(fake_context(settings, store))
+    session = store.new_session("ana")
+    with caplog.at_level(logging.WARNING):
+        result = agent.run_turn("ana", session, "I failed my driving test again")
+        state = agent.graph.get_state(thread_config("ana", result.turn_id)).values
+    assert state["plan"].strategy and "unregistered" not in caplog.text
+    serde = checkpoint_serde()
+    assert not isinstance(serde.loads_typed(serde.dumps_typed(Foreign())), Foreign)

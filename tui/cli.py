@@ -9,7 +9,10 @@ import click
 
 from tui.commands.chat import chat, say
 from tui.commands.emotions import emotions
+from tui.commands.feedback import feedback
+from tui.commands.memory import memory
 from tui.commands.models import models
+from tui.commands.traits import traits
 
 
 @click.group(context_settings={"help_option_names": ["-h", "--help"]})
@@ -22,6 +25,9 @@ cli.add_command(chat)
 cli.add_command(say)
 cli.add_command(emotions)
 cli.add_command(models)
+cli.add_command(memory)
+cli.add_command(traits)
+cli.add_command(feedback)
 
 
 def main() -> None:

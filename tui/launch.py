@@ -26,9 +26,22 @@ def agent_factory(context: Context) -> Callable[[], TurnRunner]:
 
         agent = Agent(context)
         _ = context.chat_model  # load the model now: a missing one is reported at start
+        context.start_memory_worker()  # memory jobs run while the person is typing
         return agent
 
     return build
+
+
+def feedback_handler(context: Context) -> FeedbackHandler:
+    """Return the TUI's thumbs up/down hook: it feeds the per-user strategy statistics."""
+
+    def record(turn_id: str, value: int) -> None:
+        turn = context.store.get_turn(turn_id)
+        if turn is None:
+            raise LookupError(f"turn {turn_id} is not stored")
+        context.outcomes.feedback(context.store, turn.user_id, value > 0, turn_id)
+
+    return record
 
 
 def run_app(
@@ -50,5 +63,11 @@ def run_app(
         except InvalidUserIdError as exc:
             raise click.UsageError(str(exc)) from exc
     context = Context(settings_from(**options))
-    app = create_app(context, agent_factory(context), user, session, on_feedback=on_feedback)
-    app.run()
+    handler = on_feedback or feedback_handler(context)
+    app = create_app(context, agent_factory(context), user, session, on_feedback=handler)
+    try:
+        app.run()
+    finally:
+        context.finish_memory_work(
+            lambda n: click.echo(f"(remembering: {n} memory job(s) to finish…)", err=True)
+        )

@@ -69,6 +69,16 @@ def result_json(agent: Agent, result: TurnResult, session_id: str) -> dict[str, 
     }
 
 
+def finish_memory_work(agent: Agent) -> None:
+    """Run the memory jobs still queued before exiting (they would run next time anyway)."""
+
+    def announce(pending: int) -> None:
+        click.echo(f"(remembering: {pending} memory job(s) to finish…)", err=True)
+
+    with cli_errors():
+        agent.context.finish_memory_work(announce)
+
+
 def report_resumed(agent: Agent, user: str) -> None:
     """Finish turns a crash left pending and say so on stderr."""
     for result in agent.resume_pending(user):
@@ -94,11 +104,14 @@ def say(
         if not as_json:
             if plain_turn(agent, user, session_id, message, prefix="") is None:
                 sys.exit(1)
+            finish_memory_work(agent)
             return
         result = agent.run_turn(user, session_id, message)
     if result.rejected:
         raise click.ClickException(result.rejected)
     click.echo(json.dumps(result_json(agent, result, session_id), ensure_ascii=False))
+    sys.stdout.flush()
+    finish_memory_work(agent)
 
 
 @click.command()
@@ -118,7 +131,11 @@ def chat(user: str, plain: bool, session: str | None, **options: Any) -> None:
         agent = open_agent(**options)
         session_id = pick_session(agent, user, session, new=session is None)
         report_resumed(agent, user)
-        run_plain(agent, user, session_id)
+        agent.context.start_memory_worker()
+        try:
+            run_plain(agent, user, session_id)
+        finally:
+            finish_memory_work(agent)
 
 
 def run_plain(agent: Agent, user: str, session_id: str) -> None:
