@@ -12,7 +12,7 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
-from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
+from langchain_core.messages import BaseMessage
 from langgraph.graph import END
 from langgraph.runtime import Runtime
 
@@ -90,14 +90,19 @@ def recognize_emotion(state: TurnState, runtime: Runtime[Context]) -> Update:
     return {"emotion": services(runtime).read_emotion(state["message"])}
 
 
+def analysis_call(state: TurnState) -> list[BaseMessage]:
+    """The messages of the analysis call; the reply call repeats them as its cached prefix."""
+    found = state["recall"]
+    return prompts.analysis_messages(
+        state["message"], state["emotion"], found.memories, found.history
+    )
+
+
 @timed
 def analyze_cause(state: TurnState, runtime: Runtime[Context]) -> Update:
     """Work out the cause, situation, need and thoughts before replying (EBG)."""
     ctx = services(runtime)
-    messages: list[BaseMessage] = [
-        SystemMessage(prompts.analysis_system(state["emotion"], state["recall"].history)),
-        HumanMessage(state["message"]),
-    ]
+    messages = analysis_call(state)
     try:
         analysis, calls = invoke_structured(
             ctx.chat_model, messages, CauseAnalysis,
@@ -160,12 +165,10 @@ def generate_reply(state: TurnState, runtime: Runtime[Context]) -> Update:
         degraded.append(f"generate_reply: memory {plan.grounding_memory_id} is gone; no analogy")
         plan = plan.without_grounding()
         grounding = None
-    system = prompts.reply_system(
-        state["emotion"], state["analysis"],
-        catalogue.lens_named(plan.lens), catalogue.strategy_named(plan.strategy),
-        found.memories, found.history, grounding=grounding,
+    messages = prompts.reply_messages(
+        analysis_call(state), state["analysis"],
+        catalogue.lens_named(plan.lens), catalogue.strategy_named(plan.strategy), grounding,
     )  # fmt: skip
-    messages = [SystemMessage(system), HumanMessage(state["message"])]
     reply, call = stream_reply(
         ctx.chat_model, messages, node="generate_reply", model_name=ctx.model_name
     )

@@ -53,7 +53,11 @@ class Settings(BaseSettings):
     analysis_max_tokens: int = Field(default=256, ge=32, le=4096)
     temperature: float = Field(default=0.7, ge=0.0, le=2.0)
     n_ctx: int = Field(default=4096, ge=512)
-    n_threads: int = Field(default=1, ge=1, description="1 is fastest on a loaded 2-core box.")
+    n_threads: int = Field(
+        default_factory=lambda: max(1, min(4, os.cpu_count() or 1)),
+        ge=1,
+        description="llama.cpp threads for prompt and generation (default: the cores, up to 4).",
+    )
     seed: int = 7
     request_timeout: float = Field(default=120.0, gt=0)
 
