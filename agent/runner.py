@@ -136,7 +136,10 @@ class Agent:
         except Exception as exc:  # any failure: keep the message, mark the turn, re-raise typed
             self._mark_failed(turn_id, exc)
             raise TurnFailedError(turn_id, f"{type(exc).__name__}: {exc}") from exc
-        values = dict(self.graph.get_state(config).values)
+        snapshot = self.graph.get_state(config)
+        values = dict(snapshot.values)
+        if not snapshot.next:  # finished and stored: the checkpoints have done their job
+            self.checkpointer.delete_thread(config["configurable"]["thread_id"])
         return TurnResult(
             turn_id=turn_id,
             reply=values.get("reply"),

@@ -15,6 +15,8 @@ it is stored and returned verbatim, never interpreted.
 
 from __future__ import annotations
 
+import json
+
 import hashlib
 import re
 from collections.abc import Sequence
@@ -167,6 +169,10 @@ class WriteResult:
     action: Action
     memory_id: str
     superseded: tuple[str, ...] = ()
+
+
+FORGOTTEN = "[forgotten]"
+"""What a forgotten memory's text becomes in the traces of past turns."""
 
 
 class MemoryStore:
@@ -339,9 +345,11 @@ class MemoryStore:
         if not found.current:
             raise UnknownMemoryError(f"Memory {memory!r} is history; edit the current version.")
         ExtractedFact(kind=MemoryKind(found.kind), text=text)  # validates the length
-        self.vectors.add(user_id, [memory], self.embedder.embed([text]))
+        vector = self.embedder.embed([text])
         update = {"text": text, "origin": "edited", "updated_at": now()}
-        self.db.table("memories").update(memory, update)
+        with self.db.conn:  # the row rolls back if the vector cannot be written
+            self.db.table("memories").update(memory, update)
+            self.vectors.add(user_id, [memory], vector)
         return self.get(user_id, memory)
 
     def forget(self, user_id: str, memory: str) -> list[str]:
@@ -356,7 +364,27 @@ class MemoryStore:
                     f"delete from {table} where user_id = ? and {column} in ({marks})",
                     [user_id, *ids],
                 )
+            self._scrub_traces(user_id, set(ids))
+        self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # old page images leave the WAL
         return ids
+
+    def _scrub_traces(self, user_id: str, ids: set[str]) -> None:
+        """Remove forgotten memories' words from the traces of the user's stored turns."""
+        rows = self.db.execute(
+            "select id, trace from turns where user_id = ? and trace is not null", [user_id]
+        ).fetchall()
+        for turn_id, raw in rows:
+            trace = json.loads(raw)
+            used = trace.get("memories_used") or []
+            if not any(entry.get("id") in ids for entry in used):
+                continue
+            trace["memories_used"] = [
+                {"id": entry["id"], "text": FORGOTTEN} if entry.get("id") in ids else entry
+                for entry in used
+            ]
+            self.db.execute(
+                "update turns set trace = ? where id = ?", [json.dumps(trace), turn_id]
+            )
 
     def reindex(self, user_id: str, batch: int = 256) -> int:
         """Make the user's collection hold exactly the current memories' vectors."""

@@ -80,6 +80,7 @@ def open_database(path: Path | str) -> Database:
         db = Database(sqlite3.connect(str(path), check_same_thread=False))
         db.enable_wal()
     db.execute("PRAGMA foreign_keys = ON")
+    db.execute("PRAGMA secure_delete = ON")  # deleted text is overwritten, not left in free pages
     migrate(db)
     return db
 

@@ -8,8 +8,8 @@ from __future__ import annotations
 
 from langgraph.checkpoint.memory import InMemorySaver
 
-from agent.runner import Agent, checkpoint_serde
-from memory.memories import ExtractedFact, MemoryKind, RuleJudge
+from agent.runner import Agent, checkpoint_serde, thread_config
+from memory.memories import FORGOTTEN, ExtractedFact, MemoryKind, RuleJudge
 from tests.conftest import fake_context
 from tests.fakes import ANALYSIS, REPLY, FakeEmotion, scripted_model
 from tests.test_memory_fakes import SentenceExtractor, WordEmbedder
@@ -118,3 +118,15 @@ def test_feedback_on_each_reply_shifts_the_strategy(settings, store):
     assert chosen[0] != LIKED, "the target must not be what the prior already picks"
     assert LIKED in chosen[:6], chosen
     assert chosen[-6:].count(LIKED) >= 5, chosen
+
+
+def test_forgetting_a_memory_scrubs_it_from_past_traces(settings, store):
+    context, session, memory_id = seeded_analogy_context(settings, store)
+    agent = Agent(context)  # the real SQLite checkpointer
+    result = agent.run_turn("ana", session, MESSAGE)
+    assert agent.checkpointer.get_tuple(thread_config("ana", result.turn_id)) is None
+    before = store.get_turn(result.turn_id).trace["memories_used"]
+    assert before[0]["text"] == "my dog Biscuit died last spring"
+    context.memories.forget("ana", memory_id)
+    after = store.get_turn(result.turn_id).trace["memories_used"]
+    assert after == [{"id": memory_id, "text": FORGOTTEN}]
