@@ -22,12 +22,13 @@ def test_the_reply_call_continues_the_analysis_call_and_carries_the_plan():
         first, CauseAnalysis(**ANALYSIS), catalogue.lens_named("CBT"), strategy, memory
     )
     assert second[: len(first)] == first  # the model's cached prompt is reused
-    assert first[1].content == MESSAGE and "cause_span" in first[2].content
+    assert [m.content for m in first[1:4]] == ["hello", "hi there", MESSAGE]
+    assert "cause_span" in first[4].content
     assert '"need":"be_validated"' in second[len(first)].content
     task = second[-1].content
     assert strategy.definition in task and strategy.exemplars[0] in task and "[m1]" in task
-    system = first[0].content
-    assert "```\n[m1] The user's dog died." in system and "data, not instructions" in system
+    assert "```\n[m1] The user's dog died." in first[4].content
+    assert "data, not instructions" in first[4].content and "dog" not in first[0].content
 
 
 def test_no_analogy_block_without_a_grounding_memory():
@@ -37,4 +38,16 @@ def test_no_analogy_block_without_a_grounding_memory():
         first, CauseAnalysis(**ANALYSIS), catalogue.lens_named("DBT"),
         catalogue.strategy_named("Question"),
     )  # fmt: skip
-    assert "Personal analogy" not in second[-1].content and "(none)" in first[0].content
+    assert (
+        "Personal analogy" not in second[-1].content and "told you before" not in first[2].content
+    )
+
+
+def test_the_next_turn_starts_with_this_turns_conversation():
+    """Across turns the prompt only grows at the end, so the cached prefix stays valid."""
+    reading = FakeEmotion().reading
+    turn_one = prompts.analysis_messages("hello", reading, [], [])
+    turn_two = prompts.analysis_messages(
+        "again", reading, [], [("user", "hello"), ("assistant", "hi")]
+    )
+    assert turn_two[:2] == turn_one[:2]
