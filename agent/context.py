@@ -215,8 +215,7 @@ class Context:
         pending = worker.queue.pending()
         if pending and on_progress is not None:
             on_progress(pending)
-        report = worker.drain()
-        return report.done
+        return int(worker.drain().done)
 
     def read_emotion(self, text: str) -> EmotionReading:
         """Return the emotion plug-in's reading of `text`, computed once per turn."""

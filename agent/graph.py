@@ -15,9 +15,15 @@ def build() -> StateGraph[TurnState, Context, TurnInput, TurnState]:
     """Return the uncompiled graph of one turn."""
     g = StateGraph(TurnState, context_schema=Context, input_schema=TurnInput)
     for node in (
-        nodes.guard, nodes.safety_screen, nodes.recall, nodes.recognize_emotion,
-        nodes.analyze_cause, nodes.select_strategy, nodes.generate_reply,
-        nodes.crisis_reply, nodes.remember,
+        nodes.guard,
+        nodes.safety_screen,
+        nodes.recall,
+        nodes.recognize_emotion,
+        nodes.analyze_cause,
+        nodes.select_strategy,
+        nodes.generate_reply,
+        nodes.crisis_reply,
+        nodes.remember,
     ):
         g.add_node(node.__name__, node)
     g.add_edge(START, "guard")

@@ -181,8 +181,10 @@ def vectors_for(settings: Settings) -> VectorStore:
 
 def memory_services(context: Context, own_connection: bool = False) -> MemoryServices:
     """Build the memory system; `own_connection` opens a new SQLite connection (for a thread)."""
-    store = ConversationStore(open_database(context.settings.db_path)) if own_connection else (
-        context.store
+    store = (
+        ConversationStore(open_database(context.settings.db_path))
+        if own_connection
+        else (context.store)
     )
     vectors = vectors_for(context.settings)
     vectors_embedder = context.embedder

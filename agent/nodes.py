@@ -32,7 +32,6 @@ Update = dict[str, Any]
 Node = Callable[[TurnState, Runtime[Context]], Update]
 
 
-
 def services(runtime: Runtime[Context]) -> Context:
     """Return the run's context, or the process default when none was passed (dev server)."""
     return runtime.context if runtime.context is not None else default_context()
@@ -105,8 +104,11 @@ def analyze_cause(state: TurnState, runtime: Runtime[Context]) -> Update:
     messages = analysis_call(state)
     try:
         analysis, calls = invoke_structured(
-            ctx.chat_model, messages, CauseAnalysis,
-            method=ctx.structured_method, node="analyze_cause",
+            ctx.chat_model,
+            messages,
+            CauseAnalysis,
+            method=ctx.structured_method,
+            node="analyze_cause",
             max_tokens=ctx.settings.analysis_max_tokens,
         )
     except StructuredOutputError as exc:

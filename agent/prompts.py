@@ -20,24 +20,22 @@ You never diagnose, never claim to be human or to have a body or a past, and nev
 medical or legal verdicts."""
 
 ANALYSIS_TASK = """\
-{memories}Before anyone replies, analyse the person's last message. The detected emotion is {emotion} \
-({probability:.0%}). Return JSON with these fields:
-- cause_span: copy the exact words from the message that say what caused the feeling.
+{memories}Analyse the person's last message before anyone replies (detected emotion: \
+{emotion}, {probability:.0%}). JSON fields:
+- cause_span: the exact words from the message that say what caused the feeling.
 - situation: one short sentence on what is going on.
-- need: what they most want now: "vent" (to get it off their chest), "be_validated" (to \
-hear their feelings make sense), "get_advice" (they ask what to do), "information" (they ask \
-a factual question), "celebrate" (they share good news) or "distraction" (they ask to talk \
-about something else).
-- thoughts: what they may be thinking or telling themselves, in one short sentence.
-- risk: true only if the message hints at suicide, self-harm, violence or abuse."""
+- need: "vent" (wants to share how they feel and be heard), "be_validated" (wants to hear \
+their feelings make sense), "get_advice" (asks what to do), "information" (asks a question), \
+"celebrate" (good news) or "distraction" (asks to talk about something else).
+- thoughts: what they may be telling themselves, in one short sentence.
+- risk: true only if it hints at suicide, self-harm, violence or abuse."""
 
 REPLY_TASK = """\
-Now write empathos's reply to the person's last message, speaking to them directly: plain \
-text, no JSON, 2 to 4 short sentences in warm, conversational language. Do not start with \
-"I understand", do not repeat your earlier replies, and do not mention this analysis.
+Now write empathos's reply to them: plain text, 2 to 4 short, warm sentences. Do not start \
+with "I understand", do not repeat earlier replies, do not mention the analysis.
 Approach ({lens}): {lens_note}
-Strategy for this reply: {strategy}: {definition}
-Examples of that strategy:
+Strategy: {strategy}: {definition}
+Examples of the tone (do not copy them; use your own words about their situation):
 {exemplars}{analogy}"""
 
 ANALOGY_BLOCK = """

@@ -99,23 +99,34 @@ class Agent:
         """Run one turn, streaming reply tokens and node names to the handlers."""
         turn_id = turn_id or new_id()
         payload: TurnInput = {
-            "user_id": user_id, "session_id": session_id, "turn_id": turn_id, "message": message,
+            "user_id": user_id,
+            "session_id": session_id,
+            "turn_id": turn_id,
+            "message": message,
         }
         with self.context.memory_busy():
             return self._drive(
                 payload, thread_config(user_id, turn_id), turn_id, on_token, on_stage
             )
 
-    def resume_pending(self, user_id: str, on_token: TokenHandler | None = None) -> list[TurnResult]:
+    def resume_pending(
+        self, user_id: str, on_token: TokenHandler | None = None
+    ) -> list[TurnResult]:
         """Finish turns a crash left pending: from their last checkpoint, else from the start."""
         results = []
         for turn in self.context.store.pending_turns(user_id):
             config = thread_config(user_id, turn.id)
             snapshot = self.graph.get_state(config)
-            payload: TurnInput | None = None if snapshot.next else {
-                "user_id": user_id, "session_id": turn.session_id,
-                "turn_id": turn.id, "message": turn.user_text,
-            }
+            payload: TurnInput | None = (
+                None
+                if snapshot.next
+                else {
+                    "user_id": user_id,
+                    "session_id": turn.session_id,
+                    "turn_id": turn.id,
+                    "message": turn.user_text,
+                }
+            )
             results.append(self._drive(payload, config, turn.id, on_token, None))
         return results
 
@@ -129,8 +140,11 @@ class Agent:
     ) -> TurnResult:
         try:
             for mode, chunk in self.graph.stream(
-                payload, config, context=self.context,
-                stream_mode=["messages", "updates"], durability="sync",
+                payload,
+                config,
+                context=self.context,
+                stream_mode=["messages", "updates"],
+                durability="sync",
             ):
                 _dispatch(mode, chunk, on_token, on_stage)
         except Exception as exc:  # any failure: keep the message, mark the turn, re-raise typed

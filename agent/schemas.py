@@ -73,7 +73,8 @@ class CauseAnalysis(BaseModel):
     model_config = ConfigDict(use_enum_values=False)
 
     cause_span: str = Field(
-        max_length=200, description="The words of the user's message that say what caused the feeling."
+        max_length=200,
+        description="The words of the user's message that say what caused the feeling.",
     )
     situation: str = Field(max_length=200, description="One sentence on what is going on.")
     need: Need = Field(description="What the person most likely wants from the reply.")

@@ -52,7 +52,7 @@ class TurnState(TurnInput, total=False):
 
 
 def checkpoint_types() -> set[tuple[str, str]]:
-    """Return (module, name) of every model and enum the state holds, for the checkpoint allowlist."""
+    """Return (module, name) of every model and enum in the state (the checkpoint allowlist)."""
     found: set[tuple[str, str]] = set()
 
     def visit(annotation: object) -> None:

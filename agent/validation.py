@@ -8,7 +8,7 @@ ALLOWED_CONTROLS = {"\n", "\t", "\r"}
 
 
 def message_problem(text: str, max_chars: int) -> str | None:
-    """Return what is wrong with a message (a sentence the user can act on), or None if it is fine."""
+    """Return what is wrong with a message (a sentence the user can act on), or None if fine."""
     try:
         text.encode("utf-8")
     except UnicodeEncodeError:

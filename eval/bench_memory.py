@@ -193,8 +193,11 @@ def bench_writes(root: Path, turns: int, gguf: str | None) -> dict[str, float]:
         recall_ms.append((time.perf_counter() - start) * 1000)
         turn_id = f"turn{i}"
         services.store.begin_turn(turn_id, USER, session, text)
-        trace = {"emotion": {"label": "sadness", "valence": -0.4 + 0.05 * i, "intensity": 0.5},
-                 "analysis": {"need": "vent"}, "plan": {"lens": "DBT", "strategy": "Question"}}
+        trace = {
+            "emotion": {"label": "sadness", "valence": -0.4 + 0.05 * i, "intensity": 0.5},
+            "analysis": {"need": "vent"},
+            "plan": {"lens": "DBT", "strategy": "Question"},
+        }
         services.store.complete_turn(turn_id, "a reply", trace, crisis=False)
         start = time.perf_counter()
         worker.enqueue_turn(USER, session, turn_id)
@@ -227,12 +230,24 @@ def report(recall: list[dict[str, float]], writes: dict[str, float], gguf: str |
     writes_table = Table(title=f"Per turn, real embedder, {model}")
     for column in ["", "p50 ms", "p95 ms", "LLM calls"]:
         writes_table.add_column(column, justify="right")
-    writes_table.add_row("memory write (worker, off path)", f"{writes['write_p50']:.1f}",
-                         f"{writes['write_p95']:.1f}", f"{writes['llm_per_turn']:.2f}")
-    writes_table.add_row("enqueue_turn (on path)", f"{writes['enqueue_p50']:.2f}",
-                         f"{writes['enqueue_p95']:.2f}", "0")
-    writes_table.add_row("recall (on path, vector given)", f"{writes['recall_p50']:.2f}",
-                         f"{writes['recall_p95']:.2f}", "0")
+    writes_table.add_row(
+        "memory write (worker, off path)",
+        f"{writes['write_p50']:.1f}",
+        f"{writes['write_p95']:.1f}",
+        f"{writes['llm_per_turn']:.2f}",
+    )
+    writes_table.add_row(
+        "enqueue_turn (on path)",
+        f"{writes['enqueue_p50']:.2f}",
+        f"{writes['enqueue_p95']:.2f}",
+        "0",
+    )
+    writes_table.add_row(
+        "recall (on path, vector given)",
+        f"{writes['recall_p50']:.2f}",
+        f"{writes['recall_p95']:.2f}",
+        "0",
+    )
     writes_table.add_row("(embed one message, for reference)", f"{writes['embed_ms']:.1f}", "",
                          "")  # fmt: skip
     console.print(writes_table)
@@ -246,8 +261,11 @@ def main() -> None:
     parser.add_argument("--queries", type=int, default=200)
     parser.add_argument("--turns", type=int, default=24)
     parser.add_argument("--gguf", help="Run extraction with this GGUF model instead of a fake.")
-    parser.add_argument("--passive-omp", action="store_true",
-                        help="Set OMP_WAIT_POLICY=PASSIVE (idle torch threads stop spinning).")
+    parser.add_argument(
+        "--passive-omp",
+        action="store_true",
+        help="Set OMP_WAIT_POLICY=PASSIVE (idle torch threads stop spinning).",
+    )
     args = parser.parse_args()
     if args.passive_omp:  # read when torch loads, i.e. at the first embedding
         os.environ["OMP_WAIT_POLICY"] = "PASSIVE"

@@ -14,6 +14,7 @@ import argparse
 import statistics
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -35,12 +36,20 @@ MESSAGES = [
     "My sister forgot my birthday and I'm trying not to be hurt.",
     "I keep arguing with my partner about money.",
 ]
-NODES = ["guard", "safety_screen", "recall", "recognize_emotion", "analyze_cause",
-         "select_strategy", "generate_reply", "remember"]
+NODES = [
+    "guard",
+    "safety_screen",
+    "recall",
+    "recognize_emotion",
+    "analyze_cause",
+    "select_strategy",
+    "generate_reply",
+    "remember",
+]
 REPLY_PATH = {"analyze_cause", "generate_reply"}
 
 
-def median(values: list[float]) -> float:
+def median(values: Sequence[float]) -> float:
     return statistics.median(values) if values else 0.0
 
 
@@ -66,7 +75,9 @@ def run_baseline(context: Context, count: int) -> list[tuple[float, int, int]]:
     return rows
 
 
-def summarise(states: list[dict[str, Any]], baseline: list[tuple[float, int, int]]) -> dict[str, float]:
+def summarise(
+    states: list[dict[str, Any]], baseline: list[tuple[float, int, int]]
+) -> dict[str, float]:
     """Reduce the states to the medians the table shows."""
     out: dict[str, float] = {}
     for node in NODES:
@@ -133,8 +144,11 @@ def render(results: dict[str, dict[str, float]], turns: int) -> Table:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
-    parser.add_argument("--models", nargs="+",
-                        default=["qwen2.5-coder-0.5b-instruct", "qwen2.5-coder-1.5b-instruct"])
+    parser.add_argument(
+        "--models",
+        nargs="+",
+        default=["qwen2.5-coder-0.5b-instruct", "qwen2.5-coder-1.5b-instruct"],
+    )
     parser.add_argument("--turns", type=int, default=5)
     args = parser.parse_args()
     console = Console()

@@ -68,13 +68,11 @@ class Embedder:
                 os.environ.setdefault("TRANSFORMERS_VERBOSITY", "error")
                 from transformers.utils import logging as hf_logging
 
-                hf_logging.disable_progress_bar()
+                hf_logging.disable_progress_bar()  # type: ignore[no-untyped-call]
                 from sentence_transformers import SentenceTransformer
 
                 path = self._path or model_dir()
-                self._model = SentenceTransformer(
-                    str(path), device="cpu", local_files_only=True
-                )
+                self._model = SentenceTransformer(str(path), device="cpu", local_files_only=True)
             return self._model
 
     def embed(self, texts: Sequence[str], batch_size: int = 64) -> npt.NDArray[np.float32]:
@@ -93,7 +91,8 @@ class Embedder:
 
     def embed_one(self, text: str) -> npt.NDArray[np.float32]:
         """Return the normalised vector of one text."""
-        return self.embed([text])[0]
+        vector: npt.NDArray[np.float32] = self.embed([text])[0]
+        return vector
 
 
 @cache

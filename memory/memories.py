@@ -15,9 +15,8 @@ it is stored and returned verbatim, never interpreted.
 
 from __future__ import annotations
 
-import json
-
 import hashlib
+import json
 import re
 from collections.abc import Sequence
 from dataclasses import dataclass
@@ -382,9 +381,7 @@ class MemoryStore:
                 {"id": entry["id"], "text": FORGOTTEN} if entry.get("id") in ids else entry
                 for entry in used
             ]
-            self.db.execute(
-                "update turns set trace = ? where id = ?", [json.dumps(trace), turn_id]
-            )
+            self.db.execute("update turns set trace = ? where id = ?", [json.dumps(trace), turn_id])
 
     def reindex(self, user_id: str, batch: int = 256) -> int:
         """Make the user's collection hold exactly the current memories' vectors."""

@@ -23,17 +23,15 @@ def migration(fn: Migration) -> Migration:
 
 def migrate(db: Database) -> list[str]:
     """Apply every migration not yet applied; return the names applied now."""
-    db["_migrations"].create(
-        {"name": str, "applied_at": str}, pk="name", if_not_exists=True
-    )
-    done = {row["name"] for row in db["_migrations"].rows}
+    db.table("_migrations").create({"name": str, "applied_at": str}, pk="name", if_not_exists=True)
+    done = {row["name"] for row in db.table("_migrations").rows}
     applied = []
     for fn in MIGRATIONS:
         if fn.__name__ in done:
             continue
         with db.conn:
             fn(db)
-            db["_migrations"].insert(
+            db.table("_migrations").insert(
                 {"name": fn.__name__, "applied_at": datetime.now(UTC).isoformat()}
             )
         applied.append(fn.__name__)
@@ -42,16 +40,16 @@ def migrate(db: Database) -> list[str]:
 
 @migration
 def m001_create_tables(db: Database) -> None:
-    db["users"].create(
+    db.table("users").create(
         {"id": str, "created_at": str, "display_name": str}, pk="id", if_not_exists=True
     )
-    db["sessions"].create(
+    db.table("sessions").create(
         {"id": str, "user_id": str, "title": str, "created_at": str, "updated_at": str},
         pk="id",
         foreign_keys=[("user_id", "users", "id")],
         if_not_exists=True,
     )
-    db["turns"].create(
+    db.table("turns").create(
         {
             "id": str,
             "session_id": str,
@@ -70,9 +68,9 @@ def m001_create_tables(db: Database) -> None:
         foreign_keys=[("session_id", "sessions", "id"), ("user_id", "users", "id")],
         if_not_exists=True,
     )
-    db["turns"].create_index(["session_id", "idx"], if_not_exists=True)
-    db["turns"].create_index(["user_id", "status"], if_not_exists=True)
-    db["sessions"].create_index(["user_id", "updated_at"], if_not_exists=True)
+    db.table("turns").create_index(["session_id", "idx"], if_not_exists=True)
+    db.table("turns").create_index(["user_id", "status"], if_not_exists=True)
+    db.table("sessions").create_index(["user_id", "updated_at"], if_not_exists=True)
 
 
 @migration

@@ -105,8 +105,10 @@ class Outcomes:
             return None
         shift = self._shift(previous, turn)
         engagement = self._engagement(turn, earlier)
-        auto = SHIFT_WEIGHT * shift + ENGAGEMENT_WEIGHT * engagement if shift is not None else (
-            engagement
+        auto = (
+            SHIFT_WEIGHT * shift + ENGAGEMENT_WEIGHT * engagement
+            if shift is not None
+            else (engagement)
         )
         return self._save(user_id, previous.id, plan, auto, shift, engagement, turn.id)
 

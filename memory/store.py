@@ -124,7 +124,7 @@ class ConversationStore:
 
     def ensure_user(self, user_id: str) -> str:
         check_user_id(user_id)
-        self.db["users"].insert(
+        self.db.table("users").insert(
             {"id": user_id, "created_at": now(), "display_name": user_id}, ignore=True
         )
         return user_id
@@ -133,7 +133,7 @@ class ConversationStore:
         self.ensure_user(user_id)
         session_id = new_id()
         stamp = now()
-        self.db["sessions"].insert(
+        self.db.table("sessions").insert(
             {
                 "id": session_id,
                 "user_id": user_id,
@@ -145,25 +145,28 @@ class ConversationStore:
         return session_id
 
     def latest_session(self, user_id: str) -> str | None:
-        rows = self.db["sessions"].rows_where(
+        rows = self.db.table("sessions").rows_where(
             "user_id = ?", [user_id], order_by="updated_at desc", limit=1
         )
         return next((row["id"] for row in rows), None)
 
     def check_session(self, user_id: str, session_id: str) -> str:
         try:
-            row = self.db["sessions"].get(session_id)
+            row = self.db.table("sessions").get(session_id)
         except NotFoundError:
             row = None
         if row is None or row["user_id"] != user_id:
             raise UnknownSessionError(
-                f"No session {session_id!r} for user {user_id!r}: omit --session to start a new one."
+                f"No session {session_id!r} for user {user_id!r}: "
+                "omit --session to start a new one."
             )
         return session_id
 
     def sessions(self, user_id: str) -> list[dict[str, Any]]:
         return list(
-            self.db["sessions"].rows_where("user_id = ?", [user_id], order_by="updated_at desc")
+            self.db.table("sessions").rows_where(
+                "user_id = ?", [user_id], order_by="updated_at desc"
+            )
         )
 
     def begin_turn(self, turn_id: str, user_id: str, session_id: str, text: str) -> Turn:
@@ -173,7 +176,7 @@ class ConversationStore:
             return existing
         with self.db.conn:
             idx = self._next_index(session_id)
-            self.db["turns"].insert(
+            self.db.table("turns").insert(
                 {
                     "id": turn_id,
                     "session_id": session_id,
@@ -189,14 +192,12 @@ class ConversationStore:
                     "completed_at": None,
                 }
             )
-            self.db["sessions"].update(session_id, {"updated_at": now()})
+            self.db.table("sessions").update(session_id, {"updated_at": now()})
         turn = self.get_turn(turn_id)
         assert turn is not None
         return turn
 
-    def complete_turn(
-        self, turn_id: str, reply: str, trace: dict[str, Any], crisis: bool
-    ) -> None:
+    def complete_turn(self, turn_id: str, reply: str, trace: dict[str, Any], crisis: bool) -> None:
         """Store the reply and its trace; the turn becomes done."""
         self._update(
             turn_id,
@@ -216,7 +217,7 @@ class ConversationStore:
 
     def get_turn(self, turn_id: str) -> Turn | None:
         try:
-            return Turn.from_row(self.db["turns"].get(turn_id))
+            return Turn.from_row(self.db.table("turns").get(turn_id))
         except NotFoundError:
             return None
 
@@ -224,21 +225,21 @@ class ConversationStore:
         where, args = "user_id = ?", [user_id]
         if session_id is not None:
             where, args = where + " and session_id = ?", [user_id, session_id]
-        rows = self.db["turns"].rows_where(where, args, order_by="created_at, idx")
+        rows = self.db.table("turns").rows_where(where, args, order_by="created_at, idx")
         return [Turn.from_row(row) for row in rows]
 
     def pending_turns(self, user_id: str) -> list[Turn]:
-        rows = self.db["turns"].rows_where(
+        rows = self.db.table("turns").rows_where(
             "user_id = ? and status = 'pending'", [user_id], order_by="created_at"
         )
         return [Turn.from_row(row) for row in rows]
 
-    def history(self, user_id: str, session_id: str, limit: int, before_idx: int) -> list[
-        tuple[str, str]
-    ]:
-        """Return the last `limit` completed exchanges before a turn, as (role, text), oldest first."""
+    def history(
+        self, user_id: str, session_id: str, limit: int, before_idx: int
+    ) -> list[tuple[str, str]]:
+        """Return the last `limit` finished exchanges before a turn, (role, text), oldest first."""
         rows = list(
-            self.db["turns"].rows_where(
+            self.db.table("turns").rows_where(
                 "user_id = ? and session_id = ? and idx < ? and status = 'done'",
                 [user_id, session_id, before_idx],
                 order_by="idx desc",
@@ -258,6 +259,6 @@ class ConversationStore:
 
     def _update(self, turn_id: str, values: dict[str, Any]) -> None:
         try:
-            self.db["turns"].update(turn_id, values)
+            self.db.table("turns").update(turn_id, values)
         except NotFoundError as exc:
             raise UnknownTurnError(f"No turn {turn_id!r}.") from exc

@@ -47,71 +47,148 @@ EVIDENCE_SHOWN = 5
 
 PROTOTYPES: dict[str, tuple[list[str], list[str]]] = {
     "openness": (
-        ["I love trying new things and exploring new places.", "Art, philosophy and ideas "
-         "fascinate me.", "I travelled somewhere new and loved it.", "I'm curious about "
-         "everything."],
-        ["I prefer my routine and familiar things.", "I don't like change.", "New experiences "
-         "make me uncomfortable.", "I stick to what I know."],
+        [
+            "I love trying new things and exploring new places.",
+            "Art, philosophy and ideas fascinate me.",
+            "I travelled somewhere new and loved it.",
+            "I'm curious about everything.",
+        ],
+        [
+            "I prefer my routine and familiar things.",
+            "I don't like change.",
+            "New experiences make me uncomfortable.",
+            "I stick to what I know.",
+        ],
     ),
     "conscientiousness": (
-        ["I plan everything carefully.", "I always meet my deadlines.", "I keep my room and "
-         "my schedule organised.", "I work hard to finish what I start."],
-        ["I keep procrastinating.", "I missed another deadline.", "My life is disorganised and "
-         "messy.", "I never finish what I start."],
+        [
+            "I plan everything carefully.",
+            "I always meet my deadlines.",
+            "I keep my room and my schedule organised.",
+            "I work hard to finish what I start.",
+        ],
+        [
+            "I keep procrastinating.",
+            "I missed another deadline.",
+            "My life is disorganised and messy.",
+            "I never finish what I start.",
+        ],
     ),
     "extraversion": (
-        ["I love parties and meeting new people.", "Being around friends gives me energy.",
-         "I went out with a big group and had a blast.", "I talk to strangers easily."],
-        ["I hate parties.", "I'd rather stay home alone with a book.", "Social events drain "
-         "me.", "I avoid crowds and small talk."],
+        [
+            "I love parties and meeting new people.",
+            "Being around friends gives me energy.",
+            "I went out with a big group and had a blast.",
+            "I talk to strangers easily.",
+        ],
+        [
+            "I hate parties.",
+            "I'd rather stay home alone with a book.",
+            "Social events drain me.",
+            "I avoid crowds and small talk.",
+        ],
     ),
     "agreeableness": (
-        ["I care a lot about helping others.", "I try to be kind and avoid conflict.",
-         "I forgive people easily.", "I put my friends' needs first."],
-        ["People annoy me.", "I don't trust anyone.", "I don't care what others feel.",
-         "I argue with everyone."],
+        [
+            "I care a lot about helping others.",
+            "I try to be kind and avoid conflict.",
+            "I forgive people easily.",
+            "I put my friends' needs first.",
+        ],
+        [
+            "People annoy me.",
+            "I don't trust anyone.",
+            "I don't care what others feel.",
+            "I argue with everyone.",
+        ],
     ),
     "neuroticism": (
-        ["I worry about everything all the time.", "I get anxious and overwhelmed easily.",
-         "My mood swings a lot.", "I can't stop overthinking."],
-        ["I stay calm under pressure.", "Things rarely upset me.", "I'm relaxed about it.",
-         "I bounce back quickly."],
+        [
+            "I worry about everything all the time.",
+            "I get anxious and overwhelmed easily.",
+            "My mood swings a lot.",
+            "I can't stop overthinking.",
+        ],
+        [
+            "I stay calm under pressure.",
+            "Things rarely upset me.",
+            "I'm relaxed about it.",
+            "I bounce back quickly.",
+        ],
     ),
     "wants_advice": (
-        ["What should I do?", "Can you give me some advice?", "Any tips on how to handle "
-         "this?", "How do I fix this?"],
-        ["I don't want advice.", "Please don't try to fix it.", "I'm not asking for "
-         "solutions.", "I just need to vent."],
+        [
+            "What should I do?",
+            "Can you give me some advice?",
+            "Any tips on how to handle this?",
+            "How do I fix this?",
+        ],
+        [
+            "I don't want advice.",
+            "Please don't try to fix it.",
+            "I'm not asking for solutions.",
+            "I just need to vent.",
+        ],
     ),
     "wants_to_be_heard": (
-        ["I just need someone to listen.", "I need to get this off my chest.", "Can I just "
-         "talk for a bit?", "I need to vent."],
-        ["Skip the sympathy.", "I don't need comfort, I need solutions.", "Stop validating "
-         "me and tell me what to do.", "Don't just listen, help me."],
+        [
+            "I just need someone to listen.",
+            "I need to get this off my chest.",
+            "Can I just talk for a bit?",
+            "I need to vent.",
+        ],
+        [
+            "Skip the sympathy.",
+            "I don't need comfort, I need solutions.",
+            "Stop validating me and tell me what to do.",
+            "Don't just listen, help me.",
+        ],
     ),
     "directness": (
-        ["Be honest and blunt with me.", "Just tell me straight.", "No sugar-coating "
-         "please.", "Give it to me straight, was I wrong?"],
-        ["Please be gentle with me.", "Go easy on me.", "I'm fragile right now.",
-         "Say it softly."],
+        [
+            "Be honest and blunt with me.",
+            "Just tell me straight.",
+            "No sugar-coating please.",
+            "Give it to me straight, was I wrong?",
+        ],
+        ["Please be gentle with me.", "Go easy on me.", "I'm fragile right now.", "Say it softly."],
     ),
     "humour": (
-        ["Haha, that's hilarious.", "I laugh about it to cope.", "lol I love a good joke.",
-         "You have to laugh at this mess."],
-        ["This is not funny at all.", "Please be serious.", "Don't joke about this.",
-         "I'm not in the mood for jokes."],
+        [
+            "Haha, that's hilarious.",
+            "I laugh about it to cope.",
+            "lol I love a good joke.",
+            "You have to laugh at this mess.",
+        ],
+        [
+            "This is not funny at all.",
+            "Please be serious.",
+            "Don't joke about this.",
+            "I'm not in the mood for jokes.",
+        ],
     ),
     "self_disclosure_comfort": (
-        ["What about you?", "Have you ever felt like this?", "Tell me about your "
-         "experience.", "Do you ever feel this way?"],
-        ["I don't care about your experience.", "Keep the focus on me.", "Don't talk about "
-         "yourself.", "This isn't about you."],
+        [
+            "What about you?",
+            "Have you ever felt like this?",
+            "Tell me about your experience.",
+            "Do you ever feel this way?",
+        ],
+        [
+            "I don't care about your experience.",
+            "Keep the focus on me.",
+            "Don't talk about yourself.",
+            "This isn't about you.",
+        ],
     ),
     "reply_length": (
-        ["Please explain in detail.", "Tell me more.", "I want a long answer.", "Go on, "
-         "walk me through it."],
-        ["Keep it short.", "Just a quick answer.", "Too long, didn't read.", "Briefly, "
-         "please."],
+        [
+            "Please explain in detail.",
+            "Tell me more.",
+            "I want a long answer.",
+            "Go on, walk me through it.",
+        ],
+        ["Keep it short.", "Just a quick answer.", "Too long, didn't read.", "Briefly, please."],
     ),
 }
 
@@ -124,11 +201,19 @@ NEED_SIGNALS: dict[str, list[tuple[str, float, float]]] = {
 }
 MARKERS: list[tuple[re.Pattern[str], str, float, float]] = [
     (re.compile(r"\b(haha+|lol|lmao|rofl|jk)\b|😂|🤣|:D", re.I), "humour", 0.85, 0.6),
-    (re.compile(r"just tell me|be (honest|blunt|straight)|no sugar|get to the point", re.I),
-     "directness", 0.9, 0.7),  # fmt: skip
+    (
+        re.compile(r"just tell me|be (honest|blunt|straight)|no sugar|get to the point", re.I),
+        "directness",
+        0.9,
+        0.7,
+    ),  # fmt: skip
     (re.compile(r"be gentle|go easy|softly", re.I), "directness", 0.2, 0.6),
-    (re.compile(r"what about you|have you ever|do you ever", re.I), "self_disclosure_comfort",
-     0.8, 0.5),  # fmt: skip
+    (
+        re.compile(r"what about you|have you ever|do you ever", re.I),
+        "self_disclosure_comfort",
+        0.8,
+        0.5,
+    ),  # fmt: skip
 ]
 
 
@@ -299,7 +384,9 @@ class TraitModel:
         rows = self.db.table("traits").rows_where("user_id = ?", [user_id], order_by="name")
         return {
             row["name"]: TraitValue(
-                value=row["value"], confidence=row["confidence"], source=row["source"],
+                value=row["value"],
+                confidence=row["confidence"],
+                source=row["source"],
                 evidence=json.loads(row["evidence"] or "[]"),
             )  # fmt: skip
             for row in rows

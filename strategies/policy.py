@@ -111,7 +111,9 @@ def _add_context(tally: _Tally, signals: Signals, lens: bool) -> None:
         turn = "first turn of session" if signals.turn_index == 0 else "later turn"
         tally.add(stage, 1.0, turn)
     if signals.intensity >= HIGH_INTENSITY and signals.valence < 0:
-        tally.add(policy.stage.high_intensity, 1.0, f"strong negative feeling ({signals.intensity:.2f})")
+        tally.add(
+            policy.stage.high_intensity, 1.0, f"strong negative feeling ({signals.intensity:.2f})"
+        )
     if signals.valence >= POSITIVE_VALENCE:
         tally.add(policy.stage.positive_valence, 1.0, f"positive feeling ({signals.valence:+.2f})")
 
@@ -134,7 +136,9 @@ def select_plan(
     """
     catalogue = load_catalogue()
     traits = traits or {}
-    usable = [s.name for s in catalogue.strategy if signals.grounding_memory_id or not s.requires_memory]
+    usable = [
+        s.name for s in catalogue.strategy if signals.grounding_memory_id or not s.requires_memory
+    ]
     strategies, lenses = _Tally(usable), _Tally([lens.name for lens in catalogue.lens])
     _add_context(strategies, signals, lens=False)
     _add_context(lenses, signals, lens=True)
@@ -160,5 +164,7 @@ def select_plan(
         + [f"lens: {r}" for r in lenses.why(lens)],
         scores={**strategies.score, **lenses.score},
         grounding_memory_id=signals.grounding_memory_id if strategy == "Personal Analogy" else None,
-        traits_used=sorted(s.split("=")[0].removeprefix("trait ") for s in used if s.startswith("trait ")),
+        traits_used=sorted(
+            s.split("=")[0].removeprefix("trait ") for s in used if s.startswith("trait ")
+        ),
     )

@@ -27,8 +27,12 @@ def main(data_dir: str, session: str, turn_id: str) -> None:
     settings = Settings(data_dir=Path(data_dir), cache_dir=Path(data_dir) / "cache")
     model = DiesOnReply(messages=scripted_model(ANALYSIS).messages)
     context = Context(
-        settings, chat_model=model, structured_method="json_schema_text",
-        embedder=FakeEmbedder(), emotion=FakeEmotion(), safety=FakeSafety(),  # type: ignore[arg-type]
+        settings,
+        chat_model=model,
+        structured_method="json_schema_text",
+        embedder=FakeEmbedder(),
+        emotion=FakeEmotion(),
+        safety=FakeSafety(),  # type: ignore[arg-type]
     )
     Agent(context).run_turn("ana", session, "My exam went badly and I feel stupid", turn_id=turn_id)
 

@@ -32,8 +32,18 @@ def say(tmp_path, *args: str) -> tuple[int, str]:
     runner = CliRunner()
     result = runner.invoke(
         cli,
-        ["say", *args, "--user", "demo", "--model", MODEL, "--max-tokens", "48",
-         "--data-dir", str(tmp_path / "data")],
+        [
+            "say",
+            *args,
+            "--user",
+            "demo",
+            "--model",
+            MODEL,
+            "--max-tokens",
+            "48",
+            "--data-dir",
+            str(tmp_path / "data"),
+        ],
         catch_exceptions=False,
     )
     return result.exit_code, result.output
@@ -48,14 +58,18 @@ def test_say_json_gives_a_plan_and_a_reply(tmp_path, model_ready):
     assert data["reply"].strip()
     assert data["crisis"] is False
     assert data["emotion"]["label"] and 0 < data["emotion"]["probability"] <= 1
-    assert data["cause"] and data["cause"] in "I failed my driving test again and my dad laughed at me"
+    assert (
+        data["cause"] and data["cause"] in "I failed my driving test again and my dad laughed at me"
+    )
     assert data["lens"] in {"CBT", "DBT", "Person-centred", "Reality"}
     assert data["trace"]["plan"]["why"]
     assert data["trace"]["model"] == MODEL
 
 
 def test_crisis_message_gets_resources_not_an_ordinary_reply(tmp_path, model_ready):
-    code, out = say(tmp_path, "I have the pills ready and I'm going to kill myself tonight", "--json")
+    code, out = say(
+        tmp_path, "I have the pills ready and I'm going to kill myself tonight", "--json"
+    )
     assert code == 0, out
     data = json.loads(out)
     assert data["crisis"] is True
@@ -68,8 +82,18 @@ def test_plain_chat_reads_a_pipe_and_remembers_the_session(tmp_path, model_ready
     runner = CliRunner()
     result = runner.invoke(
         cli,
-        ["chat", "--plain", "--user", "demo", "--model", MODEL, "--max-tokens", "32",
-         "--data-dir", str(tmp_path / "data")],
+        [
+            "chat",
+            "--plain",
+            "--user",
+            "demo",
+            "--model",
+            MODEL,
+            "--max-tokens",
+            "32",
+            "--data-dir",
+            str(tmp_path / "data"),
+        ],
         input="My week was exhausting.\n\x00bad\nThanks for listening.\n",
         catch_exceptions=False,
     )

@@ -54,13 +54,24 @@ def test_full_turn_persists_reply_and_trace(make_agent):
     agent, user, session = make_agent()
     tokens, stages = [], []
     result = agent.run_turn(
-        user, session, "I failed my driving test again and my dad laughed at me",
-        on_token=tokens.append, on_stage=stages.append,
+        user,
+        session,
+        "I failed my driving test again and my dad laughed at me",
+        on_token=tokens.append,
+        on_stage=stages.append,
     )
     assert result.reply == REPLY
     assert "".join(tokens) == REPLY
-    assert stages == ["guard", "safety_screen", "recall", "recognize_emotion", "analyze_cause",
-                      "select_strategy", "generate_reply", "remember"]
+    assert stages == [
+        "guard",
+        "safety_screen",
+        "recall",
+        "recognize_emotion",
+        "analyze_cause",
+        "select_strategy",
+        "generate_reply",
+        "remember",
+    ]
     turn = agent.context.store.get_turn(result.turn_id)
     assert turn.status == "done" and turn.reply == REPLY
     trace = turn.trace
@@ -128,7 +139,6 @@ def test_paraphrased_cause_is_snapped_to_the_users_words(make_agent):
     result = agent.run_turn(user, session, message)
     assert result.state["analysis"].cause_span in message
     assert "driving exam" in result.state["analysis"].cause_span
-
 
 
 def test_model_failure_keeps_the_message_and_marks_the_turn(make_agent):

@@ -13,25 +13,43 @@ class T:
 
 
 def signals(**kw) -> Signals:
-    base = dict(need="vent", emotion="sadness", emotion_probability=0.6, valence=-0.5,
-                intensity=0.5, turn_index=2)
+    base = dict(
+        need="vent",
+        emotion="sadness",
+        emotion_probability=0.6,
+        valence=-0.5,
+        intensity=0.5,
+        turn_index=2,
+    )
     return Signals(**{**base, **kw})
 
 
 def test_catalogue_has_esconv_strategies_and_four_lenses():
     catalogue = load_catalogue()
     names = {s.name for s in catalogue.strategy}
-    assert {"Question", "Restatement or Paraphrasing", "Reflection of feelings",
-            "Self-disclosure", "Affirmation and Reassurance", "Providing Suggestions",
-            "Information", "Others", "Personal Analogy"} == names
+    assert {
+        "Question",
+        "Restatement or Paraphrasing",
+        "Reflection of feelings",
+        "Self-disclosure",
+        "Affirmation and Reassurance",
+        "Providing Suggestions",
+        "Information",
+        "Others",
+        "Personal Analogy",
+    } == names
     assert {lens.name for lens in catalogue.lens} == {"CBT", "DBT", "Person-centred", "Reality"}
     assert load_policy().analogy_bonus > 0
 
 
 @pytest.mark.parametrize(
     ("need", "expected"),
-    [("vent", "Reflection of feelings"), ("get_advice", "Providing Suggestions"),
-     ("information", "Information"), ("be_validated", "Affirmation and Reassurance")],
+    [
+        ("vent", "Reflection of feelings"),
+        ("get_advice", "Providing Suggestions"),
+        ("information", "Information"),
+        ("be_validated", "Affirmation and Reassurance"),
+    ],
 )
 def test_need_drives_the_strategy(need, expected):
     assert select_plan(signals(need=need)).strategy == expected

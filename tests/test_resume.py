@@ -23,7 +23,10 @@ def test_hard_kill_mid_turn_resumes_without_redoing_finished_nodes(settings):
     session = store.new_session("ana")
     child = subprocess.run(
         [sys.executable, "-m", "tests.crash_child", str(settings.data_dir), session, "t-crash"],
-        cwd=ROOT, capture_output=True, text=True, timeout=120,
+        cwd=ROOT,
+        capture_output=True,
+        text=True,
+        timeout=120,
     )
     assert child.returncode == 137, child.stderr
     [pending] = store.pending_turns("ana")
@@ -32,8 +35,13 @@ def test_hard_kill_mid_turn_resumes_without_redoing_finished_nodes(settings):
     # Only the reply is scripted: if analyze_cause re-ran, the fake would hand it the reply text
     # as JSON and the turn would degrade; resuming must start at generate_reply.
     context = Context(
-        settings, store, chat_model=scripted_model(REPLY), structured_method="json_schema_text",
-        embedder=FakeEmbedder(), emotion=FakeEmotion(), safety=FakeSafety(),  # type: ignore[arg-type]
+        settings,
+        store,
+        chat_model=scripted_model(REPLY),
+        structured_method="json_schema_text",
+        embedder=FakeEmbedder(),
+        emotion=FakeEmotion(),
+        safety=FakeSafety(),  # type: ignore[arg-type]
     )
     [result] = Agent(context).resume_pending("ana")
     assert result.reply == REPLY
@@ -49,11 +57,22 @@ def test_turn_lost_before_its_first_checkpoint_is_rerun_from_the_start(settings)
     session = store.new_session("ana")
     store.begin_turn("t-early", "ana", session, "hello again")  # persisted, graph never ran
     context = Context(
-        settings, store, chat_model=scripted_model(
-            {"cause_span": "hello again", "situation": "greeting", "need": "distraction",
-             "thoughts": "none", "risk": False}, REPLY),
+        settings,
+        store,
+        chat_model=scripted_model(
+            {
+                "cause_span": "hello again",
+                "situation": "greeting",
+                "need": "distraction",
+                "thoughts": "none",
+                "risk": False,
+            },
+            REPLY,
+        ),
         structured_method="json_schema_text",
-        embedder=FakeEmbedder(), emotion=FakeEmotion(), safety=FakeSafety(),  # type: ignore[arg-type]
+        embedder=FakeEmbedder(),
+        emotion=FakeEmotion(),
+        safety=FakeSafety(),  # type: ignore[arg-type]
     )
     [result] = Agent(context).resume_pending("ana")
     assert result.reply == REPLY

@@ -44,17 +44,30 @@ def make_trace(turn_id: str, memories: list[dict[str, Any]], crisis: bool) -> di
     return {
         "turn_id": turn_id,
         "emotion": {
-            "label": "sadness", "probability": 0.62, "valence": -0.6, "intensity": 0.62,
-            "top": [{"label": "sadness", "probability": 0.62},
-                    {"label": "embarrassment", "probability": 0.21}],
+            "label": "sadness",
+            "probability": 0.62,
+            "valence": -0.6,
+            "intensity": 0.62,
+            "top": [
+                {"label": "sadness", "probability": 0.62},
+                {"label": "embarrassment", "probability": 0.21},
+            ],
         },
         "safety": {"crisis": crisis, "band": "crisis" if crisis else "clear", "risk": 0.1},
-        "analysis": None if crisis else {
-            "cause_span": "failed my driving test again", "situation": "A second failed test.",
-            "need": "be_validated", "thoughts": "Maybe I am not good enough.",
+        "analysis": None
+        if crisis
+        else {
+            "cause_span": "failed my driving test again",
+            "situation": "A second failed test.",
+            "need": "be_validated",
+            "thoughts": "Maybe I am not good enough.",
         },
-        "plan": None if crisis else {
-            "lens": "person_centred", "strategy": "Reflection of feelings", "stage": "comforting",
+        "plan": None
+        if crisis
+        else {
+            "lens": "person_centred",
+            "strategy": "Reflection of feelings",
+            "stage": "comforting",
             "why": ["they want to be heard first"],
             "lens_definition": "Acceptance and self-awareness.",
             "strategy_definition": "Say back the feelings you hear.",
@@ -80,15 +93,23 @@ class FakeAgent:
         self.memories: list[dict[str, Any]] = []
         self.turns: list[str] = []
 
-    def run_turn(self, user_id: str, session_id: str, message: str, *,
-                 on_token: Handler | None = None, on_stage: Handler | None = None,
-                 turn_id: str | None = None) -> TurnResult:
+    def run_turn(
+        self,
+        user_id: str,
+        session_id: str,
+        message: str,
+        *,
+        on_token: Handler | None = None,
+        on_stage: Handler | None = None,
+        turn_id: str | None = None,
+    ) -> TurnResult:
         turn_id = turn_id or new_id()
         self.store.begin_turn(turn_id, user_id, session_id, message)
         self.turns.append(message)
         try:
-            return self._run(turn_id, message, on_token or (lambda t: None),
-                             on_stage or (lambda n: None))
+            return self._run(
+                turn_id, message, on_token or (lambda t: None), on_stage or (lambda n: None)
+            )
         except Exception as exc:
             self.store.fail_turn(turn_id, f"{type(exc).__name__}: {exc}")
             raise TurnFailedError(turn_id, f"{type(exc).__name__}: {exc}") from exc
@@ -192,6 +213,15 @@ def test_config_round_trip_keeps_tables(tmp_path: Path) -> None:
     assert dump_toml({"x": True}) == "x = true\n"
 
 
+def test_saving_settings_keeps_the_users_comments(tmp_path: Path) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text('# my model\nmodel = "a"  # fast\nlocale = "uk"\n\n[keys]\nwhy = "f6"\n')
+    write_config(path, {"model": "b", "keys": {"why": "f7"}})
+    text = path.read_text()
+    assert "# my model" in text and "locale" not in text
+    assert read_config(path) == {"model": "b", "keys": {"why": "f7"}}
+
+
 def test_keymap_reports_unknown_actions() -> None:
     keymap, problems = keymap_from({"keys": {"why": "f6", "fly": "f7", "search": ""}})
     assert keymap == {"why": "f6"}
@@ -201,7 +231,7 @@ def test_keymap_reports_unknown_actions() -> None:
 def test_cause_span_is_highlighted_in_the_users_words() -> None:
     assert find_span(MESSAGE, "Failed my driving test again.") == (2, 30)
     text = cause_text(MESSAGE, {"cause_span": "failed my driving test again", "need": "vent"})
-    highlighted = [text.plain[s.start:s.end] for s in text.spans if "yellow" in str(s.style)]
+    highlighted = [text.plain[s.start : s.end] for s in text.spans if "yellow" in str(s.style)]
     assert highlighted == ["failed my driving test again"]
     assert "cause (not verbatim)" in cause_text(MESSAGE, {"cause_span": "an exam"}).plain
 

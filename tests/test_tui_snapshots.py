@@ -25,8 +25,9 @@ STAMP = "2026-03-01T09:30:00.000+00:00"
 
 def make_app(tmp_path: Path) -> EmpathosApp:
     """An app on a temp store with fixed settings and a fake agent."""
-    settings = Settings(data_dir=tmp_path / "data", cache_dir=tmp_path / "cache",
-                        model="demo-model")
+    settings = Settings(
+        data_dir=tmp_path / "data", cache_dir=tmp_path / "cache", model="demo-model"
+    )
     store = ConversationStore(open_database(settings.db_path))
     context = fake_context(settings, store, FakeEmbedder())
     agent = FakeAgent(store)
@@ -76,6 +77,25 @@ def test_sessions_screen(snap_compare: Any, app: EmpathosApp) -> None:
     assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
 
 
+def test_memory_screen(snap_compare: Any, app: EmpathosApp) -> None:
+    from tests.test_tui_memory import seed
+
+    seed(app.context)
+    app.context.traits.set("ana", "directness", 0.8)
+    app.store.db.execute(
+        "update memories set created_at = ?, updated_at = ?, last_seen_at = ?",
+        [STAMP, STAMP, STAMP],
+    )
+    app.store.db.conn.commit()
+
+    async def run_before(pilot: Any) -> None:
+        await settle(pilot)
+        await pilot.press("f5")
+        await settle(pilot)
+
+    assert snap_compare(app, terminal_size=SIZE, run_before=run_before)
+
+
 def test_crisis_reply(snap_compare: Any, app: EmpathosApp) -> None:
     async def run_before(pilot: Any) -> None:
         await settle(pilot)
@@ -87,8 +107,10 @@ def test_crisis_reply(snap_compare: Any, app: EmpathosApp) -> None:
 
 # ------------------------------------------------------------------ the README screenshot
 
-DEMO = ("I failed my driving test again and my dad laughed at me.",
-        "I practised for weeks. Maybe I'm just not cut out for driving.")
+DEMO = (
+    "I failed my driving test again and my dad laughed at me.",
+    "I practised for weeks. Maybe I'm just not cut out for driving.",
+)
 
 
 async def export_readme_screenshot(target: Path, fake_plugins: bool) -> None:
@@ -103,6 +125,7 @@ async def export_readme_screenshot(target: Path, fake_plugins: bool) -> None:
     services: dict[str, Any] = {}
     if fake_plugins:  # until the emotion and crisis heads are built
         from tests.fakes import FakeEmotion, FakeSafety
+
         services = {"emotion": FakeEmotion(), "safety": FakeSafety()}
     context = Context(settings, **services)
     app = create_app(context, agent_factory(context), "ana")
