@@ -1,8 +1,9 @@
 """The app's actions with their default keys, and the TOML config file they can be rebound in.
 
 A `[keys]` table in the config file maps an action name to a key (`why = "f12"`); the app turns
-it into a Textual keymap (binding id -> key). The same file holds the model settings, which the
-settings screen rewrites with the small TOML writer below (no `tomli-w` in the environment).
+it into a Textual keymap (binding id -> key). `ACTIONS` are the chat's, `MEMORY_ACTIONS` the
+memory screen's (`memory_edit = "f6"`); both can be rebound. The same file holds the model
+settings, which the settings screen rewrites with tomlkit (keeping the user's comments).
 
 Exceptions: `ConfigError` (base) > `ConfigReadError` — the file is not valid TOML;
 `ConfigWriteError` — the file could not be written.
@@ -15,6 +16,8 @@ import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
+
+import tomlkit
 
 
 class ConfigError(Exception):
@@ -47,19 +50,62 @@ ACTIONS: tuple[Action, ...] = (
     Action("search", "f4", "Search", "Search", "Search past conversations (text or meaning)"),
     Action("new_session", "ctrl+n", "New", "New session", "Start a new conversation"),
     Action("thumbs_up", "ctrl+g", "Helpful", "Helpful", "Say the last reply helped (thumbs up)"),
-    Action("thumbs_down", "ctrl+b", "Not helpful", "Not helpful",
-           "Say the last reply missed (thumbs down)"),
+    Action(
+        "thumbs_down",
+        "ctrl+b",
+        "Not helpful",
+        "Not helpful",
+        "Say the last reply missed (thumbs down)",
+    ),
     Action("copy_reply", "f8", "Copy", "Copy reply", "Copy the last reply to the clipboard"),
     Action("settings", "f9", "Settings", "Settings", "Model and endpoint settings"),
-    Action("rename_session", "ctrl+r", "Rename", "Rename session",
-           "Give this conversation a title", show=False),
+    Action(
+        "rename_session",
+        "ctrl+r",
+        "Rename",
+        "Rename session",
+        "Give this conversation a title",
+        show=False,
+    ),
     Action("switch_user", "f12", "User", "Switch user", "Talk as another person", show=False),
     Action("cancel", "escape", "Cancel", "Cancel reply", "Stop the reply being written"),
-    # EXTENSION POINT (memory screen): add Action("memory", "f5", "Memory", "Memory", "Browse,
-    # edit or forget what empathos remembers") here and `action_memory` in ChatActions; the
-    # binding, the footer, the [keys] table and the command palette then pick it up.
+    Action("memory", "f5", "Memory", "Memory", "Browse, edit or forget what empathos remembers"),
 )
-ACTION_NAMES = frozenset(action.name for action in ACTIONS)
+MEMORY_ACTIONS: tuple[Action, ...] = (
+    Action(
+        "memory_edit",
+        "e",
+        "Edit",
+        "Edit memory or trait",
+        "Correct the highlighted memory, or set the highlighted trait (0 to 1)",
+    ),
+    Action(
+        "memory_forget",
+        "d,delete",
+        "Forget",
+        "Forget memory",
+        "Forget the highlighted memory (asks first)",
+    ),
+    Action(
+        "memory_filter",
+        "slash",
+        "Filter",
+        "Filter memories",
+        "Filter memories by their words; Enter searches by meaning",
+    ),
+    Action("trait_unset", "u", "Unset", "Unset trait", "Hand a trait you set back to inference"),
+    Action("memory_list", "m", "Memories", "Show memories", "Show what empathos remembers"),
+    Action("memory_traits", "t", "Traits", "Show traits", "Show what empathos infers about you"),
+    Action(
+        "forget_me",
+        "ctrl+x",
+        "Forget me",
+        "Forget me",
+        "Remove everything about you: conversations, memories, traits (asks first)",
+    ),
+)
+"""The memory screen's own actions: on its footer and in the palette while it is open."""
+ACTION_NAMES = frozenset(action.name for action in ACTIONS + MEMORY_ACTIONS)
 
 
 def read_config(path: Path) -> dict[str, Any]:
@@ -77,7 +123,7 @@ def keymap_from(config: dict[str, Any]) -> tuple[dict[str, str], list[str]]:
     """Return the keymap from the `[keys]` table and a list of problems with its entries."""
     keys = config.get("keys", {})
     if not isinstance(keys, dict):
-        return {}, ["[keys] must be a table of action = \"key\" pairs."]
+        return {}, ['[keys] must be a table of action = "key" pairs.']
     keymap: dict[str, str] = {}
     problems: list[str] = []
     for action, key in keys.items():
@@ -90,37 +136,29 @@ def keymap_from(config: dict[str, Any]) -> tuple[dict[str, str], list[str]]:
     return keymap, problems
 
 
-def toml_value(value: Any) -> str:
-    """Render one scalar as TOML."""
-    if isinstance(value, bool):
-        return "true" if value else "false"
-    if isinstance(value, int | float):
-        return repr(value)
-    if isinstance(value, str):
-        escaped = value.replace("\\", "\\\\").replace('"', '\\"').replace("\n", "\\n")
-        return f'"{escaped}"'
-    raise ConfigWriteError(f"Cannot write {value!r} to TOML: only strings, numbers and booleans.")
-
-
-def toml_key(key: str) -> str:
-    """Render a key bare when TOML allows it, else quoted."""
-    bare = key.replace("_", "").replace("-", "").isalnum()
-    return key if bare else toml_value(key)
-
-
-def dump_toml(data: dict[str, Any]) -> str:
-    """Render top-level scalars and one level of tables as TOML."""
-    lines = [f"{toml_key(k)} = {toml_value(v)}" for k, v in data.items() if not isinstance(v, dict)]
-    for name, table in data.items():
-        if isinstance(table, dict):
-            lines += ["", f"[{toml_key(name)}]"]
-            lines += [f"{toml_key(k)} = {toml_value(v)}" for k, v in table.items()]
-    return "\n".join(lines).lstrip("\n") + "\n"
+def dump_toml(data: dict[str, Any], original: str = "") -> str:
+    """Render `data` as TOML, keeping the comments and layout of `original` where keys remain."""
+    document = tomlkit.parse(original) if original else tomlkit.document()
+    for key in [k for k in document if k not in data]:
+        del document[key]
+    for key, value in data.items():
+        if isinstance(value, dict) and isinstance(document.get(key), dict):
+            table = document[key]
+            for inner in [k for k in table if k not in value]:
+                del table[inner]
+            table.update(value)
+        elif document.get(key) != value:
+            document[key] = value
+    return tomlkit.dumps(document)
 
 
 def write_config(path: Path, data: dict[str, Any]) -> None:
     """Write the config privately (it may hold an API key), replacing the file atomically."""
-    text = dump_toml(data)
+    try:
+        original = path.read_text(encoding="utf-8") if path.exists() else ""
+        text = dump_toml(data, original)
+    except (OSError, ValueError, TypeError) as exc:
+        raise ConfigWriteError(f"Could not write {path}: {exc}.") from exc
     try:
         path.parent.mkdir(parents=True, exist_ok=True)
         temp = path.with_suffix(".toml.tmp")

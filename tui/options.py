@@ -29,7 +29,9 @@ def model_options(fn: F) -> F:
     for decorator in reversed(
         [
             click.option("--model", help="Registry model name, .gguf path, or endpoint model id."),
-            click.option("--base-url", help="OpenAI-compatible endpoint (default: embedded model)."),
+            click.option(
+                "--base-url", help="OpenAI-compatible endpoint (default: embedded model)."
+            ),
             click.option("--api-key", help="API key for the endpoint (or EMPATHOS_API_KEY)."),
             click.option("--max-tokens", type=click.IntRange(16, 4096), help="Reply length cap."),
         ]

@@ -60,7 +60,9 @@ def result_json(agent: Agent, result: TurnResult, session_id: str) -> dict[str, 
         "reply": result.reply,
         "rejected": result.rejected,
         "crisis": result.crisis,
-        "emotion": {"label": emotion.label, "probability": emotion.probability} if emotion else None,
+        "emotion": {"label": emotion.label, "probability": emotion.probability}
+        if emotion
+        else None,
         "cause": analysis.cause_span if analysis else None,
         "need": analysis.need.value if analysis else None,
         "lens": plan.lens if plan else None,

@@ -34,7 +34,9 @@ def _emit(readings: list) -> None:  # type: ignore[type-arg]
         record = {
             "label": reading.label,
             "probability": round(reading.probability, 4),
-            "top": [{"label": s.label, "probability": round(s.probability, 4)} for s in reading.top],
+            "top": [
+                {"label": s.label, "probability": round(s.probability, 4)} for s in reading.top
+            ],
             "valence": round(reading.valence, 4),
             "intensity": round(reading.intensity, 4),
         }

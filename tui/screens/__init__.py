@@ -1,5 +1,7 @@
 """Screens of the Textual app.
 
-The long-term memory screen is not here yet: see the EXTENSION POINT notes in `tui/keys.py`
-and `tui/screens/chat_actions.py` for where it plugs in.
+`chat` (with `chat_actions`) is the main screen; `memory` browses, corrects and forgets what
+empathos remembers and infers ("forget me" included); the rest are dialogs pushed over them:
+`users`, `sessions`, `search`, `settings`, `prompt` and `memory_detail` (details and
+confirmations).
 """

@@ -1,6 +1,6 @@
 """The chat screen's base: its parts, loading a session, and the actions besides sending.
 
-Sessions, search, rename, feedback, copy, settings and switching user live here so that
+Sessions, search, rename, feedback, copy, memory, settings and switching user live here so that
 `tui.screens.chat` stays about running turns.
 """
 
@@ -12,6 +12,7 @@ from textual.screen import Screen
 
 from agent.settings import config_file
 from memory.store import secure_dir
+from tui.screens.memory import MemoryClosed, MemoryScreen
 from tui.screens.prompt import PromptScreen
 from tui.screens.search import SearchScreen, TextEmbedder, TurnIndex
 from tui.screens.sessions import SessionChoice, SessionsScreen, rename_session, session_title
@@ -35,6 +36,7 @@ class ChatActions(Screen[None]):
 
     busy_text: str | None = None
     turn_index: TurnIndex
+    forgotten_memories: frozenset[str] = frozenset()
 
     @property
     def empathos(self) -> EmpathosApp:
@@ -82,10 +84,15 @@ class ChatActions(Screen[None]):
         self.sub_title = f"{self.user} · {title if len(title) <= 60 else title[:59] + '…'}"
 
     def explain(self, turn_id: str) -> None:
-        """Show the reasons behind the reply of `turn_id` in the why panel."""
+        """Show the reasons behind the reply of `turn_id`, without memories forgotten since."""
         turn = self.empathos.store.get_turn(turn_id)
-        if turn is not None:
-            self.why.show(turn.id, turn.user_text, turn.trace)
+        if turn is None:
+            return
+        trace = turn.trace
+        if self.forgotten_memories and trace.get("memories_used"):
+            used = [m for m in trace["memories_used"] if m.get("id") not in self.forgotten_memories]
+            trace = {**trace, "memories_used": used}
+        self.why.show(turn.id, turn.user_text, trace)
 
     def idle(self, doing: str) -> bool:
         """Return True if no turn runs; else say why `doing` has to wait."""
@@ -194,9 +201,36 @@ class ChatActions(Screen[None]):
         path.write_text(text + "\n", encoding="utf-8")
         return path
 
-    # EXTENSION POINT (memory screen): `def action_memory(self) -> None` pushes the memory
-    # screen (browse, edit, forget memories and traits; "forget me"); after it closes, call
-    # `self.explain(...)` again so the why panel drops forgotten memories.
+    def action_memory(self) -> None:
+        """Browse, edit or forget what empathos remembers and infers."""
+        open_already = any(isinstance(s, MemoryScreen) for s in self.app.screen_stack)
+        if not open_already and self.idle("open your memories"):
+            self.app.push_screen(MemoryScreen(self.user), self._memory_closed)
+
+    def _memory_closed(self, closed: MemoryClosed | None) -> None:
+        if closed is None:
+            return
+        if closed.user_forgotten:
+            self.leave_forgotten_user()
+            return
+        self.forgotten_memories |= closed.forgotten
+        if self.why.turn_id is not None:
+            self.explain(self.why.turn_id)  # drop the memories just forgotten
+
+    def leave_forgotten_user(self) -> None:
+        """Close this chat (its person is gone) and ask who is talking; Esc quits."""
+        app = self.empathos
+        app.user = app.session_id = None
+        while self in app.screen_stack:
+            app.pop_screen()  # not awaited: this screen is the one being removed
+
+        def picked(user: str | None) -> None:
+            if user is None:
+                app.exit()
+            else:
+                app.start_chat(user, None)
+
+        app.push_screen(UserScreen(app.store, cancel_quits=True), picked)
 
     def action_settings(self) -> None:
         """Edit the model and endpoint."""

@@ -46,7 +46,7 @@ def snippet(text: str, query: str, width: int = SNIPPET_WIDTH) -> str:
     """Return one line of `text` around the first match of `query`."""
     flat = " ".join(text.split())
     start = max(0, flat.lower().find(query.lower()) - width // 3)
-    piece = flat[start:start + width]
+    piece = flat[start : start + width]
     return ("…" if start else "") + piece + ("…" if start + width < len(flat) else "")
 
 
@@ -84,7 +84,11 @@ class TurnIndex:
         self._lock = threading.Lock()
 
     def search(
-        self, store: ConversationStore, embedder: TextEmbedder, user: str, query: str,
+        self,
+        store: ConversationStore,
+        embedder: TextEmbedder,
+        user: str,
+        query: str,
         limit: int = 10,
     ) -> list[Hit]:
         """Return the user's turns closest in meaning to `query`, best first."""
@@ -118,7 +122,10 @@ class SearchScreen(ModalScreen[tuple[str, str] | None]):
     BINDINGS = [Binding("escape", "close", "Close")]
 
     def __init__(
-        self, store: ConversationStore, user: str, embedder: Callable[[], TextEmbedder],
+        self,
+        store: ConversationStore,
+        user: str,
+        embedder: Callable[[], TextEmbedder],
         index: TurnIndex,
     ) -> None:
         super().__init__(classes="dialog-screen")

@@ -47,7 +47,7 @@ class SessionInfo:
     def label(self) -> str:
         """Return the name cut to fit the list, or a placeholder for an empty session."""
         name = self.name or "(empty conversation)"
-        return name if len(name) <= LABEL_WIDTH else name[:LABEL_WIDTH - 1] + "…"
+        return name if len(name) <= LABEL_WIDTH else name[: LABEL_WIDTH - 1] + "…"
 
     @property
     def when(self) -> str:
@@ -105,8 +105,9 @@ class SessionsScreen(ModalScreen[SessionChoice | None]):
         with Vertical(classes="dialog", id="sessions-dialog"):
             yield Label(f"Conversations of {self.user}", classes="dialog-title")
             yield OptionList(id="sessions")
-            yield Label("Enter open · n new · r rename · / search · Esc close",
-                        classes="dialog-help")
+            yield Label(
+                "Enter open · n new · r rename · / search · Esc close", classes="dialog-help"
+            )
 
     def on_mount(self) -> None:
         self.refresh_list()

@@ -71,8 +71,9 @@ class SettingsScreen(ModalScreen[bool]):
             yield Label("Model and endpoint", classes="dialog-title")
             for name, title, hint in FIELDS:
                 yield Label(title, classes="field-title")
-                yield Input(values[name], placeholder=hint, id=f"set-{name}",
-                            password=name == "api_key")
+                yield Input(
+                    values[name], placeholder=hint, id=f"set-{name}", password=name == "api_key"
+                )
             yield Label(f"Saved to {self.path}; applies on the next start.", classes="dialog-help")
             with Horizontal(classes="buttons"):
                 yield Button("Save", variant="primary", id="save")
@@ -87,8 +88,9 @@ class SettingsScreen(ModalScreen[bool]):
             config = merged_config(read_config(self.path), self.values())
             write_config(self.path, config)
         except ValidationError as exc:
-            problems = "; ".join(f"{'.'.join(map(str, e['loc']))}: {e['msg']}"
-                                 for e in exc.errors())
+            problems = "; ".join(
+                f"{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors()
+            )
             self.notify(f"Not saved: {problems}", severity="error")
             return
         except ConfigError as exc:

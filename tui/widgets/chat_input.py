@@ -31,8 +31,12 @@ class ChatInput(TextArea):
 
     def __init__(self, *, id: str | None = None) -> None:
         super().__init__(
-            id=id, soft_wrap=True, show_line_numbers=False, highlight_cursor_line=False,
-            placeholder=PLACEHOLDER, compact=True,
+            id=id,
+            soft_wrap=True,
+            show_line_numbers=False,
+            highlight_cursor_line=False,
+            placeholder=PLACEHOLDER,
+            compact=True,
         )
 
     async def _on_key(self, event: events.Key) -> None:

@@ -111,8 +111,9 @@ def notes_text(trace: dict[str, Any]) -> Text:
         text.append(f"degraded: {note}\n", style="yellow")
     calls = trace.get("llm_calls") or []
     seconds = sum(float(v) for v in (trace.get("timings") or {}).values())
-    text.append(f"model {trace.get('model', '?')} · {len(calls)} LLM calls · {seconds:.1f} s",
-                style="dim")
+    text.append(
+        f"model {trace.get('model', '?')} · {len(calls)} LLM calls · {seconds:.1f} s", style="dim"
+    )
     return text
 
 
@@ -135,7 +136,8 @@ class WhyPanel(VerticalScroll):
     def compose(self) -> ComposeResult:
         yield Static(EMPTY, id="why-empty")
         for section, title in (
-            ("emotion", "Emotion"), ("cause", "What seems to have caused it"),
+            ("emotion", "Emotion"),
+            ("cause", "What seems to have caused it"),
             ("plan", "How empathos chose to answer"),
         ):
             yield Label(title, classes="why-title")
