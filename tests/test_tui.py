@@ -589,12 +589,16 @@ async def test_thumbs_go_to_the_feedback_handler(
 
 
 @pytest.mark.asyncio
-async def test_feedback_without_a_handler_is_noted(context: Context, agent: FakeAgent) -> None:
+async def test_feedback_feeds_the_strategy_statistics_by_default(
+    context: Context, agent: FakeAgent
+) -> None:
     app = build(context, agent)
     async with app.run_test() as pilot:
         await say(pilot, MESSAGE)
         await pilot.press("ctrl+g")
-        assert any("Feedback noted" in n for n in notes(app))
+        assert any("Feedback noted" in n for n in notes(app)), notes(app)
+    stats = context.outcomes.stats("ana")
+    assert stats and all(beta.n == 1 and beta.mean > 0.5 for beta in stats.values())
 
 
 # ------------------------------------------------------------------ loading failures

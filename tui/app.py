@@ -205,6 +205,18 @@ def _runner(screen: ChatScreen, action: str) -> Callable[[], Any]:
     return run
 
 
+def feedback_handler(context: Context) -> FeedbackHandler:
+    """The default thumbs up/down hook: it feeds the person's strategy statistics."""
+
+    def record(turn_id: str, value: int) -> None:
+        turn = context.store.get_turn(turn_id)
+        if turn is None:
+            raise LookupError(f"turn {turn_id} is not stored")
+        context.outcomes.feedback(context.store, turn.user_id, value > 0, turn_id)
+
+    return record
+
+
 def create_app(
     context: Context,
     agent: AgentSource,
@@ -213,5 +225,7 @@ def create_app(
     *,
     on_feedback: FeedbackHandler | None = None,
 ) -> EmpathosApp:
-    """Build the app from its dependencies (`agent` may be a zero-argument factory)."""
-    return EmpathosApp(context, agent, user, session, on_feedback=on_feedback)
+    """Build the app from its dependencies (`agent` may be a zero-argument factory); feedback
+    goes to the context's outcome statistics unless `on_feedback` says otherwise."""
+    handler = on_feedback or feedback_handler(context)
+    return EmpathosApp(context, agent, user, session, on_feedback=handler)

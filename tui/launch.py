@@ -32,18 +32,6 @@ def agent_factory(context: Context) -> Callable[[], TurnRunner]:
     return build
 
 
-def feedback_handler(context: Context) -> FeedbackHandler:
-    """Return the TUI's thumbs up/down hook: it feeds the per-user strategy statistics."""
-
-    def record(turn_id: str, value: int) -> None:
-        turn = context.store.get_turn(turn_id)
-        if turn is None:
-            raise LookupError(f"turn {turn_id} is not stored")
-        context.outcomes.feedback(context.store, turn.user_id, value > 0, turn_id)
-
-    return record
-
-
 def run_app(
     user: str | None = None,
     session: str | None = None,
@@ -63,8 +51,7 @@ def run_app(
         except InvalidUserIdError as exc:
             raise click.UsageError(str(exc)) from exc
     context = Context(settings_from(**options))
-    handler = on_feedback or feedback_handler(context)
-    app = create_app(context, agent_factory(context), user, session, on_feedback=handler)
+    app = create_app(context, agent_factory(context), user, session, on_feedback=on_feedback)
     try:
         app.run()
     finally:
