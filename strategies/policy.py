@@ -32,7 +32,7 @@ class Signals(BaseModel):
     grounding_relevance: float = Field(default=0.0, description="How well the memory fits, 0..1.")
 
 
-GROUNDING_MIN_RELEVANCE = 0.45
+GROUNDING_MIN_RELEVANCE = 0.35
 """A memory grounds a personal analogy only if it is at least this similar to the message."""
 
 
