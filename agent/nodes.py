@@ -26,7 +26,12 @@ from agent.state import TurnState
 from agent.trace import build_trace
 from agent.validation import message_problem
 from strategies.catalogue import load_catalogue
-from strategies.policy import GROUNDING_MIN_RELEVANCE, Signals, select_plan
+from strategies.policy import (
+    GROUNDING_MAX_RELEVANCE,
+    GROUNDING_MIN_RELEVANCE,
+    Signals,
+    select_plan,
+)
 
 Update = dict[str, Any]
 Node = Callable[[TurnState, Runtime[Context]], Update]
@@ -136,7 +141,8 @@ def select_strategy(state: TurnState, runtime: Runtime[Context]) -> Update:
     user_id = state["user_id"]
     grounding = next(
         (m for m in found.memories
-         if m.relevance >= GROUNDING_MIN_RELEVANCE and ctx.recall.verify_memory(user_id, m.id)),
+         if GROUNDING_MIN_RELEVANCE <= m.relevance < GROUNDING_MAX_RELEVANCE
+         and ctx.recall.verify_memory(user_id, m.id)),
         None,
     )  # fmt: skip
     rng = random.Random(f"{ctx.settings.seed}:{state['turn_id']}")

@@ -32,8 +32,9 @@ class Signals(BaseModel):
     grounding_relevance: float = Field(default=0.0, description="How well the memory fits, 0..1.")
 
 
-GROUNDING_MIN_RELEVANCE = 0.35
-"""A memory grounds a personal analogy only if it is at least this similar to the message."""
+GROUNDING_MIN_RELEVANCE, GROUNDING_MAX_RELEVANCE = 0.35, 0.85
+"""A memory grounds a personal analogy only if it is at least this similar to the message, and
+less similar than a restatement of it (an analogy to what they just said is no analogy)."""
 
 
 class Trait(Protocol):
