@@ -37,4 +37,8 @@ lint: install
 	$(VENV)/bin/mypy
 
 bench: models
+	$(EMPATHOS) models install qwen2.5-coder-0.5b-instruct
 	$(PY) -m eval.bench_turn
+	$(PY) -m eval.bench_memory
+	$(PY) -m eval.bench_safety
+	$(PY) -m eval.bench_tui

@@ -149,6 +149,54 @@ def bench(path: Path = EVAL_PATH, show_misses: bool = False, batch: str | None =
     print(f"\nscreen() per call, embedding excluded: {per_call_ms:.2f} ms")
 
 
+def bench_llm(model: str, path: Path = EVAL_PATH, batch: str | None = None) -> None:
+    """Measure what the LLM's risk flag (from the real analysis call) adds to the screen.
+
+    Only messages the screen does not already call a crisis are asked (the flag never
+    downgrades). Prints recall and false alarms for: the screen alone; the LLM upgrading
+    "uncertain" (the shipped rule); the LLM upgrading any band.
+    """
+    from rich.progress import track
+
+    from agent.context import Context
+    from agent.llm import LLMError, invoke_structured
+    from agent.prompts import analysis_messages
+    from agent.schemas import CauseAnalysis
+    from agent.settings import load_settings
+
+    rows = [r for r in read_jsonl(path) if batch is None or r.get("batch") == batch]
+    context = Context(load_settings(model=model))
+    screen = SafetyScreen.load(context.embedder)
+    tally = {rule: [0, 0, 0, 0] for rule in ("screen alone", "+ LLM on uncertain", "+ LLM on any")}
+    for row in track(rows, description=f"asking {model}…"):
+        text, is_crisis = row["text"], row["group"] != "none"
+        result = screen.screen(text)
+        flag = False
+        if not result.crisis:
+            messages = analysis_messages(text, context.emotion.classify(text), [], [])
+            try:
+                analysis, _ = invoke_structured(
+                    context.chat_model, messages, CauseAnalysis,
+                    method=context.structured_method, node="analyze_cause", max_tokens=256,
+                )  # fmt: skip
+                flag = analysis.risk
+            except LLMError:
+                flag = False
+        verdicts = {
+            "screen alone": result.crisis,
+            "+ LLM on uncertain": screen.combine(result, flag).crisis,
+            "+ LLM on any": result.crisis or flag,
+        }
+        for rule, crisis in verdicts.items():
+            cell = tally[rule]
+            cell[0 if is_crisis else 2] += 1
+            cell[1 if is_crisis else 3] += crisis
+    print(f"{'rule':<22}{'crisis recall':>16}{'false alarms':>16}")
+    for rule, (n_pos, hit, n_neg, alarm) in tally.items():
+        recall, alarms = f"{hit}/{n_pos} {hit / n_pos:.2f}", f"{alarm}/{n_neg} {alarm / n_neg:.2f}"
+        print(f"{rule:<22}{recall:>16}{alarms:>16}")
+
+
 def _print_table(counts: dict[str, list[int]]) -> None:
     print(f"{'group':<22}{'n':>4}{'crisis':>8}{'rate':>7}{'uncertain':>11}{'category ok':>13}")
     order = ["explicit", "indirect", "crisis (all)", "none"]
@@ -171,10 +219,13 @@ def main(argv: Sequence[str] | None = None) -> None:
         help='only rows of one batch ("a": written before the '
         'patterns, "b": after they were frozen)',
     )
+    parser.add_argument("--llm", metavar="MODEL", help="also measure the LLM's risk flag")
     args = parser.parse_args(argv)
     if args.train:
         train()
     bench(args.set, args.misses, args.batch)
+    if args.llm:
+        bench_llm(args.llm, args.set, args.batch)
 
 
 if __name__ == "__main__":
