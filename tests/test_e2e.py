@@ -46,7 +46,8 @@ def say(tmp_path, *args: str) -> tuple[int, str]:
         ],
         catch_exceptions=False,
     )
-    return result.exit_code, result.output
+    assert "Traceback" not in result.stderr
+    return result.exit_code, result.stdout
 
 
 def test_say_json_gives_a_plan_and_a_reply(tmp_path, model_ready):
