@@ -11,7 +11,9 @@ from agent.context import Context
 from agent.runner import Agent, checkpoint_serde
 from agent.settings import Settings
 from memory.store import ConversationStore, open_database
+from memory.worker import MemoryServices
 from tests.fakes import FakeEmbedder, FakeEmotion, FakeSafety, turn_model
+from tests.test_memory_fakes import build_services
 
 
 @pytest.fixture(autouse=True)
@@ -30,6 +32,15 @@ def settings(tmp_path: Path) -> Settings:
 @pytest.fixture
 def store(settings: Settings) -> ConversationStore:
     return ConversationStore(open_database(settings.db_path))
+
+
+@pytest.fixture
+def mem(tmp_path: Path) -> MemoryServices:
+    """The memory system on real SQLite and Chroma with fakes, users "ana" and "bo" created."""
+    services = build_services(tmp_path / "data")
+    for user in ("ana", "bo"):
+        services.store.ensure_user(user)
+    return services
 
 
 def fake_context(
