@@ -25,6 +25,7 @@ from agent.safety import (
     crisis_reply,
     crisis_resources,
     locale_key,
+    sentence_windows,
 )
 from agent.schemas import SafetyAssessment
 
@@ -125,6 +126,29 @@ def test_non_crisis_messages_get_an_ordinary_reply(screen, vectors, kind: str, t
 def test_screen_embeds_the_text_itself_when_no_vector_is_given(screen) -> None:
     result = screen.screen("I want to end my life tonight.")
     assert result.crisis and result.category == "suicide"
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "Work was busy today. I just want everything to stop for good.",
+        "I broke up with Sam last week. Everyone would be better off without me.",
+    ],
+)
+def test_ordinary_sentences_do_not_dilute_a_crisis_one(screen, text: str) -> None:
+    assert screen.screen(text).crisis
+
+
+def test_no_sentence_of_a_long_message_is_skipped() -> None:
+    sentences = [f"Sentence number {i} is about my day." for i in range(40)]
+    sentences[2] = "I just want everything to stop for good."
+    windows = sentence_windows(" ".join(sentences))
+    assert "I just want everything to stop for good." in windows
+    assert len([w for w in windows if "number" in w and "." == w[-1]]) >= 39
+
+
+def test_figurative_sentences_stay_ordinary_when_scored_alone(screen) -> None:
+    assert not screen.screen("This exam is killing me. lol. Anyway how are you?").crisis
 
 
 def test_empty_message_is_clear(screen) -> None:
