@@ -16,6 +16,7 @@ Exceptions (`LLMError` and the model ones come from agent.models and are re-expo
 
 from __future__ import annotations
 
+import atexit
 import json
 import sys
 import threading
@@ -108,9 +109,16 @@ def _load(path: str, n_ctx: int, n_threads: int, verbose: bool) -> _Loaded:
 
 
 def release_models() -> None:
-    """Forget every loaded GGUF so its memory can be freed."""
+    """Close every loaded GGUF and free its memory (also run at interpreter exit, while the
+    native library is still loaded: closing later prints errors from llama.cpp's finaliser)."""
     with _LOADING:
+        for llama, lock in _LOADED.values():
+            with lock:
+                llama.close()
         _LOADED.clear()
+
+
+atexit.register(release_models)
 
 
 def inline_refs(schema: dict[str, Any]) -> dict[str, Any]:

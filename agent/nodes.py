@@ -54,13 +54,30 @@ def timed(node: Node) -> Node:
     return run
 
 
+def with_crisis_resources(ctx: Context, problem: str, message: str) -> str:
+    """A rejected message is still screened: if it discloses a crisis, the answer that asks the
+    person to resend also stays with them and gives the resources."""
+    from agent.safety import crisis_reply as write_crisis_reply
+    from agent.safety import crisis_resources
+
+    readable = "".join(
+        ch if ch.isprintable() or ch in "\n\t" else " "
+        for ch in message.encode("utf-8", "replace").decode("utf-8")
+    )[: ctx.settings.max_message_chars]
+    assessment = ctx.safety.screen(readable)
+    if not assessment.crisis:
+        return problem
+    resources = crisis_resources(ctx.settings.locale, assessment.category)
+    return f"{write_crisis_reply(assessment, resources)}\n\n({problem})"
+
+
 @timed
 def guard(state: TurnState, runtime: Runtime[Context]) -> Update:
     """Reject unusable input; persist the user's message before any model sees it."""
     ctx = services(runtime)
     problem = message_problem(state["message"], ctx.settings.max_message_chars)
     if problem:
-        return {"rejected": problem}
+        return {"rejected": with_crisis_resources(ctx, problem, state["message"])}
     turn = ctx.store.begin_turn(
         state["turn_id"], state["user_id"], state["session_id"], state["message"]
     )
@@ -118,7 +135,15 @@ def analyze_cause(state: TurnState, runtime: Runtime[Context]) -> Update:
         )
     except StructuredOutputError as exc:
         fallback = fallback_analysis(state["message"], state["emotion"])
-        return {"analysis": fallback, "degraded": [f"analyze_cause: {exc}"]}
+        update: Update = {"analysis": fallback, "degraded": [f"analyze_cause: {exc}"]}
+        screened = state["safety"]
+        if screened.band == "uncertain":  # the model could not weigh in: err on the side of safety
+            note = "the analysis failed on an uncertain screen; treated as a crisis"
+            safety = screened.model_copy(
+                update={"crisis": True, "band": "crisis", "signals": [*screened.signals, note]}
+            )
+            update |= {"safety": safety, "crisis": True}
+        return update
     safety = ctx.safety.combine(state["safety"], analysis.risk)
     return {
         "analysis": ground_cause(analysis, state["message"]),

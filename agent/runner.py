@@ -112,22 +112,27 @@ class Agent:
     def resume_pending(
         self, user_id: str, on_token: TokenHandler | None = None
     ) -> list[TurnResult]:
-        """Finish turns a crash left pending: from their last checkpoint, else from the start."""
+        """Finish turns a crash left pending: from their last checkpoint, else from the start.
+
+        A turn that fails again is marked failed (with the reason) and the others go on, so
+        one bad turn never blocks new messages. Returns the turns that finished.
+        """
         results = []
         for turn in self.context.store.pending_turns(user_id):
             config = thread_config(user_id, turn.id)
             snapshot = self.graph.get_state(config)
-            payload: TurnInput | None = (
-                None
-                if snapshot.next
-                else {
-                    "user_id": user_id,
-                    "session_id": turn.session_id,
-                    "turn_id": turn.id,
-                    "message": turn.user_text,
-                }
-            )
-            results.append(self._drive(payload, config, turn.id, on_token, None))
+            payload: TurnInput | None = None if snapshot.next else {
+                "user_id": user_id, "session_id": turn.session_id,
+                "turn_id": turn.id, "message": turn.user_text,
+            }  # fmt: skip
+            try:
+                result = self._drive(payload, config, turn.id, on_token, None)
+            except TurnError:
+                continue  # `_drive` marked it failed with the reason
+            if result.rejected:  # e.g. the length limit was lowered since
+                self.context.store.fail_turn(turn.id, result.rejected)
+                continue
+            results.append(result)
         return results
 
     def _drive(
@@ -148,7 +153,7 @@ class Agent:
             ):
                 _dispatch(mode, chunk, on_token, on_stage)
         except Exception as exc:  # any failure: keep the message, mark the turn, re-raise typed
-            self._mark_failed(turn_id, exc)
+            self._mark_failed(turn_id, exc, config)
             raise TurnFailedError(turn_id, f"{type(exc).__name__}: {exc}") from exc
         snapshot = self.graph.get_state(config)
         values = dict(snapshot.values)
@@ -162,9 +167,12 @@ class Agent:
             state=values,
         )
 
-    def _mark_failed(self, turn_id: str, exc: BaseException) -> None:
+    def _mark_failed(self, turn_id: str, exc: BaseException, config: RunnableConfig) -> None:
+        """Mark the turn failed; its checkpoints go (a failed turn is never resumed, and they
+        may hold recalled memories the person could later ask to forget)."""
         if self.context.store.get_turn(turn_id) is not None:
             self.context.store.fail_turn(turn_id, f"{type(exc).__name__}: {exc}")
+        self.checkpointer.delete_thread(config["configurable"]["thread_id"])
 
 
 def _dispatch(

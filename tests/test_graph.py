@@ -122,6 +122,20 @@ def test_bad_input_is_rejected_before_any_model_call(make_agent):
     assert agent.context.store.turns(user) == []
 
 
+def test_a_rejected_crisis_message_still_gets_resources(make_agent):
+    agent, user, session = make_agent(turns=0)
+    result = agent.run_turn(user, session, "CRISIS " + "x" * 5000)
+    assert result.rejected and "limit is" in result.rejected
+    assert "emergency" in result.rejected.lower() or "112" in result.rejected
+
+
+def test_an_uncertain_screen_with_a_failed_analysis_is_treated_as_a_crisis(make_agent):
+    agent, user, session = make_agent(chat_model=scripted_model("not json", "{}"))
+    result = agent.run_turn(user, session, "UNSURE I don't know how much longer I can do this")
+    assert result.crisis and result.reply != REPLY
+    assert any("uncertain screen" in s for s in result.state["safety"].signals)
+
+
 def test_invalid_analysis_twice_takes_the_visible_degraded_path(make_agent):
     agent, user, session = make_agent(chat_model=scripted_model("not json", "{}", REPLY))
     result = agent.run_turn(user, session, "My cat is sick. I am scared.")

@@ -95,3 +95,15 @@ def test_checkpoints_deserialize_only_the_states_own_types(settings, store, capl
     assert agent.graph.get_state(thread_config("ana", result.turn_id)).values == {}
     serde = checkpoint_serde()
     assert not isinstance(serde.loads_typed(serde.dumps_typed(Foreign())), Foreign)
+
+
+def test_a_pending_turn_that_cannot_finish_never_blocks_the_others(settings, store):
+    session = store.new_session("ana")
+    store.begin_turn("too-long", "ana", session, "x" * 500)
+    store.begin_turn("fine", "ana", session, "I failed my driving test again")
+    short = settings.model_copy(update={"max_message_chars": 100})
+    agent = Agent(fake_context(short, store))
+    finished = agent.resume_pending("ana")
+    assert [r.turn_id for r in finished] == ["fine"] and finished[0].reply == REPLY
+    assert store.get_turn("too-long").status == "failed"
+    assert store.pending_turns("ana") == []

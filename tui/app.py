@@ -171,8 +171,14 @@ class EmpathosApp(App[None]):
                 self.call_from_thread(self.notify, note, severity="warning")
                 return
         if done:
-            note = f"Finished {len(done)} interrupted turn(s) from last time."
+            note = f"Finished {len(done)} interrupted turn(s) from last time (see Sessions)."
             self.call_from_thread(self.notify, note)
+        for result in done:  # a crisis reply must reach the person, whatever session is open
+            if getattr(result, "crisis", False) and getattr(result, "reply", None):
+                self.call_from_thread(
+                    self.notify, result.reply, title="From before you left", severity="warning",
+                    timeout=120,
+                )  # fmt: skip
 
     def on_models_ready(self, _: ModelsReady) -> None:
         self.models_status = f"ready · {self.context.settings.model}"

@@ -82,9 +82,14 @@ def finish_memory_work(agent: Agent) -> None:
 
 
 def report_resumed(agent: Agent, user: str) -> None:
-    """Finish turns a crash left pending and say so on stderr."""
+    """Finish turns a crash left pending and show their replies on stderr (a crisis reply with
+    its resources must reach the person even if the process died before printing it)."""
     for result in agent.resume_pending(user):
-        click.echo(f"(finished an interrupted turn {result.turn_id})", err=True)
+        turn = agent.context.store.get_turn(result.turn_id)
+        said = f" you said: {turn.user_text[:80]!r}" if turn else ""
+        click.echo(f"(an interrupted turn finished;{said})", err=True)
+        if result.reply:
+            click.echo(result.reply, err=True)
 
 
 @click.command()
