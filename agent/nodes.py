@@ -25,6 +25,7 @@ from agent.schemas import CauseAnalysis
 from agent.state import TurnState
 from agent.trace import build_trace
 from agent.validation import message_problem
+from memory.recall import MemoryRef
 from strategies.catalogue import load_catalogue
 from strategies.policy import (
     GROUNDING_MAX_RELEVANCE,
@@ -111,19 +112,26 @@ def recognize_emotion(state: TurnState, runtime: Runtime[Context]) -> Update:
     return {"emotion": services(runtime).read_emotion(state["message"])}
 
 
-def analysis_call(state: TurnState) -> list[BaseMessage]:
+def current_memories(ctx: Context, state: TurnState) -> list[MemoryRef]:
+    """The recalled memories that still exist and are this user's (a resumed turn may carry
+    memories forgotten since it was recalled; they must never reach a prompt or a trace)."""
+    user_id = state["user_id"]
+    return [m for m in state["recall"].memories if ctx.recall.verify_memory(user_id, m.id)]
+
+
+def analysis_call(ctx: Context, state: TurnState) -> list[BaseMessage]:
     """The messages of the analysis call; the reply call repeats them as its cached prefix."""
-    found = state["recall"]
     return prompts.analysis_messages(
-        state["message"], state["emotion"], found.memories, found.history
-    )
+        state["message"], state["emotion"], current_memories(ctx, state),
+        state["recall"].history,
+    )  # fmt: skip
 
 
 @timed
 def analyze_cause(state: TurnState, runtime: Runtime[Context]) -> Update:
     """Work out the cause, situation, need and thoughts before replying (EBG)."""
     ctx = services(runtime)
-    messages = analysis_call(state)
+    messages = analysis_call(ctx, state)
     try:
         analysis, calls = invoke_structured(
             ctx.chat_model,
@@ -199,7 +207,7 @@ def generate_reply(state: TurnState, runtime: Runtime[Context]) -> Update:
         plan = plan.without_grounding()
         grounding = None
     messages = prompts.reply_messages(
-        analysis_call(state), state["analysis"],
+        analysis_call(ctx, state), state["analysis"],
         catalogue.lens_named(plan.lens), catalogue.strategy_named(plan.strategy), grounding,
     )  # fmt: skip
     reply, call = stream_reply(
@@ -229,6 +237,10 @@ def crisis_reply(state: TurnState, runtime: Runtime[Context]) -> Update:
 def remember(state: TurnState, runtime: Runtime[Context]) -> Update:
     """Persist the reply with the turn's full trace."""
     ctx = services(runtime)
+    found = state.get("recall")
+    if found is not None:  # cite only memories that still exist
+        recalled = found.model_copy(update={"memories": current_memories(ctx, state)})
+        state = {**state, "recall": recalled}
     trace = build_trace(state, ctx.model_name)
     ctx.store.complete_turn(state["turn_id"], state["reply"], trace, state.get("crisis", False))
     # Memory work (facts, traits, scoring the previous reply) runs later, off the critical path.
