@@ -21,6 +21,7 @@ re-embeds current memories, which gives the same vectors with the same model.
 from __future__ import annotations
 
 import json
+import shutil
 import sqlite3
 from dataclasses import dataclass, field
 from datetime import UTC, datetime
@@ -157,8 +158,14 @@ def forget_user(
     if checkpoint_path is not None:
         report.checkpoints = forget_checkpoints(checkpoint_path, user_id)
     if data_dir is not None:
+        shutil.rmtree(user_files(data_dir, user_id), ignore_errors=True)
         secure_tree(data_dir)
     return report
+
+
+def user_files(data_dir: Path, user_id: str) -> Path:
+    """The folder for a user's loose files (e.g. the copied last reply); forget removes it."""
+    return data_dir / "users" / check_user_id(user_id)
 
 
 def _rows(db: Database, table: str, user_id: str, json_columns: tuple[str, ...]) -> list[Any]:
@@ -199,11 +206,16 @@ def check_export(doc: Any) -> str:
         raise ExportFormatError(f"The export's tables must be among {known}.")
     user_id = check_user_id(str(doc.get("user_id", "")))
     for table, rows in tables.items():
+        if not isinstance(rows, list):
+            raise ExportFormatError(f"Table {table!r} must be a list of rows.")
         column = "id" if table == "users" else "user_id"
         if any(not isinstance(r, dict) or r.get(column) != user_id for r in rows):
             raise ExportFormatError(
                 f"Rows of table {table!r} belong to another user than {user_id!r}."
             )
+    own_sessions = {r.get("id") for r in tables.get("sessions", [])}
+    if any(r.get("session_id") not in own_sessions for r in tables.get("turns", [])):
+        raise ExportFormatError("Some turns point to a session that is not in the export.")
     return user_id
 
 

@@ -72,6 +72,25 @@ def test_errors_are_messages_not_tracebacks(data_dir):
     assert "Give either" in run(memory, "forget", "--user", "ana", data_dir=data_dir, ok=False)
 
 
+def test_bad_files_and_paths_are_messages_not_tracebacks(data_dir, tmp_path, monkeypatch):
+    maya = memory_id(data_dir, "Maya")
+    out = run(memory, "edit", maya, "x", "--user", "ana", data_dir=data_dir, ok=False)
+    assert "Not accepted" in out and "Traceback" not in out
+    out = run(memory, "export", "--user", "ana", "-o", "/nonexistent/x.json", data_dir=data_dir,
+              ok=False)  # fmt: skip
+    assert "No such file or directory" in out
+    bad = tmp_path / "bad.json"
+    bad.write_text('{"format": "empathos-export", "version": 1, "user_id": "zed", '
+                   '"tables": {"users": null}}')  # fmt: skip
+    assert "must be a list" in run(memory, "import", str(bad), "--user", "zed",
+                                   data_dir=data_dir, ok=False)  # fmt: skip
+    config = tmp_path / "broken.toml"
+    config.write_text("model = \n")
+    monkeypatch.setenv("EMPATHOS_CONFIG", str(config))
+    out = run(memory, "list", "--user", "ana", data_dir=data_dir, ok=False)
+    assert "is not valid TOML" in out and "Traceback" not in out
+
+
 def test_export_forget_all_and_import(data_dir, tmp_path):
     target = tmp_path / "ana.json"
     run(memory, "export", "--user", "ana", "-o", str(target), data_dir=data_dir)

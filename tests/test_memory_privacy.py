@@ -20,6 +20,7 @@ from memory.privacy import (
     export_user,
     forget_user,
     import_user,
+    user_files,
 )
 from memory.recall import Recaller
 from memory.worker import MemoryServices, MemoryWorker
@@ -103,6 +104,9 @@ def test_forget_leaves_no_byte_of_the_user_under_the_data_dir(data_dir):
     write_checkpoint(checkpoints, f"{USER}:turn1", f"checkpointed {SECRETS[0]}")
     write_checkpoint(checkpoints, "bo:turn1", "bo-checkpoint-stays")
     write_checkpoint(checkpoints, f"{USER}x:turn1", "a-user-with-a-longer-name")
+    copied = user_files(data_dir, USER)  # the app's "copy last reply" file
+    copied.mkdir(parents=True)
+    (copied / "last-reply.md").write_text(f"reply quoting {SECRETS[1]}")
     needles = [s.encode() for s in [*SECRETS, USER]]
     assert files_containing(data_dir, needles)  # the test can see the bytes before
 
@@ -121,6 +125,7 @@ def test_forget_leaves_no_byte_of_the_user_under_the_data_dir(data_dir):
     assert sorted(kept) == ["checkpoints.db", "empathos.db"]
     assert len(mem.memories.all("bo")) >= 2 and mem.memories.vectors.count("bo") >= 2
     assert mem.memories.all(USER, include_history=True) == []
+    assert not copied.exists()
 
 
 def test_files_and_dirs_stay_private(data_dir):

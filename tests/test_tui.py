@@ -568,7 +568,7 @@ async def test_copy_the_last_reply_with_a_file_fallback(
         assert any("no reply to copy" in n for n in notes(app, "warning"))
         await say(pilot, MESSAGE)
         await pilot.press("f8")
-        copy = settings.data_dir / "last-reply.md"
+        copy = settings.data_dir / "users" / "ana" / "last-reply.md"
         assert app.clipboard == REPLY
         assert copy.read_text(encoding="utf-8").strip() == REPLY
         assert any(str(copy) in n for n in notes(app))

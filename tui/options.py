@@ -47,11 +47,21 @@ def user_option(fn: F) -> F:
 
 def settings_from(**options: Any) -> Settings:
     """Build settings from CLI options, turning validation errors into CLI errors."""
+    import tomllib
+
     from pydantic import ValidationError
 
-    from agent.settings import load_settings
+    from agent.settings import config_file, load_settings
 
     try:
         return load_settings(**options)
     except ValidationError as exc:
         raise click.UsageError(f"Invalid settings: {exc}") from exc
+    except tomllib.TOMLDecodeError as exc:
+        raise click.UsageError(f"{config_file()} is not valid TOML ({exc}): fix it.") from exc
+
+
+def os_problem(exc: OSError) -> click.ClickException:
+    """Say which file or folder could not be used, and why, without a traceback."""
+    where = f" ({exc.filename})" if exc.filename else ""
+    return click.ClickException(f"{exc.strerror or exc}{where}. Check the path and permissions.")

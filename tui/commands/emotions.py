@@ -20,7 +20,15 @@ def emotions(file: TextIO | None, top: int) -> None:
 
     classifier = default_classifier()
     batch: list[str] = []
-    for line in file or sys.stdin:
+    lines = iter(file or sys.stdin)
+    while True:
+        try:
+            line = next(lines)
+        except StopIteration:
+            break
+        except UnicodeDecodeError as exc:
+            where = f"after {exc.start} bytes of the line" if exc.start else "in the input"
+            raise click.ClickException(f"The input is not UTF-8 text ({where}).") from exc
         batch.append(line.rstrip("\n"))
         if len(batch) == BATCH:
             _emit(classifier.classify_batch(batch, top_k=top))

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from tui.options import data_dir_option, settings_from, user_option
+from tui.options import data_dir_option, os_problem, settings_from, user_option
 
 if TYPE_CHECKING:
     from agent.settings import Settings
@@ -56,6 +56,8 @@ def open_memory(data_dir: Path | None) -> MemoryCLI:
 @contextmanager
 def memory_errors() -> Iterator[None]:
     """Turn the memory layer's typed errors into CLI errors with their messages."""
+    from pydantic import ValidationError
+
     from memory.memories import MemoryStoreError
     from memory.outcomes import OutcomeError
     from memory.privacy import PrivacyError
@@ -68,6 +70,13 @@ def memory_errors() -> Iterator[None]:
     except (MemoryStoreError, OutcomeError, PrivacyError, StoreError, TraitError,
             VectorStoreError) as exc:  # fmt: skip
         raise click.ClickException(str(exc)) from exc
+    except ValidationError as exc:
+        problems = "; ".join(str(e["msg"]) for e in exc.errors())
+        raise click.ClickException(f"Not accepted: {problems}.") from exc
+    except UnicodeDecodeError as exc:
+        raise click.ClickException(f"The file is not UTF-8 text ({exc.reason}).") from exc
+    except OSError as exc:
+        raise os_problem(exc) from exc
 
 
 def memory_line(memory: Memory, score: float | None = None) -> str:
@@ -193,10 +202,11 @@ def export_command(user: str, output: Path | None, data_dir: Path | None) -> Non
     if output is None:
         click.echo(text)
         return
-    descriptor = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
-    with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
-        handle.write(text)
-    os.chmod(output, 0o600)
+    with memory_errors():
+        descriptor = os.open(output, os.O_WRONLY | os.O_CREAT | os.O_TRUNC, 0o600)
+        with os.fdopen(descriptor, "w", encoding="utf-8") as handle:
+            handle.write(text)
+        os.chmod(output, 0o600)
     click.echo(f"Exported {user} to {output}.")
 
 

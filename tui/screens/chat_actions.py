@@ -195,8 +195,12 @@ class ChatActions(Screen[None]):
         self.notify(f"Copied the last reply. Without clipboard support, find it in {path}")
 
     def save_copy(self, text: str) -> Path:
-        """Write `text` privately to the copy file in the data dir; return its path."""
-        path = secure_dir(self.empathos.context.settings.data_dir) / COPY_FILE
+        """Write `text` privately to the user's copy file (forgetting them removes it)."""
+        from memory.privacy import user_files
+
+        folder = user_files(self.empathos.context.settings.data_dir, self.user)
+        secure_dir(folder.parent)
+        path = secure_dir(folder) / COPY_FILE
         path.touch(mode=0o600, exist_ok=True)
         path.write_text(text + "\n", encoding="utf-8")
         return path
