@@ -140,7 +140,7 @@ class Context:
         """The memory worker; jobs queue up until a front end starts it or drains it."""
         from agent.memory_llm import memory_worker
 
-        return memory_worker(self, start=False)
+        return memory_worker(self)
 
     @cached_property
     def memories(self) -> MemoryStore:

@@ -198,20 +198,15 @@ def memory_services(context: Context, own_connection: bool = False) -> MemorySer
     )
 
 
-def memory_worker(context: Context, start: bool = True) -> MemoryWorker:
-    """Build the worker on the context's connection; start its thread on a connection of its own."""
-    worker = MemoryWorker(memory_services(context))
-    if start:
-        worker.start(lambda: memory_services(context, own_connection=True))
-    return worker
+def memory_worker(context: Context) -> MemoryWorker:
+    """Build the worker on the context's connection (`Context.start_memory_worker` gives its
+    thread a connection of its own)."""
+    return MemoryWorker(memory_services(context))
 
 
 def memory_recaller(context: Context) -> Recaller:
-    """Build the recall service over the context's store (no LLM: it is on the critical path)."""
-    store = context.store
-    vectors = vectors_for(context.settings)
-    memories = MemoryStore(store.db, vectors, context.embedder)
+    """Build the recall service over the context's stores (no LLM: it is on the critical path)."""
     return Recaller(
-        store, context.settings.history_turns, memories=memories,
-        traits=TraitModel(store.db, context.embedder),
+        context.store, context.settings.history_turns,
+        memories=context.memories, traits=context.traits,
     )  # fmt: skip

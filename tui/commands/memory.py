@@ -6,7 +6,6 @@ import json
 import os
 from collections.abc import Iterator
 from contextlib import contextmanager
-from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -15,42 +14,16 @@ import click
 from tui.options import data_dir_option, os_problem, settings_from, user_option
 
 if TYPE_CHECKING:
-    from agent.settings import Settings
-    from memory.memories import Memory, MemoryStore
-    from memory.outcomes import Outcomes
-    from memory.store import ConversationStore
-    from memory.traits import TraitModel
-    from memory.vectors import VectorStore
+    from agent.context import Context
+    from memory.memories import Memory
 
 
-@dataclass
-class MemoryCLI:
-    """The stores a memory command works on."""
+def open_memory(data_dir: Path | None) -> Context:
+    """The run context over the data dir: its stores, memories, traits and outcomes (the
+    embedding model loads only if a command embeds)."""
+    from agent.context import Context
 
-    settings: Settings
-    store: ConversationStore
-    vectors: VectorStore
-    memories: MemoryStore
-    traits: TraitModel
-    outcomes: Outcomes
-
-
-def open_memory(data_dir: Path | None) -> MemoryCLI:
-    """Open the stores under the data dir (the embedding model loads only if a command embeds)."""
-    from agent.memory_llm import vectors_for
-    from memory import embeddings
-    from memory.memories import MemoryStore
-    from memory.outcomes import Outcomes
-    from memory.store import ConversationStore, open_database
-    from memory.traits import TraitModel
-
-    settings = settings_from(data_dir=data_dir)
-    store = ConversationStore(open_database(settings.db_path))
-    vectors, embedder = vectors_for(settings), embeddings.default_embedder()
-    return MemoryCLI(
-        settings, store, vectors, MemoryStore(store.db, vectors, embedder),
-        TraitModel(store.db, embedder), Outcomes(store.db),
-    )  # fmt: skip
+    return Context(settings_from(data_dir=data_dir))
 
 
 @contextmanager
@@ -178,13 +151,8 @@ def forget(
         forget_everything(opened, user)
 
 
-def forget_everything(opened: MemoryCLI, user: str) -> None:
-    from memory.privacy import forget_user
-
-    report = forget_user(
-        opened.store.db, opened.vectors, user,
-        checkpoint_path=opened.settings.checkpoint_path, data_dir=opened.settings.data_dir,
-    )  # fmt: skip
+def forget_everything(opened: Context, user: str) -> None:
+    report = opened.forget_user(user)
     click.echo(f"Forgot {user}: {report.total} records removed; freed space wiped.")
 
 
