@@ -41,4 +41,4 @@ bench: models
 	$(PY) -m eval.bench_turn
 	$(PY) -m eval.bench_memory
 	$(PY) -m eval.bench_safety
-	$(PY) -m eval.bench_tui
+	$(PY) -m tui.bench

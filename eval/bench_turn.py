@@ -23,6 +23,7 @@ from rich.console import Console
 from rich.table import Table
 
 from agent.context import Context
+from agent.graph import builder
 from agent.prompts import PLAIN_REPLY_SYSTEM
 from agent.reply import stream_reply
 from agent.runner import Agent
@@ -36,16 +37,7 @@ MESSAGES = [
     "My sister forgot my birthday and I'm trying not to be hurt.",
     "I keep arguing with my partner about money.",
 ]
-NODES = [
-    "guard",
-    "safety_screen",
-    "recall",
-    "recognize_emotion",
-    "analyze_cause",
-    "select_strategy",
-    "generate_reply",
-    "remember",
-]
+NODES = [name for name in builder.nodes if name != "crisis_reply"]  # the ordinary turn
 REPLY_PATH = {"analyze_cause", "generate_reply"}
 
 

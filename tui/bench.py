@@ -1,6 +1,6 @@
 """Time from starting `empathos chat` to an interactive first screen.
 
-    python -m eval.bench_tui [--runs 7]
+    python -m tui.bench [--runs 7]
 
 Each run starts a fresh Python process that does what `empathos chat --user NAME` does (parse
 settings, import the app, build it, run it) headless, and stops the clock when the chat screen
