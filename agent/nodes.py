@@ -21,7 +21,7 @@ from agent.analysis import fallback_analysis, ground_cause
 from agent.context import Context, default_context
 from agent.llm import StructuredOutputError, invoke_structured
 from agent.reply import stream_reply
-from agent.schemas import CauseAnalysis
+from agent.schemas import CauseAnalysis, SafetyAssessment
 from agent.state import TurnState
 from agent.trace import build_trace
 from agent.validation import message_problem
@@ -55,21 +55,25 @@ def timed(node: Node) -> Node:
     return run
 
 
+def crisis_text(ctx: Context, assessment: SafetyAssessment) -> str:
+    """The crisis reply with the resources for the configured locale and the crisis's kind."""
+    from agent.crisis import crisis_reply as write_crisis_reply
+    from agent.crisis import crisis_resources
+
+    return write_crisis_reply(
+        assessment, crisis_resources(ctx.settings.locale, assessment.category)
+    )
+
+
 def with_crisis_resources(ctx: Context, problem: str, message: str) -> str:
     """A rejected message is still screened: if it discloses a crisis, the answer that asks the
     person to resend also stays with them and gives the resources."""
-    from agent.safety import crisis_reply as write_crisis_reply
-    from agent.safety import crisis_resources
-
     readable = "".join(
         ch if ch.isprintable() or ch in "\n\t" else " "
         for ch in message.encode("utf-8", "replace").decode("utf-8")
     )[: ctx.settings.max_message_chars]
     assessment = ctx.safety.screen(readable)
-    if not assessment.crisis:
-        return problem
-    resources = crisis_resources(ctx.settings.locale, assessment.category)
-    return f"{write_crisis_reply(assessment, resources)}\n\n({problem})"
+    return f"{crisis_text(ctx, assessment)}\n\n({problem})" if assessment.crisis else problem
 
 
 @timed
@@ -143,15 +147,13 @@ def analyze_cause(state: TurnState, runtime: Runtime[Context]) -> Update:
         )
     except StructuredOutputError as exc:
         fallback = fallback_analysis(state["message"], state["emotion"])
-        update: Update = {"analysis": fallback, "degraded": [f"analyze_cause: {exc}"]}
-        screened = state["safety"]
-        if screened.band == "uncertain":  # the model could not weigh in: err on the side of safety
-            note = "the analysis failed on an uncertain screen; treated as a crisis"
-            safety = screened.model_copy(
-                update={"crisis": True, "band": "crisis", "signals": [*screened.signals, note]}
-            )
-            update |= {"safety": safety, "crisis": True}
-        return update
+        safety = ctx.safety.combine(state["safety"], None)  # no reading: err on safety
+        return {
+            "analysis": fallback,
+            "degraded": [f"analyze_cause: {exc}"],
+            "safety": safety,
+            "crisis": safety.crisis,
+        }
     safety = ctx.safety.combine(state["safety"], analysis.risk)
     return {
         "analysis": ground_cause(analysis, state["message"]),
@@ -223,14 +225,7 @@ def generate_reply(state: TurnState, runtime: Runtime[Context]) -> Update:
 @timed
 def crisis_reply(state: TurnState, runtime: Runtime[Context]) -> Update:
     """Answer a crisis: acknowledge, stay with the person, give resources. No ordinary reply."""
-    from agent.safety import crisis_reply as write_crisis_reply
-    from agent.safety import crisis_resources
-
-    ctx = services(runtime)
-    assessment = state["safety"]
-    resources = crisis_resources(ctx.settings.locale, assessment.category)
-    text = write_crisis_reply(assessment, resources)
-    return {"reply": text, "crisis": True}
+    return {"reply": crisis_text(services(runtime), state["safety"]), "crisis": True}
 
 
 @timed

@@ -25,7 +25,6 @@ malformed).
 
 from __future__ import annotations
 
-import json
 import re
 import tomllib
 import zlib
@@ -37,15 +36,13 @@ from typing import Any, Literal, cast, get_args
 import numpy as np
 import numpy.typing as npt
 
-from agent.schemas import CrisisCategory, CrisisResource, CrisisResources, SafetyAssessment
+from agent.schemas import CrisisCategory, SafetyAssessment
 from memory.embeddings import Embedder, default_embedder
 
 DATA_DIR = Path(__file__).parent / "safety_data"
 HEAD_PATH = DATA_DIR / "head.npz"
 CATEGORIES: tuple[str, ...] = tuple(c for c in get_args(CrisisCategory) if c != "none")
 PRIORITY = ("medical_emergency", "suicide", "harm_to_others", "abuse", "self_harm")
-DEFAULT_LOCALE = "international"
-MAX_RESOURCES = 4
 MAX_SENTENCES = 80  # a 4,000-character message has ~40; beyond this the tail is scored as one
 
 Strength = Literal["explicit", "indirect", "discounted"]
@@ -329,12 +326,21 @@ class SafetyScreen:
             return _assess("uncertain", guess, p, signals)
         return _assess("clear", "none", p, signals)
 
-    def combine(self, assessment: SafetyAssessment, llm_risk: bool) -> SafetyAssessment:
-        """Add the LLM's risk flag: it may upgrade "uncertain" to crisis, never downgrade."""
-        update: dict[str, Any] = {"llm_flag": llm_risk}
-        if assessment.band == "uncertain" and llm_risk:
-            signals = [*assessment.signals, "the language model also read a risk"]
+    def combine(self, assessment: SafetyAssessment, llm_risk: bool | None) -> SafetyAssessment:
+        """Add the LLM's risk flag: it may upgrade "uncertain" to crisis, never downgrade.
+
+        `None` means the LLM could not give a reading (its analysis failed): an "uncertain"
+        screen then errs on the side of safety and becomes a crisis too.
+        """
+        update: dict[str, Any] = {"llm_flag": bool(llm_risk)}
+        if assessment.band == "uncertain" and llm_risk is not False:
+            why = (
+                "the language model also read a risk"
+                if llm_risk
+                else "the language model could not weigh in; erring on the side of safety"
+            )
             risk = max(assessment.risk, 0.75)
+            signals = [*assessment.signals, why]
             update |= {"crisis": True, "band": "crisis", "signals": signals, "risk": risk}
         return assessment.model_copy(update=update)
 
@@ -354,51 +360,3 @@ def _assess(band: str, category: str, risk: float, signals: list[str]) -> Safety
         band=cast(Literal["clear", "uncertain", "crisis"], band),
         signals=signals,
     )
-
-
-def locale_key(locale: str) -> str:
-    """Map "en_US.UTF-8", "en-GB", "GB" or "uk" to a table name in resources.toml."""
-    code = locale.strip().lower().split(".")[0].replace("-", "_")
-    return code.rsplit("_", 1)[-1] if "_" in code and len(code) <= 6 else code
-
-
-def crisis_resources(locale: str, category: str | None = None) -> CrisisResources:
-    """Return the crisis lines for a locale (unknown: international), fitted to a category."""
-    tables = _read_toml("resources.toml")
-    key = locale_key(locale)
-    key = tables.get("aliases", {}).get(key, key)
-    if key == "aliases" or key not in tables:
-        key = DEFAULT_LOCALE
-    table = tables[key]
-    chosen = [r for r in table["resources"] if _fits(r["categories"], category)]
-    chosen.sort(key=lambda r: r["categories"][0] != category)
-    resources = [CrisisResource.model_validate(r) for r in chosen]
-    return CrisisResources(locale=key, emergency=table["emergency"], resources=resources)
-
-
-def _fits(categories: list[str], category: str | None) -> bool:
-    return category in (None, "none") or "all" in categories or category in categories
-
-
-def crisis_reply(
-    assessment: SafetyAssessment, resources: CrisisResources, name: str | None = None
-) -> str:
-    """Write the deterministic crisis reply: presence, a safety question, the resources."""
-    texts = _read_toml("replies.toml")
-    category = assessment.category if assessment.category != "none" else "suicide"
-    part = texts[category]
-    seed = zlib.crc32(json.dumps([name, category, assessment.signals]).encode())
-    fill = {"name_comma": f"{name}, " if name else "", "emergency": resources.emergency}
-    opening = part["openings"][seed % len(part["openings"])].format(**fill)
-    lines = [
-        f"- {r.name}: {r.contact}" + (f" ({r.note})" if r.note else "")
-        for r in resources.resources[:MAX_RESOURCES]
-    ]
-    blocks = [
-        f"{opening[0].upper()}{opening[1:]} {texts['common']['presence']}",
-        part["question"].format(**fill),
-        "\n".join([texts["common"]["resources_intro"], *lines]) if lines else "",
-        (texts["common"]["ai_note"] + " " if category == "medical_emergency" else "")
-        + part["close"],
-    ]
-    return "\n\n".join(block for block in blocks if block)

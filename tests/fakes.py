@@ -75,7 +75,7 @@ class FakeSafety:
         band = "uncertain" if self.uncertain in text else "clear"
         return SafetyAssessment(crisis=False, risk=0.4 if band == "uncertain" else 0.0, band=band)
 
-    def combine(self, assessment: SafetyAssessment, llm_risk: bool) -> SafetyAssessment:
-        if assessment.band == "uncertain" and llm_risk:
+    def combine(self, assessment: SafetyAssessment, llm_risk: bool | None) -> SafetyAssessment:
+        if assessment.band == "uncertain" and llm_risk is not False:
             return assessment.model_copy(update={"crisis": True, "category": "suicide"})
         return assessment

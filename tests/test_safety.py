@@ -15,6 +15,7 @@ from pathlib import Path
 import numpy as np
 import pytest
 
+from agent.crisis import crisis_reply, crisis_resources, locale_key
 from agent.safety import (
     CATEGORIES,
     DATA_DIR,
@@ -22,9 +23,6 @@ from agent.safety import (
     PatternSet,
     SafetyDataError,
     SafetyScreen,
-    crisis_reply,
-    crisis_resources,
-    locale_key,
     sentence_windows,
 )
 from agent.schemas import SafetyAssessment
@@ -259,12 +257,16 @@ def _assessment(band: str) -> SafetyAssessment:
         ("crisis", True, True),
         ("clear", True, False),
         ("clear", False, False),
+        ("uncertain", None, True),  # the LLM could not weigh in: err on the side of safety
+        ("clear", None, False),
     ],
 )
-def test_llm_can_only_upgrade_uncertain(patterns, band: str, llm_risk: bool, crisis: bool) -> None:
+def test_llm_can_only_upgrade_uncertain(
+    patterns, band: str, llm_risk: bool | None, crisis: bool
+) -> None:
     result = SafetyScreen(patterns, _head(), None).combine(_assessment(band), llm_risk)
     assert result.crisis is crisis
-    assert result.llm_flag is llm_risk
+    assert result.llm_flag is bool(llm_risk)
     assert result.band == ("crisis" if crisis else band)
 
 
