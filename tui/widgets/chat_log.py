@@ -30,7 +30,8 @@ WELCOME = (
 def crisis_resources_markdown(locale: str, reply: str = "") -> str | None:
     """Return the emergency line, plus the crisis lines unless the reply already lists them."""
     try:
-        from agent.safety import SafetyError, crisis_resources
+        from agent.crisis import crisis_resources
+        from agent.safety import SafetyError
     except ImportError:
         return None
     try:
