@@ -41,6 +41,15 @@ def _fits(categories: list[str], category: str | None) -> bool:
     return category in (None, "none") or "all" in categories or category in categories
 
 
+def check_in_line(assessment: SafetyAssessment, resources: CrisisResources) -> str:
+    """One gentle line for an "uncertain" screen: are you safe, and where help is."""
+    lines = _read_toml("replies.toml")["check_in"]["lines"]
+    seed = zlib.crc32(json.dumps([assessment.category, assessment.signals]).encode())
+    first = resources.resources[0] if resources.resources else None
+    resource = f"{first.name} ({first.contact})" if first else "a crisis line"
+    return str(lines[seed % len(lines)]).format(resource=resource, emergency=resources.emergency)
+
+
 def crisis_reply(
     assessment: SafetyAssessment, resources: CrisisResources, name: str | None = None
 ) -> str:

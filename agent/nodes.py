@@ -65,6 +65,13 @@ def crisis_text(ctx: Context, assessment: SafetyAssessment) -> str:
     )
 
 
+def check_in_text(ctx: Context, assessment: SafetyAssessment) -> str:
+    """The one gentle check-in line an "uncertain" screen adds after the ordinary reply."""
+    from agent.crisis import check_in_line, crisis_resources
+
+    return check_in_line(assessment, crisis_resources(ctx.settings.locale, assessment.category))
+
+
 def with_crisis_resources(ctx: Context, problem: str, message: str) -> str:
     """A rejected message is still screened: if it discloses a crisis, the answer that asks the
     person to resend also stays with them and gives the resources."""
@@ -215,11 +222,13 @@ def generate_reply(state: TurnState, runtime: Runtime[Context]) -> Update:
     reply, call = stream_reply(
         ctx.chat_model, messages, node="generate_reply", model_name=ctx.model_name
     )
-    update: Update = {"reply": reply.strip(), "llm_calls": [call], "plan": plan}
-    if not reply.strip():
-        update["reply"] = prompts.EMPTY_REPLY
+    text = reply.strip()
+    if not text:
+        text = prompts.EMPTY_REPLY
         degraded.append("empty reply")
-    return {**update, "degraded": degraded}
+    if state["safety"].band == "uncertain":  # graded: ordinary reply plus one gentle check-in
+        text = f"{text}\n\n{check_in_text(ctx, state['safety'])}"
+    return {"reply": text, "llm_calls": [call], "plan": plan, "degraded": degraded}
 
 
 @timed

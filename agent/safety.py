@@ -10,14 +10,16 @@ most figurative speech, so the screen needs no LLM:
    "of embarrassment") or conditional ("if").
 2. A multinomial logistic regression over all-MiniLM-L6-v2 sentence embeddings (plus hashed
    word unigrams and bigrams, which add a few points of recall), trained on the examples in
-   `safety_data/train.jsonl` by `python -m eval.bench_safety --train`, which writes
-   `safety_data/head.npz`. At run time it is numpy only. Messages of three or more sentences
+   `safety_data/train.jsonl` and on real ordinary messages (and sentences of them) by
+   `python -m eval.train_safety`, which writes `safety_data/head.npz`. At run time it is numpy only. Messages of three or more sentences
    are also read two sentences at a time, so one crisis sentence is not diluted by the rest.
 
 Bands: "crisis" when an explicit pattern survives its guards, the classifier is above `t_hi`,
 or an indirect pattern has the classifier above `t_lo` (or a second indirect rule) behind it;
-"uncertain" when only one weaker signal is present; "clear" otherwise. The LLM is one signal at
-most: `combine` lets it upgrade "uncertain" to "crisis", never downgrade a crisis.
+"uncertain" when only one weaker signal is present; "clear" otherwise. Both thresholds are
+calibrated on real messages (GoEmotions, ESConv) to a false-alarm budget by
+`python -m eval.train_safety`. The LLM is one signal at most: `combine` lets it upgrade an
+"uncertain" that an indirect pattern raised to "crisis", never downgrade a crisis.
 
 Exceptions: `SafetyError` > `SafetyDataError` (a file under agent/safety_data/ is missing or
 malformed).
@@ -321,7 +323,8 @@ class SafetyScreen:
             category = guess if guess in indirect else min(indirect, key=PRIORITY.index)
             backed = p >= head.t_lo or indirect.count(category) >= 2
             band = "crisis" if backed else "uncertain"
-            return _assess(band, category, max(p, 0.8 if backed else 0.5), signals)
+            found = _assess(band, category, max(p, 0.8 if backed else 0.5), signals)
+            return found.model_copy(update={"indirect_signal": True})
         if p >= head.t_lo:
             return _assess("uncertain", guess, p, signals)
         return _assess("clear", "none", p, signals)
@@ -329,11 +332,15 @@ class SafetyScreen:
     def combine(self, assessment: SafetyAssessment, llm_risk: bool | None) -> SafetyAssessment:
         """Add the LLM's risk flag: it may upgrade "uncertain" to crisis, never downgrade.
 
-        `None` means the LLM could not give a reading (its analysis failed): an "uncertain"
-        screen then errs on the side of safety and becomes a crisis too.
+        The small LLMs flag most emotional messages, so their flag counts only as a second
+        signal beside an indirect *pattern*; an "uncertain" that rests on the classifier alone
+        stays uncertain (the ordinary reply plus a check-in line). `None` means the LLM could
+        not give a reading (its analysis failed): an "uncertain" screen then errs on the side
+        of safety and becomes a crisis.
         """
         update: dict[str, Any] = {"llm_flag": bool(llm_risk)}
-        if assessment.band == "uncertain" and llm_risk is not False:
+        second_signal = llm_risk is None or (llm_risk and assessment.indirect_signal)
+        if assessment.band == "uncertain" and second_signal:
             why = (
                 "the language model also read a risk"
                 if llm_risk

@@ -53,6 +53,9 @@ class SafetyAssessment(BaseModel):
     band: Literal["clear", "uncertain", "crisis"] = "clear"
     signals: list[str] = Field(default_factory=list, description="Human-readable reasons.")
     llm_flag: bool | None = Field(default=None, description="The LLM's risk signal, if asked.")
+    indirect_signal: bool = Field(
+        default=False, description="An indirect crisis pattern fired (a rule, not only the model)."
+    )
 
 
 class CrisisResource(BaseModel):

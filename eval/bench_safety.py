@@ -1,17 +1,11 @@
-"""Train and measure the crisis screen.
+"""Measure the crisis screen on our crisis sets and on messages real people wrote.
 
-    python -m eval.bench_safety --train   # fit the classifier head on agent/safety_data/train.jsonl
-    python -m eval.bench_safety           # measure on the held-out eval/safety_set.jsonl
+    python -m eval.bench_safety                    # eval/safety_set.jsonl (ours, held out)
+    python -m eval.bench_safety --set eval/safety_fresh.jsonl   # written after the freeze
+    python -m eval.bench_safety --real             # ESConv seeker turns, GoEmotions comments
+    python -m eval.bench_safety --train            # re-fit the head first (eval.train_safety)
 
-Training fits a multinomial logistic regression (scikit-learn, build time only) on frozen
-all-MiniLM-L6-v2 embeddings next to hashed word unigrams and bigrams, picks C by stratified
-cross-validation, and sets the two thresholds
-on out-of-fold probabilities of the training set (never on the held-out set): `t_hi` so that at
-most 5% of the training negatives (mostly hard ones: figurative, past, third party) would be
-flagged by the classifier alone, `t_lo` so that at most 15% would reach "uncertain". The
-weights go to agent/safety_data/head.npz.
-
-The benchmark prints recall on explicit and indirect crisis messages, the false-alarm rate on
+On our sets the benchmark prints recall on explicit and indirect crisis messages, the false-alarm rate on
 non-crisis messages (overall and per kind: figurative, third party, past, info, ordinary), how
 many land in "uncertain", and the mean time of one screen call with the embedding excluded.
 """
@@ -29,15 +23,11 @@ from typing import Any
 import numpy as np
 import numpy.typing as npt
 
-from agent.safety import HEAD_PATH, SafetyScreen, lexical_indices, sentence_windows
-from memory.embeddings import DIMENSIONS, Embedder, default_embedder
+from agent.safety import SafetyScreen, sentence_windows
+from eval.embed_cache import embed_many
+from memory.embeddings import DIMENSIONS, Embedder
 
-TRAIN_PATH = Path(__file__).resolve().parent.parent / "agent" / "safety_data" / "train.jsonl"
 EVAL_PATH = Path(__file__).resolve().parent / "safety_set.jsonl"
-C_GRID = (2.0, 4.0, 8.0, 16.0, 32.0)
-FOLDS = 5
-LEXICAL_DIMENSIONS = 2**14
-Q_LO, Q_HI = 0.85, 0.95
 
 
 def read_jsonl(path: Path) -> list[dict[str, Any]]:
@@ -46,75 +36,13 @@ def read_jsonl(path: Path) -> list[dict[str, Any]]:
         return [json.loads(line) for line in handle if line.strip()]
 
 
-def features(texts: Sequence[str]) -> npt.NDArray[np.float32]:
-    """Return [embedding | L2-normalised hashed n-grams], the head's input, one row per text."""
-    lexical = np.zeros((len(texts), LEXICAL_DIMENSIONS), dtype=np.float32)
-    for row, text in enumerate(texts):
-        index = lexical_indices(text, LEXICAL_DIMENSIONS)
-        lexical[row, index] = 1.0 / np.sqrt(len(index)) if index else 0.0
-    return np.hstack([default_embedder().embed(texts), lexical])
-
-
-def _fit(c: float, x: npt.NDArray[np.float32], y: Sequence[str]) -> Any:
-    from sklearn.linear_model import LogisticRegression
-
-    return LogisticRegression(C=c, class_weight="balanced", max_iter=5000).fit(x, y)
-
-
-def _out_of_fold(c: float, x: npt.NDArray[np.float32], y: npt.NDArray[np.str_]) -> Any:
-    from sklearn.model_selection import StratifiedKFold
-
-    probs = np.zeros(len(y))
-    for train, test in StratifiedKFold(FOLDS, shuffle=True, random_state=7).split(x, y):
-        model = _fit(c, x[train], list(y[train]))
-        none = list(model.classes_).index("none")
-        probs[test] = 1.0 - model.predict_proba(x[test])[:, none]
-    return probs
-
-
-def _cv_score(probs: npt.NDArray[np.float64], y: npt.NDArray[np.str_]) -> float:
-    from sklearn.metrics import roc_auc_score
-
-    return float(roc_auc_score(y != "none", probs))
-
-
-def train(out: Path = HEAD_PATH) -> None:
-    """Fit the head, choose C and thresholds by cross-validation, write the .npz."""
-    rows = read_jsonl(TRAIN_PATH)
-    x = features([r["text"] for r in rows])
-    y = np.array([r["label"] for r in rows])
-    scored = {c: _out_of_fold(c, x, y) for c in C_GRID}
-    best = max(C_GRID, key=lambda c: _cv_score(scored[c], y))
-    oof = scored[best]
-    negatives = oof[y == "none"]
-    t_hi = max(0.5, float(np.quantile(negatives, Q_HI)))
-    t_lo = min(t_hi, max(0.2, float(np.quantile(negatives, Q_LO))))
-    model = _fit(best, x, list(y))
-    coef = model.coef_.astype(np.float32)
-    np.savez_compressed(
-        out,
-        weights=coef[:, :-LEXICAL_DIMENSIONS],
-        lexical=coef[:, -LEXICAL_DIMENSIONS:],
-        bias=model.intercept_.astype(np.float32),
-        classes=np.array(model.classes_),
-        thresholds=np.array([t_lo, t_hi]),
-    )
-    positives = oof[y != "none"]
-    print(f"trained on {len(rows)} examples; C={best}, CV AUC={_cv_score(oof, y):.3f}")
-    print(
-        f"t_lo={t_lo:.3f} t_hi={t_hi:.3f}; out-of-fold recall at t_hi="
-        f"{np.mean(positives >= t_hi):.2f}, at t_lo={np.mean(positives >= t_lo):.2f}"
-    )
-    print(f"wrote {out}")
-
-
 class Precomputed(Embedder):
     """Serve vectors embedded beforehand, so timing the screen leaves the embedding out."""
 
     def __init__(self, texts: Sequence[str]) -> None:
         super().__init__()
         unique = sorted(set(texts))
-        self._table = dict(zip(unique, default_embedder().embed(unique), strict=True))
+        self._table = dict(zip(unique, embed_many(unique, "safety bench"), strict=True))
 
     def embed(self, texts: Sequence[str], batch_size: int = 64) -> npt.NDArray[np.float32]:
         """Return the stored rows of the texts."""

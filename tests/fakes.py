@@ -73,9 +73,13 @@ class FakeSafety:
         if self.trigger in text:
             return SafetyAssessment(crisis=True, category="suicide", risk=0.99, band="crisis")
         band = "uncertain" if self.uncertain in text else "clear"
-        return SafetyAssessment(crisis=False, risk=0.4 if band == "uncertain" else 0.0, band=band)
+        return SafetyAssessment(
+            crisis=False, risk=0.4 if band == "uncertain" else 0.0, band=band,
+            indirect_signal=band == "uncertain",
+        )  # fmt: skip
 
     def combine(self, assessment: SafetyAssessment, llm_risk: bool | None) -> SafetyAssessment:
-        if assessment.band == "uncertain" and llm_risk is not False:
+        second = llm_risk is None or (llm_risk and assessment.indirect_signal)
+        if assessment.band == "uncertain" and second:
             return assessment.model_copy(update={"crisis": True, "category": "suicide"})
         return assessment

@@ -243,28 +243,32 @@ def test_bands_combine_patterns_and_classifier(patterns, text: str, p: float, ba
     assert result.crisis == (band == "crisis")
 
 
-def _assessment(band: str) -> SafetyAssessment:
+def _assessment(band: str, indirect: bool = True) -> SafetyAssessment:
     category = "none" if band == "clear" else "suicide"
-    return SafetyAssessment(crisis=band == "crisis", band=band, category=category, risk=0.5)
+    return SafetyAssessment(
+        crisis=band == "crisis", band=band, category=category, risk=0.5, indirect_signal=indirect
+    )
 
 
 @pytest.mark.parametrize(
-    ("band", "llm_risk", "crisis"),
+    ("band", "indirect", "llm_risk", "crisis"),
     [
-        ("uncertain", True, True),
-        ("uncertain", False, False),
-        ("crisis", False, True),
-        ("crisis", True, True),
-        ("clear", True, False),
-        ("clear", False, False),
-        ("uncertain", None, True),  # the LLM could not weigh in: err on the side of safety
-        ("clear", None, False),
+        ("uncertain", True, True, True),  # an indirect pattern and the LLM: two signals
+        ("uncertain", False, True, False),  # the classifier alone and the LLM: a check-in only
+        ("uncertain", True, False, False),
+        ("crisis", False, False, True),
+        ("crisis", False, True, True),
+        ("clear", False, True, False),
+        ("clear", False, False, False),
+        ("uncertain", False, None, True),  # the LLM could not weigh in: err on the side of safety
+        ("clear", False, None, False),
     ],
 )
 def test_llm_can_only_upgrade_uncertain(
-    patterns, band: str, llm_risk: bool | None, crisis: bool
+    patterns, band: str, indirect: bool, llm_risk: bool | None, crisis: bool
 ) -> None:
-    result = SafetyScreen(patterns, _head(), None).combine(_assessment(band), llm_risk)
+    assessment = _assessment(band, indirect)
+    result = SafetyScreen(patterns, _head(), None).combine(assessment, llm_risk)
     assert result.crisis is crisis
     assert result.llm_flag is bool(llm_risk)
     assert result.band == ("crisis" if crisis else band)

@@ -12,6 +12,7 @@ from tui.commands.emotions import emotions
 from tui.commands.feedback import feedback
 from tui.commands.memory import memory
 from tui.commands.models import models
+from tui.commands.screen import screen
 from tui.commands.traits import traits
 
 
@@ -24,6 +25,7 @@ def cli() -> None:
 cli.add_command(chat)
 cli.add_command(say)
 cli.add_command(emotions)
+cli.add_command(screen)
 cli.add_command(models)
 cli.add_command(memory)
 cli.add_command(traits)

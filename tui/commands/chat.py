@@ -168,6 +168,14 @@ def run_plain(agent: Agent, user: str, session_id: str) -> None:
         last = plain_turn(agent, user, session_id, line.rstrip("\n")) or last
 
 
+def unstreamed_tail(streamed: str, reply: str) -> str:
+    """What of the final reply the stream did not show (e.g. an added safety check-in line)."""
+    if not streamed:
+        return reply
+    start = reply.find(streamed.strip())
+    return reply[start + len(streamed.strip()) :] if start >= 0 else ""
+
+
 def plain_turn(
     agent: Agent, user: str, session_id: str, text: str, prefix: str = "empathos> "
 ) -> TurnResult | None:
@@ -189,7 +197,7 @@ def plain_turn(
     if result.rejected:
         click.echo(f"[not sent] {result.rejected}")
         return None
-    click.echo("" if streamed else result.reply)
+    click.echo(unstreamed_tail("".join(streamed), result.reply or ""))
     if result.state.get("degraded"):
         click.echo(f"[note] degraded: {'; '.join(result.state['degraded'])}", err=True)
     return result

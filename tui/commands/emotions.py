@@ -8,6 +8,8 @@ from typing import TextIO
 
 import click
 
+from tui.commands.lines import line_batches
+
 BATCH = 64
 
 
@@ -19,21 +21,7 @@ def emotions(file: TextIO | None, top: int) -> None:
     from agent.emotion import default_classifier
 
     classifier = default_classifier()
-    batch: list[str] = []
-    lines = iter(file or sys.stdin)
-    while True:
-        try:
-            line = next(lines)
-        except StopIteration:
-            break
-        except UnicodeDecodeError as exc:
-            where = f"after {exc.start} bytes of the line" if exc.start else "in the input"
-            raise click.ClickException(f"The input is not UTF-8 text ({where}).") from exc
-        batch.append(line.rstrip("\n"))
-        if len(batch) == BATCH:
-            _emit(classifier.classify_batch(batch, top_k=top))
-            batch = []
-    if batch:
+    for batch in line_batches(file or sys.stdin, BATCH):
         _emit(classifier.classify_batch(batch, top_k=top))
 
 
