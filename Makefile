@@ -41,4 +41,6 @@ bench: models
 	$(PY) -m eval.bench_turn
 	$(PY) -m eval.bench_memory
 	$(PY) -m eval.bench_safety
+	$(PY) -m eval.bench_safety --set eval/safety_fresh.jsonl
+	$(PY) -m eval.bench_safety --real
 	$(PY) -m tui.bench

@@ -11,8 +11,10 @@ most figurative speech, so the screen needs no LLM:
 2. A multinomial logistic regression over all-MiniLM-L6-v2 sentence embeddings (plus hashed
    word unigrams and bigrams, which add a few points of recall), trained on the examples in
    `safety_data/train.jsonl` and on real ordinary messages (and sentences of them) by
-   `python -m eval.train_safety`, which writes `safety_data/head.npz`. At run time it is numpy only. Messages of three or more sentences
-   are also read two sentences at a time, so one crisis sentence is not diluted by the rest.
+   `python -m eval.train_safety`, which writes `safety_data/head.npz`. At run time it is
+   numpy only. Every sentence of a longer message is also read alone (and two at a time), so
+   one crisis sentence is not diluted by the rest; the thresholds are calibrated on exactly
+   that statistic, so an ordinary short sentence alone is not enough.
 
 Bands: "crisis" when an explicit pattern survives its guards, the classifier is above `t_hi`,
 or an indirect pattern has the classifier above `t_lo` (or a second indirect rule) behind it;

@@ -5,9 +5,10 @@
     python -m eval.bench_safety --real             # ESConv seeker turns, GoEmotions comments
     python -m eval.bench_safety --train            # re-fit the head first (eval.train_safety)
 
-On our sets the benchmark prints recall on explicit and indirect crisis messages, the false-alarm rate on
-non-crisis messages (overall and per kind: figurative, third party, past, info, ordinary), how
-many land in "uncertain", and the mean time of one screen call with the embedding excluded.
+On our sets the benchmark prints recall on explicit and indirect crisis messages, the
+false-alarm rate on non-crisis messages (overall and per kind: figurative, third party, past,
+info, ordinary), how many land in "uncertain", and the mean time of one screen call with the
+embedding excluded.
 """
 
 from __future__ import annotations
@@ -139,7 +140,8 @@ def _print_table(counts: dict[str, list[int]]) -> None:
 def main(argv: Sequence[str] | None = None) -> None:
     """Train the head or run the benchmark."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--train", action="store_true", help="fit and write the classifier head")
+    parser.add_argument("--train", action="store_true", help="re-fit the head (eval.train_safety)")
+    parser.add_argument("--real", action="store_true", help="false alarms on real messages")
     parser.add_argument("--set", type=Path, default=EVAL_PATH, help="held-out JSONL to measure")
     parser.add_argument("--misses", action="store_true", help="print every misclassified message")
     parser.add_argument(
@@ -150,7 +152,14 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--llm", metavar="MODEL", help="also measure the LLM's risk flag")
     args = parser.parse_args(argv)
     if args.train:
-        train()
+        from eval.train_safety import main as train
+
+        train([])
+    if args.real:
+        from eval.bench_safety_real import main as bench_real
+
+        bench_real([])
+        return
     bench(args.set, args.misses, args.batch)
     if args.llm:
         bench_llm(args.llm, args.set, args.batch)

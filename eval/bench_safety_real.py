@@ -9,7 +9,7 @@ crises, ambiguous ones, and false alarms (everything else flagged), plus how man
 used to train or calibrate the screen; the other two were (their rows are in-sample).
 
 A flagged message nobody has labelled counts as a false alarm; `--unreviewed FILE` writes those
-(id, source, verdict, text) so they can be read and labelled in `eval/data/safety_real_labels.jsonl`.
+(id, source, verdict, text) to be read and labelled in `eval/data/safety_real_labels.jsonl`.
 """
 
 from __future__ import annotations
@@ -64,8 +64,8 @@ def print_table(counts: dict[str, Counter[str]]) -> None:
         held = " (held out)" if source in HELD_OUT else ""
         print(
             f"{source:<18}{c['n']:>7}{c['crisis/crisis']:>6}{c['crisis/ambiguous']:>8}"
-            f"{false:>8} {false / c['n']:>7.2%}  {c['uncertain']:>6} {c['uncertain'] / c['n']:>6.2%}"
-            f"{held}"
+            f"{false:>8} {false / c['n']:>7.2%}  {c['uncertain']:>6}"
+            f" {c['uncertain'] / c['n']:>6.2%}{held}"
         )
 
 
@@ -94,7 +94,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     verdicts = screen_all(messages)
     print_table(tally(messages, verdicts))
     if args.unreviewed:
-        print(f"{write_unreviewed(args.unreviewed, messages, verdicts)} unreviewed -> {args.unreviewed}")
+        count = write_unreviewed(args.unreviewed, messages, verdicts)
+        print(f"{count} unreviewed -> {args.unreviewed}")
     labels = load_labels()
     shown = 0
     for message, verdict in zip(messages, verdicts, strict=True):

@@ -136,7 +136,8 @@ def sample_weights(units: Units, kinds: Sequence[str]) -> npt.NDArray[np.float64
     """
     labels = np.array(units.labels)
     unit_kinds = np.array(kinds)[np.array(units.groups)]
-    strata = np.where(labels != "none", labels, np.where(np.isin(unit_kinds, REAL_KINDS), unit_kinds, "ours"))
+    negatives = np.where(np.isin(unit_kinds, REAL_KINDS), unit_kinds, "ours")
+    strata = np.where(labels != "none", labels, negatives)
     trained = np.array(units.trained)
     n_categories = len(set(labels[labels != "none"]))
     weights = np.zeros(len(labels))
@@ -144,7 +145,8 @@ def sample_weights(units: Units, kinds: Sequence[str]) -> npt.NDArray[np.float64
         members = (strata == stratum) & trained
         share = STRATUM_WEIGHT.get(stratum, 1.0 / n_categories)
         weights[strata == stratum] = share / max(1, members.sum())
-    return weights * trained.sum() / weights[trained].sum()
+    scaled: npt.NDArray[np.float64] = weights * trained.sum() / weights[trained].sum()
+    return scaled
 
 
 def _fit(x: sparse.csr_matrix, y: Sequence[str], weights: npt.NDArray[np.float64]) -> Any:
@@ -156,12 +158,15 @@ def _fit(x: sparse.csr_matrix, y: Sequence[str], weights: npt.NDArray[np.float64
 def crisis_probability(model: Any, x: sparse.csr_matrix) -> npt.NDArray[np.float64]:
     """P(any crisis class) per row."""
     none = list(model.classes_).index("none")
-    return 1.0 - np.asarray(model.predict_proba(x)[:, none], dtype=np.float64)
+    probability: npt.NDArray[np.float64] = 1.0 - np.asarray(model.predict_proba(x)[:, none])
+    return probability
 
 
-def message_scores(unit_p: npt.NDArray[np.float64], groups: Sequence[int], n: int) -> Any:
+def message_scores(
+    unit_p: npt.NDArray[np.float64], groups: Sequence[int], n: int
+) -> npt.NDArray[np.float64]:
     """The screen's statistic per message: the highest probability over its units."""
-    scores = np.zeros(n)
+    scores: npt.NDArray[np.float64] = np.zeros(n)
     np.maximum.at(scores, np.asarray(groups), unit_p)
     return scores
 
@@ -207,7 +212,8 @@ def curve(scores: npt.NDArray[np.float64], examples: Examples) -> list[dict[str,
         t = calibrated(scores, examples, budget)
         point = {"budget": budget, "threshold": t}
         for kind in REAL_KINDS:
-            point[f"false_alarms_{kind}"] = float(np.mean(scores[(kinds == kind) & (labels == "none")] >= t))
+            negatives = scores[(kinds == kind) & (labels == "none")]
+            point[f"false_alarms_{kind}"] = float(np.mean(negatives >= t))
         for kind in ("explicit", "indirect"):
             point[f"recall_{kind}"] = float(np.mean(scores[kinds == kind] >= t))
         point["false_alarms_ours"] = float(np.mean(scores[ours & (labels == "none")] >= t))
@@ -246,7 +252,8 @@ def train(budget: float, uncertain_budget: float, out: Path = HEAD_PATH) -> None
 
 def _print_curve(points: list[dict[str, float]], t_lo: float, t_hi: float) -> None:
     print("out of fold: false alarms on real messages vs recall on our crisis examples")
-    print(f"{'threshold':>10}{'GoEmotions':>11}{'ESConv':>8}{'explicit':>10}{'indirect':>10}{'ours FA':>9}")
+    header = ("threshold", 10), ("GoEmotions", 11), ("ESConv", 8), ("explicit", 10)
+    print("".join(f"{name:>{width}}" for name, width in header) + f"{'indirect':>10}{'ours FA':>9}")
     for p in points:
         print(f"{p['threshold']:>10.3f}{p['false_alarms_goemotions']:>11.4f}"
               f"{p['false_alarms_esconv']:>8.4f}{p['recall_explicit']:>10.3f}"
@@ -257,8 +264,12 @@ def _print_curve(points: list[dict[str, float]], t_lo: float, t_hi: float) -> No
 def main(argv: Sequence[str] | None = None) -> None:
     """Train the head."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--budget", type=float, default=0.003,
-                        help="share of real negatives the classifier alone may call a crisis")
+    parser.add_argument(
+        "--budget",
+        type=float,
+        default=0.003,
+        help="share of real negatives the classifier alone may call a crisis",
+    )
     parser.add_argument("--uncertain-budget", type=float, default=0.03,
                         help="share of real negatives that may reach 'uncertain'")  # fmt: skip
     args = parser.parse_args(argv)

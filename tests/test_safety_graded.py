@@ -104,3 +104,35 @@ def test_screen_command_rejects_bad_utf8(tmp_path):
     path.write_bytes(b"fine\n\xff\xfe broken\n")
     result = CliRunner().invoke(cli, ["screen", str(path)])
     assert result.exit_code != 0 and "not UTF-8" in result.output
+
+
+@pytest.mark.parametrize(
+    ("text", "rule"),
+    [
+        ("I've been stockpiling my sleeping pills for a month now.", "pills_ready"),
+        ("all my tablets are lined up on the bathroom shelf", "pills_ready"),
+        ("I'm out in the garage with the engine running.", "car_exhaust"),
+        ("tonight I'm going to walk into the river", "walk_into"),
+        ("had a self harm relapse last night after two years", "self_harm_relapse"),
+        ("blood sugar is 2.1 and I can't stop shaking", "low_blood_sugar"),
+    ],
+)
+def test_means_and_plans_are_explicit(screen, text: str, rule: str) -> None:
+    hits = {hit.rule.id: hit.strength for hit in screen.patterns.match(text)}
+    assert hits.get(rule) == "explicit", hits
+    assert screen.screen(text).crisis
+
+
+@pytest.mark.parametrize(
+    "text",
+    [
+        "I saved up my pocket money for new trainers.",
+        "we walked into the sea at sunset, it was freezing",
+        "my glucose was 45 minutes late getting checked at the clinic",
+        "Thanks for not responding to my comment like that.",
+        "I hope the new Blade Runner game is good.",
+        "what is considered low for kms on a used car?",
+    ],
+)
+def test_lookalikes_fire_no_explicit_pattern(screen, text: str) -> None:
+    assert all(hit.strength != "explicit" for hit in screen.patterns.match(text))
