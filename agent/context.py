@@ -17,6 +17,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from agent.settings import Settings, load_settings
+from memory.clock import SYSTEM_CLOCK, Clock
 from memory.embeddings import Embedder, default_embedder
 from memory.recall import Recall
 from memory.store import ConversationStore, open_database
@@ -66,8 +67,12 @@ class Context:
         recall: RecallSource | None = None,
         outcomes: Outcomes | None = None,
         memory_worker: MemoryWorker | None = None,
+        clock: Clock | None = None,
     ) -> None:
         self.settings = settings
+        # One clock for every store of this context: the given one, the given store's, or the
+        # wall clock. Simulations pass a `SimulatedClock`.
+        self.clock: Clock = clock or (store.clock if store is not None else SYSTEM_CLOCK)
         self._lock = threading.Lock()
         self._vectors: dict[str, NDArray[np.float32]] = {}
         self._readings: dict[str, EmotionReading] = {}
@@ -88,7 +93,7 @@ class Context:
 
     @cached_property
     def store(self) -> ConversationStore:
-        return ConversationStore(open_database(self.settings.db_path))
+        return ConversationStore(open_database(self.settings.db_path), self.clock)
 
     @cached_property
     def chat_model(self) -> BaseChatModel:
@@ -133,7 +138,7 @@ class Context:
     def outcomes(self) -> Outcomes:
         from memory.outcomes import Outcomes
 
-        return Outcomes(self.store.db)
+        return Outcomes(self.store.db, clock=self.clock)
 
     @cached_property
     def memory_worker(self) -> MemoryWorker:
@@ -148,13 +153,15 @@ class Context:
         from agent.memory_llm import vectors_for
         from memory.memories import MemoryStore
 
-        return MemoryStore(self.store.db, vectors_for(self.settings), self.embedder)
+        return MemoryStore(
+            self.store.db, vectors_for(self.settings), self.embedder, clock=self.clock
+        )
 
     @cached_property
     def traits(self) -> TraitModel:
         from memory.traits import TraitModel
 
-        return TraitModel(self.store.db, self.embedder)
+        return TraitModel(self.store.db, self.embedder, self.clock)
 
     def forget_user(self, user_id: str) -> ForgetReport:
         """Remove the user everywhere (rows, vectors, checkpoints) while this process runs.

@@ -181,8 +181,9 @@ def vectors_for(settings: Settings) -> VectorStore:
 
 def memory_services(context: Context, own_connection: bool = False) -> MemoryServices:
     """Build the memory system; `own_connection` opens a new SQLite connection (for a thread)."""
+    clock = context.clock
     store = (
-        ConversationStore(open_database(context.settings.db_path))
+        ConversationStore(open_database(context.settings.db_path), clock)
         if own_connection
         else (context.store)
     )
@@ -191,9 +192,9 @@ def memory_services(context: Context, own_connection: bool = False) -> MemorySer
     judge = LLMRelationJudge(context.chat_model, context.structured_method)
     return MemoryServices(
         store=store,
-        memories=MemoryStore(store.db, vectors, vectors_embedder, judge),
-        traits=TraitModel(store.db, vectors_embedder),
-        outcomes=Outcomes(store.db),
+        memories=MemoryStore(store.db, vectors, vectors_embedder, judge, clock=clock),
+        traits=TraitModel(store.db, vectors_embedder, clock),
+        outcomes=Outcomes(store.db, clock=clock),
         extractor=LLMFactExtractor(context.chat_model, context.structured_method),
     )
 

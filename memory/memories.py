@@ -28,6 +28,7 @@ from numpy.typing import NDArray
 from pydantic import BaseModel, Field
 from sqlite_utils import Database
 
+from memory.clock import SYSTEM_CLOCK, Clock
 from memory.store import now
 
 if TYPE_CHECKING:
@@ -180,9 +181,9 @@ class MemoryStore:
     def __init__(
         self, db: Database, vectors: VectorStore, embedder: Embedder,
         judge: RelationJudge | None = None, related_at: float = 0.6, merge_at: float = 0.75,
-        neighbours: int = 3,
+        neighbours: int = 3, clock: Clock = SYSTEM_CLOCK,
     ) -> None:  # fmt: skip
-        self.db, self.vectors, self.embedder = db, vectors, embedder
+        self.db, self.vectors, self.embedder, self.clock = db, vectors, embedder, clock
         self.judge: RelationJudge = judge or RuleJudge()
         self.related_at, self.merge_at, self.neighbours = related_at, merge_at, neighbours
 
@@ -225,7 +226,7 @@ class MemoryStore:
         self, user_id: str, fact: ExtractedFact, vector: NDArray[np.float32], turn_id: str,
         origin: str = "extracted",
     ) -> str:  # fmt: skip
-        new_id, stamp = memory_id(user_id, turn_id, fact.text), now()
+        new_id, stamp = memory_id(user_id, turn_id, fact.text), now(self.clock)
         self.vectors.add(user_id, [new_id], vector[None, :])
         with self.db.conn:
             self.db.table("memories").upsert(
@@ -245,7 +246,7 @@ class MemoryStore:
     def _merge(self, memory: Memory, fact: ExtractedFact, turn_id: str) -> None:
         if turn_id in self.sources(memory.user_id, memory.id):
             return
-        stamp = now()
+        stamp = now(self.clock)
         with self.db.conn:
             self.db.table("memories").update(
                 memory.id,
@@ -260,10 +261,10 @@ class MemoryStore:
             self._add_source(memory.user_id, memory.id, turn_id)
 
     def _add_source(self, user_id: str, memory: str, turn_id: str) -> None:
+        row = {"memory_id": memory, "turn_id": turn_id, "user_id": user_id}
         self.db.table("memory_sources").insert(
-            {"memory_id": memory, "turn_id": turn_id, "user_id": user_id, "created_at": now()},
-            pk=("memory_id", "turn_id"), ignore=True,
-        )  # fmt: skip
+            {**row, "created_at": now(self.clock)}, pk=("memory_id", "turn_id"), ignore=True
+        )
 
     def _supersede(self, user_id: str, old_ids: Sequence[str], new_id: str) -> None:
         old_ids = [i for i in old_ids if i != new_id]
@@ -272,7 +273,12 @@ class MemoryStore:
         with self.db.conn:
             for old in old_ids:
                 self.db.table("memories").update(
-                    old, {"status": "superseded", "superseded_by": new_id, "updated_at": now()}
+                    old,
+                    {
+                        "status": "superseded",
+                        "superseded_by": new_id,
+                        "updated_at": now(self.clock),
+                    },
                 )
         self.vectors.delete(user_id, old_ids)
 
@@ -345,7 +351,7 @@ class MemoryStore:
             raise UnknownMemoryError(f"Memory {memory!r} is history; edit the current version.")
         ExtractedFact(kind=MemoryKind(found.kind), text=text)  # validates the length
         vector = self.embedder.embed([text])
-        update = {"text": text, "origin": "edited", "updated_at": now()}
+        update = {"text": text, "origin": "edited", "updated_at": now(self.clock)}
         with self.db.conn:  # the row rolls back if the vector cannot be written
             self.db.table("memories").update(memory, update)
             self.vectors.add(user_id, [memory], vector)

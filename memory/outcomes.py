@@ -28,6 +28,7 @@ from typing import Any
 
 from sqlite_utils import Database
 
+from memory.clock import SYSTEM_CLOCK, Clock
 from memory.store import ConversationStore, Turn, now
 
 SHIFT_WEIGHT, ENGAGEMENT_WEIGHT, FEEDBACK_SHARE, SHIFT_GAIN = 0.6, 0.4, 0.7, 1.0
@@ -89,8 +90,11 @@ def combine(auto: float | None, feedback: int | None) -> float:
 class Outcomes:
     """Per-user outcome statistics over lenses and strategies."""
 
-    def __init__(self, db: Database, max_bonus: float = 1.0, weight: float = 2.0) -> None:
-        self.db, self.max_bonus, self.weight = db, max_bonus, weight
+    def __init__(
+        self, db: Database, max_bonus: float = 1.0, weight: float = 2.0,
+        clock: Clock = SYSTEM_CLOCK,
+    ) -> None:  # fmt: skip
+        self.db, self.max_bonus, self.weight, self.clock = db, max_bonus, weight, clock
 
     def score_previous(
         self, store: ConversationStore, user_id: str, turn_id: str
@@ -131,7 +135,7 @@ class Outcomes:
         row: dict[str, Any] = {
             "turn_id": turn_id, "user_id": user_id, "lens": plan[0], "strategy": plan[1],
             "emotion_shift": shift, "engagement": engagement, "auto_reward": auto,
-            "feedback": feedback, "reward": reward, "updated_at": now(),
+            "feedback": feedback, "reward": reward, "updated_at": now(self.clock),
         }  # fmt: skip
         if next_turn is not None:
             row["next_turn_id"] = next_turn
@@ -152,7 +156,7 @@ class Outcomes:
         assert plan is not None
         self.db.table("feedback").upsert(
             {"turn_id": turn.id, "user_id": user_id, "value": 1 if up else -1, "note": note,
-             "created_at": now()},
+             "created_at": now(self.clock)},
             pk="turn_id",
         )  # fmt: skip
         old = list(self.db.table("outcomes").rows_where("turn_id = ?", [turn.id]))

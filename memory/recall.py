@@ -19,7 +19,7 @@ unrelated memory is not recalled. No LLM is called here: recall is on the reply'
 from __future__ import annotations
 
 from dataclasses import dataclass
-from datetime import UTC, datetime
+from datetime import datetime
 from typing import TYPE_CHECKING
 
 import numpy as np
@@ -163,7 +163,7 @@ class Recaller:
         assert self.memories is not None
         if vector is None:
             vector = self.memories.embedder.embed([text])[0]
-        weights, at = self.weights, datetime.now(UTC)
+        weights, at = self.weights, self.store.clock.now()
         near = self.memories.similar(user_id, vector, weights.candidates, weights.min_relevance)
         scored = [score_memory(m, sim, weights, at, emotion, valence) for m, sim in near]
         scored.sort(key=lambda ref: (-ref.score, ref.id))

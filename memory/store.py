@@ -13,13 +13,13 @@ import re
 import sqlite3
 import uuid
 from dataclasses import dataclass
-from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
 from sqlite_utils import Database
 from sqlite_utils.db import NotFoundError
 
+from memory.clock import SYSTEM_CLOCK, Clock, stamp
 from memory.migrations import migrate
 
 USER_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")
@@ -41,9 +41,9 @@ class UnknownTurnError(StoreError, LookupError):
     """No such turn."""
 
 
-def now() -> str:
-    """Return the current UTC time as ISO-8601."""
-    return datetime.now(UTC).isoformat(timespec="milliseconds")
+def now(clock: Clock = SYSTEM_CLOCK) -> str:
+    """Return the clock's current UTC time as ISO-8601 (the wall clock by default)."""
+    return stamp(clock)
 
 
 def new_id() -> str:
@@ -119,27 +119,28 @@ class Turn:
 class ConversationStore:
     """Users, sessions and turns; every query is scoped by user id."""
 
-    def __init__(self, db: Database) -> None:
+    def __init__(self, db: Database, clock: Clock = SYSTEM_CLOCK) -> None:
         self.db = db
+        self.clock = clock
 
     def ensure_user(self, user_id: str) -> str:
         check_user_id(user_id)
         self.db.table("users").insert(
-            {"id": user_id, "created_at": now(), "display_name": user_id}, ignore=True
+            {"id": user_id, "created_at": now(self.clock), "display_name": user_id}, ignore=True
         )
         return user_id
 
     def new_session(self, user_id: str, title: str = "") -> str:
         self.ensure_user(user_id)
         session_id = new_id()
-        stamp = now()
+        at = now(self.clock)
         self.db.table("sessions").insert(
             {
                 "id": session_id,
                 "user_id": user_id,
                 "title": title,
-                "created_at": stamp,
-                "updated_at": stamp,
+                "created_at": at,
+                "updated_at": at,
             }
         )
         return session_id
@@ -188,11 +189,11 @@ class ConversationStore:
                     "crisis": 0,
                     "error": None,
                     "trace": None,
-                    "created_at": now(),
+                    "created_at": now(self.clock),
                     "completed_at": None,
                 }
             )
-            self.db.table("sessions").update(session_id, {"updated_at": now()})
+            self.db.table("sessions").update(session_id, {"updated_at": now(self.clock)})
         turn = self.get_turn(turn_id)
         assert turn is not None
         return turn
@@ -207,13 +208,13 @@ class ConversationStore:
                 "crisis": int(crisis),
                 "status": "done",
                 "error": None,
-                "completed_at": now(),
+                "completed_at": now(self.clock),
             },
         )
 
     def fail_turn(self, turn_id: str, error: str) -> None:
         """Mark a turn failed; the user's message stays stored."""
-        self._update(turn_id, {"status": "failed", "error": error, "completed_at": now()})
+        self._update(turn_id, {"status": "failed", "error": error, "completed_at": now(self.clock)})
 
     def get_turn(self, turn_id: str) -> Turn | None:
         try:

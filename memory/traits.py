@@ -29,6 +29,7 @@ import numpy as np
 from numpy.typing import NDArray
 from sqlite_utils import Database
 
+from memory.clock import SYSTEM_CLOCK, Clock
 from memory.recall import TraitValue
 from memory.store import Turn, now
 
@@ -295,8 +296,8 @@ def estimate(rows: Iterable[dict[str, Any]]) -> Estimate:
 class TraitModel:
     """Infer, store and let the user correct one person's traits."""
 
-    def __init__(self, db: Database, embedder: Embedder) -> None:
-        self.db, self.embedder = db, embedder
+    def __init__(self, db: Database, embedder: Embedder, clock: Clock = SYSTEM_CLOCK) -> None:
+        self.db, self.embedder, self.clock = db, embedder, clock
         self._prototypes: dict[str, tuple[NDArray[np.float32], NDArray[np.float32]]] = {}
 
     def prototypes(self) -> dict[str, tuple[NDArray[np.float32], NDArray[np.float32]]]:
@@ -340,8 +341,9 @@ class TraitModel:
         for item in signals:  # one row per trait and source: keep the weightiest signal
             if item.name not in merged or item.weight > merged[item.name].weight:
                 merged[item.name] = item
+        at = now(self.clock)
         rows = [{"user_id": user_id, "source_id": source, "name": s.name, "signal": s.signal,
-                 "weight": s.weight, "why": s.why, "session_id": session, "created_at": now()}
+                 "weight": s.weight, "why": s.why, "session_id": session, "created_at": at}
                 for s in merged.values() if s.weight > 0]  # fmt: skip
         self.db.table("trait_evidence").upsert_all(rows, pk=("user_id", "source_id", "name"))
         return len(rows)
@@ -366,7 +368,7 @@ class TraitModel:
     ) -> None:  # fmt: skip
         self.db.table("traits").upsert(
             {"user_id": user_id, "name": name, "value": value, "confidence": confidence,
-             "source": source, "evidence": json.dumps(evidence), "updated_at": now()},
+             "source": source, "evidence": json.dumps(evidence), "updated_at": now(self.clock)},
             pk=("user_id", "name"),
         )  # fmt: skip
 
@@ -375,7 +377,7 @@ class TraitModel:
     ) -> None:
         self.db.table("trait_history").upsert(
             {"user_id": user_id, "name": name, "session_id": session, "value": value,
-             "confidence": confidence, "source": source, "created_at": now()},
+             "confidence": confidence, "source": source, "created_at": now(self.clock)},
             pk=("user_id", "name", "session_id"),
         )  # fmt: skip
 

@@ -128,7 +128,11 @@ def stamp_in(seconds: float) -> str:
 
 
 class JobQueue:
-    """The persisted `jobs` table: enqueue, claim, finish, fail with backoff."""
+    """The persisted `jobs` table: enqueue, claim, finish, fail with backoff.
+
+    Job times are operational (when to retry), so they follow the wall clock even when the
+    stores run on a simulated one: a simulated clock that stands still must not stall retries.
+    """
 
     def __init__(self, db: Database, max_attempts: int = 3, backoff_seconds: float = 5.0) -> None:
         self.db, self.max_attempts, self.backoff = db, max_attempts, backoff_seconds

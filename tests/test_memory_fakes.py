@@ -10,6 +10,7 @@ from typing import Any
 
 import numpy as np
 
+from memory.clock import SYSTEM_CLOCK
 from memory.memories import ExtractedFact, MemoryKind, MemoryStore
 from memory.outcomes import Outcomes
 from memory.store import ConversationStore, open_database
@@ -63,17 +64,17 @@ def fact(text: str, kind: MemoryKind = MemoryKind.EXPERIENCE, **kw: Any) -> Extr
 
 
 def build_services(
-    data_dir: Path, extractor: Any | None = None, embedder: Any = None
+    data_dir: Path, extractor: Any | None = None, embedder: Any = None, clock: Any = SYSTEM_CLOCK
 ) -> MemoryServices:
     """Real SQLite and local Chroma under `data_dir`, with fake embedder and extractor."""
     embedder = embedder or WordEmbedder()
-    store = ConversationStore(open_database(data_dir / "empathos.db"))
+    store = ConversationStore(open_database(data_dir / "empathos.db"), clock)
     vectors = VectorStore(data_dir / "chroma", embedder=embedder)
     return MemoryServices(
         store=store,
-        memories=MemoryStore(store.db, vectors, embedder),
-        traits=TraitModel(store.db, embedder),
-        outcomes=Outcomes(store.db),
+        memories=MemoryStore(store.db, vectors, embedder, clock=clock),
+        traits=TraitModel(store.db, embedder, clock),
+        outcomes=Outcomes(store.db, clock=clock),
         extractor=extractor or SentenceExtractor(),
     )
 
