@@ -35,6 +35,7 @@ test: install
 lint: install
 	$(VENV)/bin/ruff check agent memory strategies tui eval tests
 	$(VENV)/bin/mypy
+	$(VENV)/bin/lint-imports
 
 bench: models
 	$(EMPATHOS) models install qwen2.5-coder-0.5b-instruct
