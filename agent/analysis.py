@@ -39,12 +39,17 @@ def ground_cause(analysis: CauseAnalysis, message: str) -> CauseAnalysis:
     return analysis.model_copy(update={"cause_span": closest_sentence(span, message)[:200]})
 
 
-def fallback_analysis(message: str, emotion: EmotionReading) -> CauseAnalysis:
-    """Build a minimal analysis without the LLM (the degraded path)."""
+UNAVAILABLE = "(analysis unavailable: the model's output could not be used)"
+
+
+def fallback_analysis(
+    message: str, emotion: EmotionReading, situation: str = UNAVAILABLE
+) -> CauseAnalysis:
+    """Build a minimal analysis without the LLM (the degraded path, or a variant without it)."""
     need = POSITIVE_NEED if emotion.valence > 0.3 else NEGATIVE_NEED
     return CauseAnalysis(
         cause_span=sentences(message)[0][:200],
-        situation="(analysis unavailable: the model's output could not be used)",
+        situation=situation,
         need=need,
         thoughts="(unknown)",
         risk=False,

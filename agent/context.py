@@ -17,6 +17,7 @@ import numpy as np
 from numpy.typing import NDArray
 
 from agent.settings import Settings, load_settings
+from agent.variants import Variant, variant_named
 from memory.clock import SYSTEM_CLOCK, Clock
 from memory.embeddings import Embedder, default_embedder
 from memory.recall import Recall
@@ -107,6 +108,11 @@ class Context:
         from agent.llm import structured_method
 
         return structured_method(self.settings)
+
+    @property
+    def variant(self) -> Variant:
+        """The pipeline configuration this context runs (settings.variant)."""
+        return variant_named(self.settings.variant)
 
     @property
     def model_name(self) -> str:

@@ -30,6 +30,7 @@ from strategies.catalogue import load_catalogue
 from strategies.policy import (
     GROUNDING_MAX_RELEVANCE,
     GROUNDING_MIN_RELEVANCE,
+    Plan,
     Signals,
     select_plan,
 )
@@ -114,6 +115,10 @@ def recall(state: TurnState, runtime: Runtime[Context]) -> Update:
         state["user_id"], state["session_id"], message, state.get("turn_index", 0),
         emotion=reading.label, valence=reading.valence, vector=ctx.vector(message),
     )  # fmt: skip
+    variant = ctx.variant
+    if not variant.memory or not variant.traits:  # an ablation: keep only what it may use
+        memories = found.memories if variant.memory else []
+        found = found.model_copy(update={"memories": memories, "traits": {}})
     return {"recall": found, "degraded": found.degraded}
 
 
@@ -131,11 +136,12 @@ def current_memories(ctx: Context, state: TurnState) -> list[MemoryRef]:
 
 
 def analysis_call(ctx: Context, state: TurnState) -> list[BaseMessage]:
-    """The messages of the analysis call; the reply call repeats them as its cached prefix."""
-    return prompts.analysis_messages(
-        state["message"], state["emotion"], current_memories(ctx, state),
-        state["recall"].history,
-    )  # fmt: skip
+    """The messages of the analysis call; the reply call repeats them as its cached prefix
+    (without cause analysis: the conversation and memories alone)."""
+    memories, history = current_memories(ctx, state), state["recall"].history
+    if not ctx.variant.cause_analysis:
+        return prompts.conversation_messages(state["message"], memories, history)
+    return prompts.analysis_messages(state["message"], state["emotion"], memories, history)
 
 
 @timed
@@ -171,6 +177,13 @@ def analyze_cause(state: TurnState, runtime: Runtime[Context]) -> Update:
 
 
 @timed
+def assume_cause(state: TurnState, runtime: Runtime[Context]) -> Update:
+    """Without cause analysis (the `no-ebg` variant): a minimal analysis, no LLM call."""
+    note = "(no cause analysis in this configuration)"
+    return {"analysis": fallback_analysis(state["message"], state["emotion"], note)}
+
+
+@timed
 def select_strategy(state: TurnState, runtime: Runtime[Context]) -> Update:
     """Choose a lens and strategy from the analysis, emotion, traits and outcomes (CoE).
 
@@ -202,33 +215,59 @@ def select_strategy(state: TurnState, runtime: Runtime[Context]) -> Update:
     return {"plan": select_plan(signals, found.traits, evidence), "evidence": evidence}
 
 
-@timed
-def generate_reply(state: TurnState, runtime: Runtime[Context]) -> Update:
-    """Write the reply in the chosen strategy, streaming tokens."""
-    ctx = services(runtime)
-    catalogue, plan, found = load_catalogue(), state["plan"], state["recall"]
-    degraded: list[str] = []
+def checked_plan(ctx: Context, state: TurnState) -> tuple[Plan | None, MemoryRef | None, list[str]]:
+    """The plan (none without the policy) and the memory it cites, if that still exists."""
+    plan, found = state.get("plan"), state["recall"]
+    if plan is None or plan.grounding_memory_id is None:
+        return plan, None, []
     grounding = next((m for m in found.memories if m.id == plan.grounding_memory_id), None)
-    if plan.grounding_memory_id and (
-        grounding is None or not ctx.recall.verify_memory(state["user_id"], grounding.id)
-    ):  # forgotten or edited since recall: never cite it
-        degraded.append(f"generate_reply: memory {plan.grounding_memory_id} is gone; no analogy")
-        plan = plan.without_grounding()
-        grounding = None
-    messages = prompts.reply_messages(
-        analysis_call(ctx, state), state["analysis"],
-        catalogue.lens_named(plan.lens), catalogue.strategy_named(plan.strategy), grounding,
-    )  # fmt: skip
-    reply, call = stream_reply(
-        ctx.chat_model, messages, node="generate_reply", model_name=ctx.model_name
-    )
-    text = reply.strip()
+    if grounding is not None and ctx.recall.verify_memory(state["user_id"], grounding.id):
+        return plan, grounding, []
+    gone = f"generate_reply: memory {plan.grounding_memory_id} is gone; no analogy"
+    return plan.without_grounding(), None, [gone]  # forgotten or edited since recall
+
+
+def finished_reply(ctx: Context, state: TurnState, reply: str) -> Update:
+    """The reply as the person sees it: never empty, with the check-in an "uncertain" gets."""
+    text, degraded = reply.strip(), []
     if not text:
         text = prompts.EMPTY_REPLY
         degraded.append("empty reply")
     if state["safety"].band == "uncertain":  # graded: ordinary reply plus one gentle check-in
         text = f"{text}\n\n{check_in_text(ctx, state['safety'])}"
-    return {"reply": text, "llm_calls": [call], "plan": plan, "degraded": degraded}
+    return {"reply": text, "degraded": degraded}
+
+
+@timed
+def generate_reply(state: TurnState, runtime: Runtime[Context]) -> Update:
+    """Write the reply in the chosen strategy (unguided without one), streaming tokens."""
+    ctx = services(runtime)
+    plan, grounding, degraded = checked_plan(ctx, state)
+    catalogue = load_catalogue()
+    task = prompts.reply_task(
+        catalogue.lens_named(plan.lens) if plan else None,
+        catalogue.strategy_named(plan.strategy) if plan else None,
+        grounding,
+    )
+    analysis = state["analysis"] if ctx.variant.cause_analysis else None
+    messages = prompts.reply_messages(analysis_call(ctx, state), analysis, task)
+    reply, call = stream_reply(
+        ctx.chat_model, messages, node="generate_reply", model_name=ctx.model_name
+    )
+    update = finished_reply(ctx, state, reply)
+    planned = {"plan": plan} if plan is not None else {}
+    return {**update, **planned, "llm_calls": [call], "degraded": degraded + update["degraded"]}
+
+
+@timed
+def plain_reply(state: TurnState, runtime: Runtime[Context]) -> Update:
+    """One plain streamed call, the `single-call` baseline (after the same safety screen)."""
+    ctx = services(runtime)
+    messages = prompts.plain_messages(state["message"], state["recall"].history)
+    reply, call = stream_reply(
+        ctx.chat_model, messages, node="plain_reply", model_name=ctx.model_name
+    )
+    return {**finished_reply(ctx, state, reply), "llm_calls": [call]}
 
 
 @timed
@@ -248,7 +287,8 @@ def remember(state: TurnState, runtime: Runtime[Context]) -> Update:
     trace = build_trace(state, ctx.model_name)
     ctx.store.complete_turn(state["turn_id"], state["reply"], trace, state.get("crisis", False))
     # Memory work (facts, traits, scoring the previous reply) runs later, off the critical path.
-    ctx.memory_worker.enqueue_turn(state["user_id"], state["session_id"], state["turn_id"])
+    if ctx.variant.memory:
+        ctx.memory_worker.enqueue_turn(state["user_id"], state["session_id"], state["turn_id"])
     return {}
 
 

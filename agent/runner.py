@@ -23,13 +23,13 @@ from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from langgraph.checkpoint.sqlite import SqliteSaver
 
 from agent.context import Context
-from agent.graph import builder
+from agent.graph import build
 from agent.state import TurnInput, checkpoint_types
 from memory.store import new_id, secure_dir
 
 TokenHandler = Callable[[str], None]
 StageHandler = Callable[[str], None]
-REPLY_NODES = {"generate_reply"}
+REPLY_NODES = {"generate_reply", "plain_reply"}
 
 
 class TurnError(Exception):
@@ -84,7 +84,7 @@ class Agent:
     ) -> None:
         self.context = context
         self.checkpointer = checkpointer or open_checkpointer(context)
-        self.graph = builder.compile(checkpointer=self.checkpointer)
+        self.graph = build(context.variant).compile(checkpointer=self.checkpointer)
 
     def run_turn(
         self,

@@ -20,6 +20,8 @@ from pydantic_settings import (
     TomlConfigSettingsSource,
 )
 
+from agent.variants import variant_named
+
 APP_NAME = "empathos"
 DEFAULT_MODEL = "qwen2.5-coder-1.5b-instruct"
 
@@ -68,11 +70,21 @@ class Settings(BaseSettings):
     locale: str = Field(default="international", description="Crisis-resource locale.")
     max_message_chars: int = Field(default=4000, ge=100)
     history_turns: int = Field(default=6, ge=0, le=50)
+    variant: str = Field(
+        default="full",
+        description="Pipeline configuration: full, no-memory, no-traits, no-ebg, no-coe, "
+        "single-call (see agent/variants.py).",
+    )
 
     @field_validator("data_dir", "cache_dir", mode="after")
     @classmethod
     def _expand(cls, value: Path) -> Path:
         return value.expanduser()
+
+    @field_validator("variant", mode="after")
+    @classmethod
+    def _known_variant(cls, value: str) -> str:
+        return variant_named(value).name
 
     @property
     def uses_endpoint(self) -> bool:

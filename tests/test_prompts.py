@@ -18,9 +18,8 @@ def test_the_reply_call_continues_the_analysis_call_and_carries_the_plan():
     first = prompts.analysis_messages(MESSAGE, FakeEmotion().reading, [memory], history)
     catalogue = load_catalogue()
     strategy = catalogue.strategy_named("Personal Analogy")
-    second = prompts.reply_messages(
-        first, CauseAnalysis(**ANALYSIS), catalogue.lens_named("CBT"), strategy, memory
-    )
+    task = prompts.reply_task(catalogue.lens_named("CBT"), strategy, memory)
+    second = prompts.reply_messages(first, CauseAnalysis(**ANALYSIS), task)
     assert second[: len(first)] == first  # the model's cached prompt is reused
     assert [m.content for m in first[1:4]] == ["hello", "hi there", MESSAGE]
     assert "cause_span" in first[4].content
@@ -34,10 +33,8 @@ def test_the_reply_call_continues_the_analysis_call_and_carries_the_plan():
 def test_no_analogy_block_without_a_grounding_memory():
     first = prompts.analysis_messages(MESSAGE, FakeEmotion().reading, [], [])
     catalogue = load_catalogue()
-    second = prompts.reply_messages(
-        first, CauseAnalysis(**ANALYSIS), catalogue.lens_named("DBT"),
-        catalogue.strategy_named("Question"),
-    )  # fmt: skip
+    task = prompts.reply_task(catalogue.lens_named("DBT"), catalogue.strategy_named("Question"))
+    second = prompts.reply_messages(first, CauseAnalysis(**ANALYSIS), task)
     assert (
         "Personal analogy" not in second[-1].content and "told you before" not in first[2].content
     )

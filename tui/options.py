@@ -34,6 +34,11 @@ def model_options(fn: F) -> F:
             ),
             click.option("--api-key", help="API key for the endpoint (or EMPATHOS_API_KEY)."),
             click.option("--max-tokens", type=click.IntRange(16, 4096), help="Reply length cap."),
+            click.option(
+                "--variant",
+                help="Pipeline variant: full (default), no-memory, no-traits, no-ebg, no-coe, "
+                "single-call.",
+            ),
         ]
     ):
         fn = decorator(fn)
