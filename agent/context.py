@@ -193,6 +193,11 @@ class Context:
             if was_running:
                 self.start_memory_worker()
 
+    def memory_problem(self) -> str | None:
+        """What stopped background memory work last, if it is not running smoothly."""
+        worker = self.__dict__.get("memory_worker")  # never build the worker just to ask
+        return worker.problem if worker is not None else None
+
     def start_memory_worker(self) -> MemoryWorker:
         """Start the background memory thread (long-running front ends: chat, TUI)."""
         from agent.memory_llm import memory_services

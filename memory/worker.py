@@ -18,6 +18,7 @@ and the user has been idle for `idle_seconds`.
 from __future__ import annotations
 
 import json
+import logging
 import threading
 import time
 from collections.abc import Callable, Iterator, Sequence
@@ -36,6 +37,10 @@ from memory.traits import TraitModel
 Handler = Callable[[dict[str, Any]], None]
 TURN_JOBS = ("outcome", "extract", "traits")
 CONTEXT_TURNS = 2
+
+
+log = logging.getLogger("empathos.memory")
+MAX_RESTART_WAIT = 60.0
 
 
 class WorkerError(Exception):
@@ -251,6 +256,8 @@ class MemoryWorker:
         self._busy, self._last_activity = 0, 0.0
         self._state = threading.Lock()
         self._thread: threading.Thread | None = None
+        self.restarts = 0
+        self.problem: str | None = None  # what stopped the loop last, for the front ends
 
     def enqueue_turn(self, user_id: str, session_id: str, turn_id: str) -> list[str]:
         """Queue outcome scoring, extraction and trait update for a finished turn."""
@@ -304,7 +311,7 @@ class MemoryWorker:
         self.queue.recover()
         self._stop.clear()
         self._thread = threading.Thread(
-            target=self._loop, args=(open_services,), name="empathos-memory", daemon=True
+            target=self._supervise, args=(open_services,), name="empathos-memory", daemon=True
         )
         self._thread.start()
 
@@ -323,6 +330,21 @@ class MemoryWorker:
         self._thread = None if stopped else self._thread
         return stopped
 
+    def _supervise(self, open_services: Callable[[], MemoryServices]) -> None:
+        """Keep the loop alive: a crash (a locked database, a model that fails to load) is
+        logged, kept in `problem` for the front ends, and the loop restarts with backoff."""
+        while not self._stop.is_set():
+            try:
+                self._loop(open_services)
+                return
+            except Exception as exc:  # the thread must not die silently; it says why and retries
+                self.restarts += 1
+                self.problem = f"memory work stopped ({type(exc).__name__}: {exc}); retrying"
+                log.exception("memory worker crashed (restart %d)", self.restarts)
+                self._stop.wait(
+                    min(MAX_RESTART_WAIT, self.queue.backoff * 2 ** (self.restarts - 1))
+                )
+
     def _loop(self, open_services: Callable[[], MemoryServices]) -> None:
         services = open_services()
         queue = JobQueue(services.db, self.queue.max_attempts, self.queue.backoff)
@@ -334,3 +356,4 @@ class MemoryWorker:
                 self._wake.clear()
                 continue
             run_job(handlers, queue, job)
+            self.problem = None  # a job went through: whatever stopped the loop has passed

@@ -127,13 +127,31 @@ OPERATIONS = st.lists(
 )
 
 
-@settings(
-    max_examples=40,
-    deadline=None,
-    suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
-)
+ISOLATION = {
+    "deadline": None,
+    "suppress_health_check": [HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
+}
+OPERATIONS_RUN: list[int] = []
+
+
+@settings(max_examples=40, **ISOLATION)
 @given(OPERATIONS)
 def test_no_read_ever_returns_another_users_data(mem, operations):
+    check_isolation(mem, operations)
+
+
+@pytest.mark.soak
+@settings(max_examples=2000, **ISOLATION)
+@given(OPERATIONS)
+def test_no_read_ever_returns_another_users_data_long(mem, operations):
+    """`pytest -m soak`: ~10,000 random operations by four users, 0 cross-user reads."""
+    check_isolation(mem, operations)
+    print(f"operations so far: {sum(OPERATIONS_RUN)}")
+
+
+def check_isolation(mem, operations):
+    """Run random add/recall/forget/edit operations; no read may return another user's data."""
+    OPERATIONS_RUN.append(len(operations))
     owner: dict[str, str] = {
         m.id: m.user_id
         for u in ("ana", "bo", "cy", "dee")

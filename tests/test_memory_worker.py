@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import sqlite3
 import time
 
 import pytest
@@ -163,3 +164,46 @@ def test_facts_from_the_context_are_not_credited_to_this_turn(mem):
         "I started cello lessons last month": [first],
         "Work has been crushing me lately": [second],
     }
+
+
+class Records:
+    """Stands in for the worker's logger (other tests' threads may disable logging globally
+    for a moment while a model loads)."""
+
+    def __init__(self) -> None:
+        self.messages: list[str] = []
+
+    def exception(self, message: str, *args: object) -> None:
+        self.messages.append(message % args)
+
+
+def test_a_crashing_worker_says_why_restarts_and_then_does_the_work(mem, tmp_path, monkeypatch):
+    """The first two attempts to open the worker's services fail (a locked database, a model
+    that fails to load); the loop is logged, reports the problem, restarts, then works."""
+    attempts = []
+
+    def flaky_services():
+        attempts.append(1)
+        if len(attempts) <= 2:
+            raise sqlite3.OperationalError("database is locked")
+        return build_services(tmp_path / "data")
+
+    records = Records()
+    monkeypatch.setattr("memory.worker.log", records)
+    worker = MemoryWorker(mem, idle_seconds=0.0, poll_seconds=0.05, backoff_seconds=0.01)
+    worker.start(flaky_services)
+    try:
+        deadline = time.monotonic() + 10
+        while worker.restarts < 2 and time.monotonic() < deadline:
+            time.sleep(0.01)
+        assert worker.restarts == 2 and worker.running
+        assert "database is locked" in (worker.problem or "")
+        finished_turns(mem, worker, ["My best friend Jonas got married in June."])
+        deadline = time.monotonic() + 60
+        while worker.queue.pending() and time.monotonic() < deadline:
+            time.sleep(0.05)
+    finally:
+        assert worker.stop()
+    assert [m.text for m in mem.memories.all("ana")] == ["My best friend Jonas got married in June"]
+    assert worker.problem is None  # cleared once a job went through
+    assert records.messages[:2] == [f"memory worker crashed (restart {n})" for n in (1, 2)]

@@ -153,6 +153,7 @@ def run_plain(agent: Agent, user: str, session_id: str) -> None:
     if interactive:
         click.echo("empathos is listening. Type /quit to leave, /why for the last reply's reasons.")
     last: TurnResult | None = None
+    shown: str | None = None  # the memory worker's problem last shown, so it is said once
     while True:
         if interactive:
             click.echo("you> ", nl=False)
@@ -166,6 +167,10 @@ def run_plain(agent: Agent, user: str, session_id: str) -> None:
         if not line.strip():
             continue
         last = plain_turn(agent, user, session_id, line.rstrip("\n")) or last
+        problem = agent.context.memory_problem()
+        if problem and problem != shown:
+            click.echo(f"[memory] {problem}", err=True)
+        shown = problem
 
 
 def unstreamed_tail(streamed: str, reply: str) -> str:

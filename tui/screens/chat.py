@@ -48,6 +48,7 @@ class ChatScreen(ChatActions):
         self.busy_text: str | None = None
         self.pending_user: UserMessage | None = None
         self.pending_reply: ReplyMessage | None = None
+        self._memory_problem: str | None = None
 
     def compose(self) -> ComposeResult:
         yield Header()
@@ -139,6 +140,13 @@ class ChatScreen(ChatActions):
         if self._current(message.seq):
             self.stage.node_finished(message.node)
 
+    def report_memory_problem(self) -> None:
+        """Say once when background memory work has stopped (it restarts by itself)."""
+        problem = self.empathos.context.memory_problem()
+        if problem and problem != self._memory_problem:
+            self.notify(problem, title="Memory", severity="warning")
+        self._memory_problem = problem
+
     async def on_turn_done(self, message: TurnDone) -> None:
         if not self._current(message.seq):
             return
@@ -156,6 +164,7 @@ class ChatScreen(ChatActions):
             await reply.show_crisis(crisis_resources_markdown(locale, result.reply or ""))
         self.refresh_title()
         self.explain(result.turn_id)
+        self.report_memory_problem()
         self.log_view.scroll_end(animate=False)
 
     async def on_turn_failed(self, message: TurnFailed) -> None:
