@@ -70,6 +70,7 @@ class CompactionError(PrivacyError):
 class ForgetReport:
     rows: dict[str, int] = field(default_factory=dict)
     checkpoints: int = 0
+    left_behind: list[str] = field(default_factory=list)  # "path: why", to remove by hand
 
     @property
     def total(self) -> int:
@@ -158,9 +159,23 @@ def forget_user(
     if checkpoint_path is not None:
         report.checkpoints = forget_checkpoints(checkpoint_path, user_id)
     if data_dir is not None:
-        shutil.rmtree(user_files(data_dir, user_id), ignore_errors=True)
+        report.left_behind = remove_tree(user_files(data_dir, user_id))
         secure_tree(data_dir)
     return report
+
+
+def remove_tree(folder: Path) -> list[str]:
+    """Delete a folder; return each path that could not be removed, with why (never silent)."""
+    failures: list[str] = []
+
+    def note(
+        _: object, path: str, exc_info: tuple[type[BaseException], BaseException, object]
+    ) -> None:
+        failures.append(f"{path}: {exc_info[1]}")
+
+    if folder.exists():
+        shutil.rmtree(folder, onerror=note)
+    return failures
 
 
 def user_files(data_dir: Path, user_id: str) -> Path:

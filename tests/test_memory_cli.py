@@ -137,3 +137,23 @@ def test_feedback_up_and_down(data_dir):
     assert "did not help" in run(
         feedback, "down", "--user", "ana", "--note", "too pushy", data_dir=data_dir
     )
+
+
+def test_forget_all_names_what_it_could_not_remove(data_dir, monkeypatch):
+    from memory.privacy import user_files
+
+    stuck = user_files(data_dir, "ana") / "last-reply.txt"
+    stuck.parent.mkdir(parents=True)
+    stuck.write_text("a copied reply")
+    real_unlink = os.unlink
+
+    def unlink(path, *args, **kwargs):
+        if str(path).endswith("last-reply.txt"):
+            raise PermissionError(13, "Permission denied", str(path))
+        return real_unlink(path, *args, **kwargs)
+
+    monkeypatch.setattr(os, "unlink", unlink)
+    out = run(memory, "forget", "--user", "ana", "--all", "--yes", data_dir=data_dir, ok=False)
+    assert "records removed" in out
+    assert "could not be removed" in out and "last-reply.txt" in out and "Permission denied" in out
+    assert "Nothing remembered" in run(memory, "list", "--user", "ana", data_dir=data_dir)

@@ -154,6 +154,11 @@ def forget(
 def forget_everything(opened: Context, user: str) -> None:
     report = opened.forget_user(user)
     click.echo(f"Forgot {user}: {report.total} records removed; freed space wiped.")
+    if report.left_behind:
+        paths = "\n  ".join(report.left_behind)
+        raise click.ClickException(
+            f"These files could not be removed; delete them by hand:\n  {paths}"
+        )
 
 
 @memory.command("export")

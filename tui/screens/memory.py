@@ -412,7 +412,10 @@ class MemoryScreen(Screen[MemoryClosed]):
     def user_forgotten(self, report: ForgetReport) -> None:
         app = cast("EmpathosApp", self.app)
         app.user = app.session_id = None
-        self.notify(forget_summary(self.user, report), title="Forgotten", timeout=12, markup=False)
+        self.notify(
+            forget_summary(self.user, report), title="Forgotten", timeout=12, markup=False,
+            severity="warning" if report.left_behind else "information",
+        )  # fmt: skip
         self.dismiss(MemoryClosed(frozenset(self.forgotten), user_forgotten=True))
 
     def action_close(self) -> None:

@@ -130,7 +130,10 @@ def forget_summary(user: str, report: ForgetReport) -> str:
              "traits": "trait"}  # fmt: skip
     counts = [(report.rows.get(table, 0), name) for table, name in names.items()]
     named = ", ".join(f"{n} {name}{'' if n == 1 else 's'}" for n, name in counts)
-    return f"Forgot {user}: {report.total} records removed ({named}); the freed space was wiped."
+    summary = f"Forgot {user}: {report.total} records removed ({named}); the freed space was wiped."
+    if report.left_behind:
+        summary += " Could not remove (delete by hand): " + "; ".join(report.left_behind)
+    return summary
 
 
 class MemoryCommands(Provider):
