@@ -121,13 +121,18 @@ def test_the_background_thread_does_the_work_off_the_reply_path(mem, tmp_path):
     worker = MemoryWorker(mem, idle_seconds=0.0, poll_seconds=0.05)
     worker.start(lambda: build_services(tmp_path / "data"))
     try:
-        finished_turns(mem, worker, ["My best friend Jonas got married in June."])
-        deadline = time.monotonic() + 60
-        while worker.queue.pending() and time.monotonic() < deadline:
-            time.sleep(0.05)
+        work_through_a_turn(mem, worker)
     finally:
         assert worker.stop()
     assert [m.text for m in mem.memories.all("ana")] == ["My best friend Jonas got married in June"]
+
+
+def work_through_a_turn(mem, worker):
+    """Finish one turn and wait (up to a minute) until the background thread has done its jobs."""
+    finished_turns(mem, worker, ["My best friend Jonas got married in June."])
+    deadline = time.monotonic() + 60
+    while worker.queue.pending() and time.monotonic() < deadline:
+        time.sleep(0.05)
 
 
 def test_busy_holds_background_jobs(mem, tmp_path):
@@ -198,10 +203,7 @@ def test_a_crashing_worker_says_why_restarts_and_then_does_the_work(mem, tmp_pat
             time.sleep(0.01)
         assert worker.restarts == 2 and worker.running
         assert "database is locked" in (worker.problem or "")
-        finished_turns(mem, worker, ["My best friend Jonas got married in June."])
-        deadline = time.monotonic() + 60
-        while worker.queue.pending() and time.monotonic() < deadline:
-            time.sleep(0.05)
+        work_through_a_turn(mem, worker)
     finally:
         assert worker.stop()
     assert [m.text for m in mem.memories.all("ana")] == ["My best friend Jonas got married in June"]
