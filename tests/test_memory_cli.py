@@ -12,6 +12,7 @@ from click.testing import CliRunner
 from memory import embeddings
 from memory.worker import MemoryWorker
 from tests.test_memory_fakes import WordEmbedder, add_turn, build_services
+from tui.commands.doctor import doctor
 from tui.commands.feedback import feedback
 from tui.commands.memory import memory
 from tui.commands.traits import traits
@@ -157,3 +158,42 @@ def test_forget_all_names_what_it_could_not_remove(data_dir, monkeypatch):
     assert "records removed" in out
     assert "could not be removed" in out and "last-reply.txt" in out and "Permission denied" in out
     assert "Nothing remembered" in run(memory, "list", "--user", "ana", data_dir=data_dir)
+
+
+def test_doctor_finds_a_healthy_data_dir_healthy(data_dir):
+    out = run(doctor, data_dir=data_dir)
+    assert "ok   database integrity: ok" in out
+    assert "ok   vectors of ana: 2 memories, 2 vectors" in out
+    assert "FIX" not in out
+
+
+def test_doctor_finds_vectors_out_of_step_and_repairs_them(data_dir):
+    from agent.memory_llm import vectors_for
+    from agent.settings import load_settings
+
+    vectors = vectors_for(load_settings(data_dir=data_dir))
+    vectors.delete("ana", [memory_id(data_dir, "cello")])
+    out = run(doctor, data_dir=data_dir, ok=False)
+    assert "FIX  vectors of ana: 2 memories, 1 vectors (1 missing, 0 stale)" in out
+    assert "--repair" in out
+    repaired = run(doctor, "--repair", data_dir=data_dir)
+    assert "ok   vectors of ana: 2 memories, 2 vectors" in repaired
+    assert "cello" in run(memory, "search", "cello lessons", "--user", "ana", data_dir=data_dir)
+
+
+def test_doctor_reports_failed_jobs_and_turns_with_what_to_do(data_dir):
+    from memory.store import open_database
+
+    db = open_database(data_dir / "empathos.db")
+    db.execute("update jobs set status = 'failed', last_error = 'model crashed' where rowid = 1")
+    db.execute("update turns set status = 'failed', error = 'TimeoutError' where rowid = 1")
+    db.conn.commit()
+    records = [
+        json.loads(line) for line in run(doctor, "--json", data_dir=data_dir, ok=False).splitlines()
+    ]
+    by_check = {r["check"]: r for r in records}
+    assert (
+        not by_check["memory jobs"]["ok"] and "model crashed" in by_check["memory jobs"]["detail"]
+    )
+    assert not by_check["turns"]["ok"] and by_check["turns"]["detail"].startswith("1 failed")
+    assert all(r["fix"] for r in records if not r["ok"])

@@ -8,6 +8,7 @@ from __future__ import annotations
 import click
 
 from tui.commands.chat import chat, say
+from tui.commands.doctor import doctor
 from tui.commands.emotions import emotions
 from tui.commands.feedback import feedback
 from tui.commands.memory import memory
@@ -30,6 +31,7 @@ cli.add_command(models)
 cli.add_command(memory)
 cli.add_command(traits)
 cli.add_command(feedback)
+cli.add_command(doctor)
 
 
 def main() -> None:
