@@ -21,8 +21,11 @@ from __future__ import annotations
 import json
 import math
 import re
+import tomllib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
@@ -46,152 +49,16 @@ PRIOR_WEIGHT, CONFIDENCE_SCALE, MAX_INFERRED_CONFIDENCE = 2.0, 3.0, 0.9
 PROTOTYPE_FLOOR, PROTOTYPE_SPAN, PROTOTYPE_GAIN = 0.4, 0.3, 2.5
 EVIDENCE_SHOWN = 5
 
-PROTOTYPES: dict[str, tuple[list[str], list[str]]] = {
-    "openness": (
-        [
-            "I love trying new things and exploring new places.",
-            "Art, philosophy and ideas fascinate me.",
-            "I travelled somewhere new and loved it.",
-            "I'm curious about everything.",
-        ],
-        [
-            "I prefer my routine and familiar things.",
-            "I don't like change.",
-            "New experiences make me uncomfortable.",
-            "I stick to what I know.",
-        ],
-    ),
-    "conscientiousness": (
-        [
-            "I plan everything carefully.",
-            "I always meet my deadlines.",
-            "I keep my room and my schedule organised.",
-            "I work hard to finish what I start.",
-        ],
-        [
-            "I keep procrastinating.",
-            "I missed another deadline.",
-            "My life is disorganised and messy.",
-            "I never finish what I start.",
-        ],
-    ),
-    "extraversion": (
-        [
-            "I love parties and meeting new people.",
-            "Being around friends gives me energy.",
-            "I went out with a big group and had a blast.",
-            "I talk to strangers easily.",
-        ],
-        [
-            "I hate parties.",
-            "I'd rather stay home alone with a book.",
-            "Social events drain me.",
-            "I avoid crowds and small talk.",
-        ],
-    ),
-    "agreeableness": (
-        [
-            "I care a lot about helping others.",
-            "I try to be kind and avoid conflict.",
-            "I forgive people easily.",
-            "I put my friends' needs first.",
-        ],
-        [
-            "People annoy me.",
-            "I don't trust anyone.",
-            "I don't care what others feel.",
-            "I argue with everyone.",
-        ],
-    ),
-    "neuroticism": (
-        [
-            "I worry about everything all the time.",
-            "I get anxious and overwhelmed easily.",
-            "My mood swings a lot.",
-            "I can't stop overthinking.",
-        ],
-        [
-            "I stay calm under pressure.",
-            "Things rarely upset me.",
-            "I'm relaxed about it.",
-            "I bounce back quickly.",
-        ],
-    ),
-    "wants_advice": (
-        [
-            "What should I do?",
-            "Can you give me some advice?",
-            "Any tips on how to handle this?",
-            "How do I fix this?",
-        ],
-        [
-            "I don't want advice.",
-            "Please don't try to fix it.",
-            "I'm not asking for solutions.",
-            "I just need to vent.",
-        ],
-    ),
-    "wants_to_be_heard": (
-        [
-            "I just need someone to listen.",
-            "I need to get this off my chest.",
-            "Can I just talk for a bit?",
-            "I need to vent.",
-        ],
-        [
-            "Skip the sympathy.",
-            "I don't need comfort, I need solutions.",
-            "Stop validating me and tell me what to do.",
-            "Don't just listen, help me.",
-        ],
-    ),
-    "directness": (
-        [
-            "Be honest and blunt with me.",
-            "Just tell me straight.",
-            "No sugar-coating please.",
-            "Give it to me straight, was I wrong?",
-        ],
-        ["Please be gentle with me.", "Go easy on me.", "I'm fragile right now.", "Say it softly."],
-    ),
-    "humour": (
-        [
-            "Haha, that's hilarious.",
-            "I laugh about it to cope.",
-            "lol I love a good joke.",
-            "You have to laugh at this mess.",
-        ],
-        [
-            "This is not funny at all.",
-            "Please be serious.",
-            "Don't joke about this.",
-            "I'm not in the mood for jokes.",
-        ],
-    ),
-    "self_disclosure_comfort": (
-        [
-            "What about you?",
-            "Have you ever felt like this?",
-            "Tell me about your experience.",
-            "Do you ever feel this way?",
-        ],
-        [
-            "I don't care about your experience.",
-            "Keep the focus on me.",
-            "Don't talk about yourself.",
-            "This isn't about you.",
-        ],
-    ),
-    "reply_length": (
-        [
-            "Please explain in detail.",
-            "Tell me more.",
-            "I want a long answer.",
-            "Go on, walk me through it.",
-        ],
-        ["Keep it short.", "Just a quick answer.", "Too long, didn't read.", "Briefly, please."],
-    ),
-}
+PROTOTYPES_FILE = Path(__file__).with_name("trait_prototypes.toml")
+
+
+@cache
+def prototype_statements() -> dict[str, tuple[list[str], list[str]]]:
+    """The high and low prototype statements of each trait (data in trait_prototypes.toml)."""
+    with PROTOTYPES_FILE.open("rb") as handle:
+        data = tomllib.load(handle)
+    return {name: (list(entry["high"]), list(entry["low"])) for name, entry in data.items()}
+
 
 NEED_SIGNALS: dict[str, list[tuple[str, float, float]]] = {
     "get_advice": [("wants_advice", 0.9, 0.8), ("wants_to_be_heard", 0.3, 0.4)],
@@ -303,7 +170,7 @@ class TraitModel:
     def prototypes(self) -> dict[str, tuple[NDArray[np.float32], NDArray[np.float32]]]:
         """Return the embedded high/low prototype statements (embedded once)."""
         if not self._prototypes:
-            for name, (high, low) in PROTOTYPES.items():
+            for name, (high, low) in prototype_statements().items():
                 self._prototypes[name] = (self.embedder.embed(high), self.embedder.embed(low))
         return self._prototypes
 
