@@ -5,8 +5,8 @@ of Fine-Grained Emotions", ACL 2020 (Apache-2.0): 28 labels (27 emotions + neutr
 train and dev splits are used; the test split is held out.
 
 Method (all choices made on train, dev only measures):
-1. Embed every text once with the frozen encoder (cached as .npy under the cache dir, keyed by the
-   file's sha256), so re-runs take seconds.
+1. Embed every text once with the frozen encoder (`eval.embed_cache`, keyed by each text, shared
+   with the crisis screen's training), so re-runs take seconds.
 2. Baseline: a multinomial logistic-regression probe on each item's first label.
 3. Head: a one-hidden-layer MLP (ReLU, dropout) trained with a soft-target cross-entropy (the gold
    labels of an item share its target mass), in 5 folds over train; each fold early-stops on its
@@ -47,8 +47,7 @@ from rich.progress import Progress
 from rich.table import Table
 
 from agent.emotion import HEAD_PATH, EmotionHead
-from agent.settings import Settings
-from memory.embeddings import Embedder, default_embedder
+from eval.embed_cache import embed_many
 
 Matrix = npt.NDArray[np.float32]
 DEFAULT_DATA_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "goemotions"
@@ -112,25 +111,6 @@ def read_split(data_dir: Path, name: str, n_labels: int) -> Split:
         texts.append(fields[0])
         gold.append(ids)
     return Split(name, texts, gold, hashlib.sha256(raw).hexdigest())
-
-
-def embed_cached(split: Split, embedder: Embedder, cache_dir: Path, chunk: int = 512) -> Matrix:
-    """Embed a split, reusing the .npy cached for this exact file."""
-    path = cache_dir / f"{split.name}-{split.sha256[:16]}-{ENCODER}.npy"
-    if path.is_file():
-        cached = np.load(path)
-        if cached.shape[0] == len(split.texts):
-            return np.asarray(cached, dtype=np.float32)
-    parts = []
-    with Progress(console=console) as progress:
-        task = progress.add_task(f"embedding {split.name}", total=len(split.texts))
-        for start in range(0, len(split.texts), chunk):
-            parts.append(embedder.embed(split.texts[start : start + chunk]))
-            progress.advance(task, len(parts[-1]))
-    vectors = np.concatenate(parts).astype(np.float32)
-    cache_dir.mkdir(parents=True, exist_ok=True)
-    np.save(path, vectors)
-    return vectors
 
 
 def top1_scores(gold: Sequence[Sequence[int]], probs: Matrix) -> tuple[float, float]:
@@ -304,11 +284,10 @@ class Embedded:
 def load_embedded(args: argparse.Namespace) -> tuple[list[str], Embedded, Embedded]:
     """Read the labels and both splits, and embed them (cached)."""
     labels = read_labels(args.data_dir)
-    cache_dir = args.cache_dir or Settings().cache_dir / "goemotions-emb"
     embedded = []
     for name in ("train", "dev"):
         split = read_split(args.data_dir, name, len(labels))
-        vectors = embed_cached(split, default_embedder(), cache_dir)
+        vectors = embed_many(split.texts, f"goemotions {name}", cache_dir=args.cache_dir)
         embedded.append(Embedded(split, vectors, split.targets(len(labels))))
     return labels, embedded[0], embedded[1]
 

@@ -32,6 +32,7 @@ import numpy.typing as npt
 from scipy import sparse
 
 from agent.safety import HEAD_PATH, lexical_indices, sentence_windows
+from eval.bench_safety import read_jsonl
 from eval.embed_cache import embed_many
 from eval.real_messages import Message, esconv_seeker_turns, goemotions
 from eval.safety_labels import CRISIS_WORDS, load_labels
@@ -65,12 +66,6 @@ class Examples:
     labels: list[str]
     kinds: list[str]
     units: Units
-
-
-def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    """Read one JSON object per non-empty line."""
-    with path.open(encoding="utf-8") as handle:
-        return [json.loads(line) for line in handle if line.strip()]
 
 
 def real_training_messages() -> list[Message]:

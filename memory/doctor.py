@@ -12,7 +12,7 @@ from dataclasses import dataclass
 
 from sqlite_utils import Database
 
-from memory.vectors import VectorStore
+from memory.memories import MemoryStore
 
 
 @dataclass(frozen=True)
@@ -34,17 +34,12 @@ def integrity(db: Database) -> Finding:
     )  # fmt: skip
 
 
-def vector_agreement(db: Database, vectors: VectorStore) -> list[Finding]:
+def vector_agreement(memories: MemoryStore) -> list[Finding]:
     """Each user's vectors must be exactly their current memories' (no stale, none missing)."""
     findings = []
-    for (user_id,) in db.execute("select id from users order by id").fetchall():
-        current = {
-            row[0]
-            for row in db.execute(
-                "select id from memories where user_id = ? and status = 'current'", [user_id]
-            ).fetchall()
-        }
-        stored = set(vectors.ids(user_id))
+    for (user_id,) in memories.db.execute("select id from users order by id").fetchall():
+        current = {m.id for m in memories.all(user_id)}
+        stored = set(memories.vectors.ids(user_id))
         missing, stale = current - stored, stored - current
         detail = f"{len(current)} memories, {len(stored)} vectors"
         if missing or stale:
@@ -94,6 +89,7 @@ def turns(db: Database) -> Finding:
     )  # fmt: skip
 
 
-def check(db: Database, vectors: VectorStore) -> list[Finding]:
+def check(memories: MemoryStore) -> list[Finding]:
     """Every data check, in order."""
-    return [integrity(db), *vector_agreement(db, vectors), jobs(db), turns(db)]
+    db = memories.db
+    return [integrity(db), *vector_agreement(memories), jobs(db), turns(db)]

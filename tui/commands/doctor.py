@@ -32,10 +32,7 @@ def doctor(data_dir: Path | None, rehash: bool, repair: bool, as_json: bool) -> 
 
     with memory_errors():
         context = open_memory(data_dir)
-        from agent.memory_llm import vectors_for
-
-        vectors = vectors_for(context.settings)
-        findings = check(context.store.db, vectors)
+        findings = check(context.memories)
         if repair:
             findings = _repair(context, findings)
         findings += _models(context.settings.models_dir, rehash)
@@ -52,16 +49,16 @@ def doctor(data_dir: Path | None, rehash: bool, repair: bool, as_json: bool) -> 
 
 
 def _repair(context: Context, findings: list[Finding]) -> list[Finding]:
-    """Re-embed the users whose vectors disagree, then check again."""
-    from agent.memory_llm import vectors_for
-    from memory.doctor import check
+    """Re-embed the users whose vectors disagree, then check the vectors again."""
+    from memory.doctor import vector_agreement
 
     for finding in findings:
         if finding.check.startswith("vectors of ") and not finding.ok:
             user = finding.check.removeprefix("vectors of ")
             count = context.memories.reindex(user)
             click.echo(f"repaired {user}: {count} memories re-embedded", err=True)
-    return check(context.store.db, vectors_for(context.settings))
+    others = [f for f in findings if not f.check.startswith("vectors of ")]
+    return [others[0], *vector_agreement(context.memories), *others[1:]]
 
 
 def _models(models_dir: Path, rehash: bool) -> list[Finding]:
