@@ -11,8 +11,10 @@ import threading
 from datetime import UTC, datetime, timedelta
 from typing import Protocol
 
+from memory.errors import MemoryLayerError
 
-class ClockError(ValueError):
+
+class ClockError(MemoryLayerError, ValueError):
     """A simulated clock was given a time it cannot use."""
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 
 from sqlite_utils import Database
 
+from memory.jobs import orphaned_jobs
 from memory.memories import MemoryStore
 
 
@@ -60,6 +61,15 @@ def jobs(db: Database, max_attempts: int = 3) -> Finding:
     counts = {status: (count, error) for status, count, error in rows}
     failed, _ = counts.get("failed", (0, ""))
     retrying, _ = counts.get("pending", (0, ""))
+    interrupted = len(orphaned_jobs(db))
+    if interrupted:
+        return Finding(
+            "memory jobs", False,
+            f"{interrupted} left running by a process that stopped, {failed} failed, "
+            f"{retrying} retrying",
+            "They run again with the next memory work: start a chat, or run `empathos doctor "
+            "--repair`.",
+        )  # fmt: skip
     if not failed and not retrying:
         return Finding("memory jobs", True, "none failed or retrying")
     error = next((e for _, e in counts.values() if e), "")

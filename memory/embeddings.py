@@ -18,13 +18,15 @@ from typing import TYPE_CHECKING, Any
 import numpy as np
 import numpy.typing as npt
 
+from memory.errors import MemoryLayerError
+
 if TYPE_CHECKING:
     from sentence_transformers import SentenceTransformer
 
 DIMENSIONS = 384
 
 
-class EmbeddingModelMissingError(RuntimeError):
+class EmbeddingModelMissingError(MemoryLayerError, RuntimeError):
     """The packaged embedding model is not installed."""
 
 

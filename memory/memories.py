@@ -16,8 +16,6 @@ it is stored and returned verbatim, never interpreted.
 from __future__ import annotations
 
 import hashlib
-import json
-import re
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
@@ -29,27 +27,18 @@ from pydantic import BaseModel, Field
 from sqlite_utils import Database
 
 from memory.clock import SYSTEM_CLOCK, Clock
-from memory.store import now
+from memory.database import transaction
+from memory.errors import MemoryLayerError
+from memory.rules import Relation, RuleJudge, words
+from memory.store import now, scrub_traces
 
 if TYPE_CHECKING:
     from memory.vectors import VectorStore
 
-Relation = Literal["same", "contradicts", "unrelated"]
 Action = Literal["added", "merged"]
 
-NEGATIONS = frozenset(
-    "not no never nobody nothing nowhere neither nor cannot anymore stopped quit hate hates "
-    "hated dislike dislikes disliked".split()
-)
-STOPWORDS = frozenset(
-    "the a an and or but of to in on at for with from by is are was were be been being am "
-    "i me my mine you your user user's their they them he she his her it its this that these "
-    "those has have had do does did so very really just also about as into than then there".split()
-)
-WORD = re.compile(r"[a-z0-9']+")
 
-
-class MemoryStoreError(Exception):
+class MemoryStoreError(MemoryLayerError):
     """Base class for memory errors."""
 
 
@@ -93,44 +82,6 @@ class Embedder(Protocol):
     def embed(self, texts: Sequence[str]) -> NDArray[np.float32]: ...
 
 
-def words(text: str) -> list[str]:
-    return WORD.findall(text.lower())
-
-
-def negated(text: str) -> bool:
-    """Return True if the statement is phrased negatively (not, never, no longer, hate...)."""
-    return any(w in NEGATIONS or w.endswith("n't") for w in words(text))
-
-
-class RuleJudge:
-    """A model-free judge: near-identical means same; similar with flipped polarity contradicts.
-
-    It catches "I love running" vs "I don't love running anymore", not "I live in Berlin" vs
-    "I moved to Lisbon"; the LLM judge in `agent.memory_llm` catches more.
-    """
-
-    def __init__(self, same_at: float = 0.88) -> None:
-        self.same_at = same_at
-
-    def relation(self, new: str, old: str, similarity: float) -> Relation:
-        if negated(new) != negated(old):
-            return "contradicts"
-        return "same" if similarity >= self.same_at else "unrelated"
-
-
-def content_words(text: str) -> set[str]:
-    return {w[:5] for w in words(text) if w not in STOPWORDS and len(w) > 2}
-
-
-def is_grounded(fact: str, sources: Sequence[str], share: float = 0.5) -> bool:
-    """Return True if enough of the fact's content words come from the user's own words."""
-    wanted = content_words(fact)
-    if not wanted:
-        return False
-    have = set().union(*(content_words(s) for s in sources)) if sources else set()
-    return len(wanted & have) / len(wanted) >= share
-
-
 def memory_id(user_id: str, turn_id: str, text: str) -> str:
     """Return the stable id of a fact from one turn (re-runs produce the same id)."""
     key = "\x00".join([user_id, turn_id, " ".join(words(text))])
@@ -171,7 +122,6 @@ class WriteResult:
     superseded: tuple[str, ...] = ()
 
 
-FORGOTTEN = "[forgotten]"
 """What a forgotten memory's text becomes in the traces of past turns."""
 
 
@@ -228,7 +178,7 @@ class MemoryStore:
     ) -> str:  # fmt: skip
         new_id, stamp = memory_id(user_id, turn_id, fact.text), now(self.clock)
         self.vectors.add(user_id, [new_id], vector[None, :])
-        with self.db.conn:
+        with transaction(self.db):
             self.db.table("memories").upsert(
                 {
                     "id": new_id, "user_id": user_id, "kind": fact.kind.value,
@@ -247,7 +197,7 @@ class MemoryStore:
         if turn_id in self.sources(memory.user_id, memory.id):
             return
         stamp = now(self.clock)
-        with self.db.conn:
+        with transaction(self.db):
             self.db.table("memories").update(
                 memory.id,
                 {
@@ -270,7 +220,7 @@ class MemoryStore:
         old_ids = [i for i in old_ids if i != new_id]
         if not old_ids:
             return
-        with self.db.conn:
+        with transaction(self.db):
             for old in old_ids:
                 self.db.table("memories").update(
                     old,
@@ -352,7 +302,7 @@ class MemoryStore:
         ExtractedFact(kind=MemoryKind(found.kind), text=text)  # validates the length
         vector = self.embedder.embed([text])
         update = {"text": text, "origin": "edited", "updated_at": now(self.clock)}
-        with self.db.conn:  # the row rolls back if the vector cannot be written
+        with transaction(self.db):  # the row rolls back if the vector cannot be written
             self.db.table("memories").update(memory, update)
             self.vectors.add(user_id, [memory], vector)
         return self.get(user_id, memory)
@@ -360,42 +310,46 @@ class MemoryStore:
     def forget(self, user_id: str, memory: str) -> list[str]:
         """Delete a memory, its history versions and what was inferred from them; return ids."""
         ids = [self.get(user_id, memory).id, *(m.id for m in self.history(user_id, memory))]
-        self.vectors.delete(user_id, ids)
         marks = ", ".join("?" * len(ids))
-        with self.db.conn:
+        with transaction(self.db):
             for table, column in [("memory_sources", "memory_id"), ("trait_evidence", "source_id"),
                                   ("memories", "id")]:  # fmt: skip
                 self.db.execute(
                     f"delete from {table} where user_id = ? and {column} in ({marks})",
                     [user_id, *ids],
                 )
-            self._scrub_traces(user_id, set(ids))
+            scrub_traces(self.db, user_id, set(ids))
+        # The words go first; a crash before the vectors go leaves only stale vectors, which
+        # `reconcile` removes at the next start.
+        self.vectors.delete(user_id, ids)
         self.db.execute("PRAGMA wal_checkpoint(TRUNCATE)")  # old page images leave the WAL
         return ids
 
-    def _scrub_traces(self, user_id: str, ids: set[str]) -> None:
-        """Remove forgotten memories' words from the traces of the user's stored turns."""
-        rows = self.db.execute(
-            "select id, trace from turns where user_id = ? and trace is not null", [user_id]
-        ).fetchall()
-        for turn_id, raw in rows:
-            trace = json.loads(raw)
-            used = trace.get("memories_used") or []
-            if not any(entry.get("id") in ids for entry in used):
-                continue
-            trace["memories_used"] = [
-                {"id": entry["id"], "text": FORGOTTEN} if entry.get("id") in ids else entry
-                for entry in used
-            ]
-            self.db.execute("update turns set trace = ? where id = ?", [json.dumps(trace), turn_id])
+    def reindex(self, user_id: str, only_missing: bool = False, batch: int = 256) -> int:
+        """Make the user's collection hold exactly the current memories' vectors: drop stale
+        ones, embed the rest (`only_missing`: only those without a vector); return how many
+        were embedded.
 
-    def reindex(self, user_id: str, batch: int = 256) -> int:
-        """Make the user's collection hold exactly the current memories' vectors."""
+        SQLite is the truth and Chroma an index of it, so every crash window between the two
+        leaves a state this repairs: a vector without its row (written first), or a row whose
+        vector was not written yet."""
         current = self.all(user_id)
-        stale = set(self.vectors.ids(user_id)) - {m.id for m in current}
-        self.vectors.delete(user_id, sorted(stale))
-        for start in range(0, len(current), batch):
-            chunk = current[start : start + batch]
+        stored = set(self.vectors.ids(user_id))
+        self.vectors.delete(user_id, sorted(stored - {m.id for m in current}))
+        todo = [m for m in current if m.id not in stored] if only_missing else current
+        for start in range(0, len(todo), batch):
+            chunk = todo[start : start + batch]
             vectors = self.embedder.embed([m.text for m in chunk])
             self.vectors.add(user_id, [m.id for m in chunk], vectors)
-        return len(current)
+        return len(todo)
+
+    def reconcile(self) -> dict[str, int]:
+        """Bring Chroma in step with SQLite after a crash (run at start-up, before any work):
+        every user's vectors (see `reindex`), and the collections of people no longer stored
+        (their forgetting was cut short after the rows went). Returns what changed, by user."""
+        users = [row[0] for row in self.db.execute("select id from users").fetchall()]
+        changed = {u: n for u in users if (n := self.reindex(u, only_missing=True))}
+        for name in self.vectors.orphans(users):
+            self.vectors.drop_collection(name)
+            changed[name] = 0
+        return changed

@@ -1,15 +1,19 @@
 """Named, ordered schema migrations for the structured store (the simonw/llm pattern).
 
 Each migration is a function `mNNN_what(db)`; applied names are recorded in `_migrations`, so a
-migration runs once per database and new ones append to the end of the list.
+migration runs once per database (in one transaction) and new ones append to the end of the list.
 """
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from datetime import UTC, datetime
 
+from pydantic import ValidationError
 from sqlite_utils import Database
+
+from memory.trace import TurnTrace, upgrade
 
 Migration = Callable[[Database], None]
 MIGRATIONS: list[Migration] = []
@@ -29,7 +33,7 @@ def migrate(db: Database) -> list[str]:
     for fn in MIGRATIONS:
         if fn.__name__ in done:
             continue
-        with db.conn:
+        with db.atomic():
             fn(db)
             db.table("_migrations").insert(
                 {"name": fn.__name__, "applied_at": datetime.now(UTC).isoformat()}
@@ -199,3 +203,57 @@ def m003_user_model_tables(db: Database) -> None:
         foreign_keys=[("user_id", "users", "id")],
         if_not_exists=True,
     )
+
+
+@migration
+def m004_trace_version_2(db: Database) -> None:
+    """Stored traces become versioned `TurnTrace` records (see `memory.trace`). A trace that
+    does not validate is left as it was (it reads as unreadable, nothing is thrown away)."""
+    rows = db.execute("select id, trace from turns where trace is not null").fetchall()
+    for turn_id, raw in rows:
+        try:
+            data = upgrade(json.loads(raw))
+            TurnTrace.model_validate(data)
+        except (ValueError, TypeError, ValidationError):
+            continue
+        db.execute("update turns set trace = ? where id = ?", [json.dumps(data), turn_id])
+
+
+FORGET_SEARCH_TRIGGER = """
+create trigger if not exists users_ad_turns_fts after delete on users begin
+  delete from turns_fts where turn_id not in (select id from turns);
+  insert into turns_fts(turns_fts) values ('optimize');
+end"""
+
+
+@migration
+def m005_turn_search(db: Database) -> None:
+    """Full-text search over turns: an FTS5 table of each turn's message and reply, under the
+    turn's rowid, with Porter stems (so "exams" finds "exam"), filled from the stored turns. It
+    keeps the turn id too, since VACUUM may renumber the rowids of `turns`.
+
+    There are no triggers on `turns`: `ConversationStore.search_turns` brings the index up to
+    date before it searches. A trigger would open the FTS5 table inside every turn write, and
+    FTS5 reads its config when a connection first opens it; inside sqlite-utils' deferred
+    `BEGIN` that read pins a snapshot, and the write then fails with "database is locked" when
+    another thread committed meanwhile. Forgetting a person deletes their `users` row last; the
+    trigger on that drops index rows whose turn is gone and merges the index (FTS5 keeps deleted
+    words in its pages until a merge), so with `secure_delete` and the VACUUM that follows no
+    word of theirs stays in the file."""
+    db.execute(
+        "create virtual table if not exists turns_fts using fts5(turn_id unindexed, user_text, "
+        "reply, tokenize='porter unicode61 remove_diacritics 2')"
+    )
+    db.execute("delete from turns_fts")
+    db.execute(
+        "insert into turns_fts(rowid, turn_id, user_text, reply) "
+        "select rowid, id, user_text, reply from turns"
+    )
+    db.execute(FORGET_SEARCH_TRIGGER)
+
+
+@migration
+def m006_job_claims(db: Database) -> None:
+    """Which process runs a job, so a job whose process died is put back on the queue."""
+    if "claimed_by" not in db.table("jobs").columns_dict:
+        db.execute("alter table jobs add column claimed_by text")

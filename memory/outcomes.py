@@ -29,12 +29,14 @@ from typing import Any
 from sqlite_utils import Database
 
 from memory.clock import SYSTEM_CLOCK, Clock
+from memory.database import transaction
+from memory.errors import MemoryLayerError
 from memory.store import ConversationStore, Turn, now
 
 SHIFT_WEIGHT, ENGAGEMENT_WEIGHT, FEEDBACK_SHARE, SHIFT_GAIN = 0.6, 0.4, 0.7, 1.0
 
 
-class OutcomeError(Exception):
+class OutcomeError(MemoryLayerError):
     """Base class for outcome errors."""
 
 
@@ -70,13 +72,12 @@ def clip(value: float) -> float:
 
 def plan_of(turn: Turn) -> tuple[str, str] | None:
     """Return (lens, strategy) of a finished turn's reply, or None (crisis or failed turns)."""
-    plan = turn.trace.get("plan") if turn.status == "done" else None
-    return (plan["lens"], plan["strategy"]) if plan else None
+    plan = turn.trace.plan if turn.status == "done" else None
+    return (plan.lens, plan.strategy) if plan else None
 
 
 def valence_of(turn: Turn) -> float | None:
-    emotion = turn.trace.get("emotion") or {}
-    return float(emotion["valence"]) if "valence" in emotion else None
+    return turn.trace.emotion.valence if turn.trace.emotion else None
 
 
 def combine(auto: float | None, feedback: int | None) -> float:
@@ -130,6 +131,15 @@ class Outcomes:
         self, user_id: str, turn_id: str, plan: tuple[str, str], auto: float | None,
         shift: float | None, engagement: float | None, next_turn: str | None,
     ) -> Outcome:  # fmt: skip
+        # Read the rating and write the outcome in one transaction: a rating given while the
+        # worker scores the same reply is then either seen here or rescored by `feedback`.
+        with transaction(self.db):
+            return self._save_now(user_id, turn_id, plan, auto, shift, engagement, next_turn)
+
+    def _save_now(
+        self, user_id: str, turn_id: str, plan: tuple[str, str], auto: float | None,
+        shift: float | None, engagement: float | None, next_turn: str | None,
+    ) -> Outcome:  # fmt: skip
         feedback = self._feedback(turn_id)
         reward = combine(auto, feedback)
         row: dict[str, Any] = {
@@ -154,16 +164,17 @@ class Outcomes:
         turn = self._rateable(store, user_id, turn_id)
         plan = plan_of(turn)
         assert plan is not None
-        self.db.table("feedback").upsert(
-            {"turn_id": turn.id, "user_id": user_id, "value": 1 if up else -1, "note": note,
-             "created_at": now(self.clock)},
-            pk="turn_id",
-        )  # fmt: skip
-        old = list(self.db.table("outcomes").rows_where("turn_id = ?", [turn.id]))
-        auto = old[0]["auto_reward"] if old else None
-        shift = old[0]["emotion_shift"] if old else None
-        engagement = old[0]["engagement"] if old else None
-        return self._save(user_id, turn.id, plan, auto, shift, engagement, None)
+        with transaction(self.db):  # the rating and the rescored outcome land together
+            self.db.table("feedback").upsert(
+                {"turn_id": turn.id, "user_id": user_id, "value": 1 if up else -1, "note": note,
+                 "created_at": now(self.clock)},
+                pk="turn_id",
+            )  # fmt: skip
+            old = list(self.db.table("outcomes").rows_where("turn_id = ?", [turn.id]))
+            auto = old[0]["auto_reward"] if old else None
+            shift = old[0]["emotion_shift"] if old else None
+            engagement = old[0]["engagement"] if old else None
+            return self._save_now(user_id, turn.id, plan, auto, shift, engagement, None)
 
     def _rateable(self, store: ConversationStore, user_id: str, turn_id: str | None) -> Turn:
         if turn_id is not None:

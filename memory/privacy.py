@@ -30,6 +30,8 @@ from typing import TYPE_CHECKING, Any
 
 from sqlite_utils import Database
 
+from memory.database import transaction
+from memory.errors import MemoryLayerError
 from memory.store import check_user_id
 from memory.vectors import secure_tree
 
@@ -46,7 +48,7 @@ EXPORT_TABLES: list[tuple[str, tuple[str, ...]]] = [
 PARENT_TABLES = ("sessions", "users")
 
 
-class PrivacyError(Exception):
+class PrivacyError(MemoryLayerError):
     """Base class for privacy errors."""
 
 
@@ -114,7 +116,7 @@ def forget_rows(db: Database, user_id: str) -> dict[str, int]:
     """Delete the user's rows from every table that has them; return counts per table."""
     counts = {}
     db.execute("PRAGMA secure_delete = ON")
-    with db.conn:
+    with transaction(db):
         for table in user_tables(db):
             column = "id" if table == "users" else "user_id"
             cursor = db.execute(f"delete from [{table}] where {column} = ?", [user_id])
@@ -153,8 +155,10 @@ def forget_user(
     check_user_id(user_id)
     if not user_exists(db, user_id) and vectors.count(user_id) == 0:
         raise UnknownUserError(f"Nothing is stored for user {user_id!r}.")
-    vectors.drop(user_id)
+    # Rows first: a crash before the collection goes leaves a collection of nobody, which the
+    # next start drops (`MemoryStore.reconcile`); the reverse would leave words without vectors.
     report = ForgetReport(rows=forget_rows(db, user_id))
+    vectors.drop(user_id)
     compact(db.conn, "the empathos database")
     if checkpoint_path is not None:
         report.checkpoints = forget_checkpoints(checkpoint_path, user_id)
@@ -244,14 +248,14 @@ def import_user(db: Database, memories: MemoryStore, doc: Any) -> dict[str, int]
         )
     counts = {}
     try:
-        with db.conn:
+        with transaction(db):
             for table, json_columns in EXPORT_TABLES:
                 rows = [_encode(row, json_columns) for row in doc["tables"].get(table, [])]
                 db.table(table).insert_all(rows, alter=False)
                 counts[table] = len(rows)
     except sqlite3.DatabaseError as exc:
         raise ExportFormatError(f"The export does not fit this database: {exc}.") from exc
-    memories.reindex(user_id)
+    memories.reindex(user_id)  # a crash before this ends is repaired by `reconcile`
     return counts
 
 

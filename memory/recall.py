@@ -27,6 +27,7 @@ from numpy.typing import NDArray
 from pydantic import BaseModel, Field
 
 from memory.store import ConversationStore
+from memory.trace import MemoryRef, TraitValue
 from memory.vectors import VectorStoreError
 
 if TYPE_CHECKING:
@@ -34,26 +35,6 @@ if TYPE_CHECKING:
     from memory.traits import TraitModel
 
 NEUTRAL_VALENCE = 0.1
-
-
-class MemoryRef(BaseModel):
-    """A remembered fact used in a turn, cited by id, with the parts of its score."""
-
-    id: str
-    text: str
-    score: float = 0.0
-    kind: str = ""
-    relevance: float = 0.0
-    recency: float = 0.0
-    importance: float = 0.0
-    congruence: float = 0.0
-
-
-class TraitValue(BaseModel):
-    value: float = Field(ge=0.0, le=1.0)
-    confidence: float = Field(ge=0.0, le=1.0)
-    source: str = Field(default="inferred", description="'inferred' or 'user' (set by the user).")
-    evidence: list[str] = Field(default_factory=list, description="Turn and memory ids.")
 
 
 class Recall(BaseModel):

@@ -1,31 +1,33 @@
 """The structured store: users, sessions and turns (with their traces) in SQLite.
 
-Exceptions: `StoreError` (base) > `UnknownUserError`, `UnknownSessionError`, `UnknownTurnError`.
+Exceptions: `StoreError` (base) > `InvalidUserIdError`, `UnknownSessionError`, `UnknownTurnError`.
 Writes are idempotent upserts keyed by id, so a graph node that re-runs after a crash writes the
-same row again instead of a second one.
+same row again instead of a second one. Front ends read and write through these methods, never
+with SQL of their own.
+Search by words is SQLite FTS5 (`memory.search`).
 """
 
 from __future__ import annotations
 
-import json
-import os
 import re
-import sqlite3
 import uuid
 from dataclasses import dataclass
-from pathlib import Path
 from typing import Any
 
 from sqlite_utils import Database
 from sqlite_utils.db import NotFoundError
 
 from memory.clock import SYSTEM_CLOCK, Clock, stamp
-from memory.migrations import migrate
+from memory.database import transaction
+from memory.errors import MemoryLayerError
+from memory.search import TurnHit, search_turns
+from memory.trace import TraceError, TurnTrace
 
 USER_ID_PATTERN = re.compile(r"^[A-Za-z0-9][A-Za-z0-9_.@-]{0,63}$")
+TITLE_MAX = 80
 
 
-class StoreError(Exception):
+class StoreError(MemoryLayerError):
     """Base class for store errors."""
 
 
@@ -61,30 +63,6 @@ def check_user_id(user_id: str) -> str:
     return user_id
 
 
-def secure_dir(path: Path) -> Path:
-    """Create a private (0700) directory."""
-    path.mkdir(parents=True, exist_ok=True)
-    os.chmod(path, 0o700)
-    return path
-
-
-def open_database(path: Path | str) -> Database:
-    """Open (creating and migrating) the SQLite database at `path`, private and in WAL mode."""
-    if str(path) == ":memory:":
-        db = Database(memory=True)
-    else:
-        path = Path(path)
-        secure_dir(path.parent)
-        path.touch(mode=0o600, exist_ok=True)
-        os.chmod(path, 0o600)
-        db = Database(sqlite3.connect(str(path), check_same_thread=False))
-        db.enable_wal()
-    db.execute("PRAGMA foreign_keys = ON")
-    db.execute("PRAGMA secure_delete = ON")  # deleted text is overwritten, not left in free pages
-    migrate(db)
-    return db
-
-
 @dataclass(frozen=True)
 class Turn:
     id: str
@@ -96,7 +74,7 @@ class Turn:
     status: str
     crisis: bool
     error: str | None
-    trace: dict[str, Any]
+    trace: TurnTrace
     created_at: str
 
     @classmethod
@@ -111,9 +89,38 @@ class Turn:
             status=row["status"],
             crisis=bool(row["crisis"]),
             error=row["error"],
-            trace=json.loads(row["trace"]) if row["trace"] else {},
+            trace=TurnTrace.load(row["trace"]),
             created_at=row["created_at"],
         )
+
+
+@dataclass(frozen=True)
+class SessionSummary:
+    """A session as a list shows it: its title, when it was last active and what it holds."""
+
+    id: str
+    title: str
+    created_at: str
+    updated_at: str
+    turns: int
+    first_text: str
+
+
+SESSIONS_SQL = """
+select s.id, coalesce(s.title, ''), coalesce(s.created_at, ''), coalesce(s.updated_at, ''),
+  (select count(*) from turns t where t.session_id = s.id and t.user_id = s.user_id),
+  coalesce((select t.user_text from turns t where t.session_id = s.id and t.user_id = s.user_id
+            order by t.idx limit 1), '')
+from sessions s where s.user_id = ? {extra} order by s.updated_at desc, s.rowid desc
+"""
+
+
+def summary(row: tuple[Any, ...]) -> SessionSummary:
+    """Return a row of `SESSIONS_SQL` as a `SessionSummary`."""
+    return SessionSummary(
+        id=row[0], title=row[1], created_at=row[2], updated_at=row[3], turns=int(row[4]),
+        first_text=row[5],
+    )  # fmt: skip
 
 
 class ConversationStore:
@@ -163,19 +170,47 @@ class ConversationStore:
             )
         return session_id
 
-    def sessions(self, user_id: str) -> list[dict[str, Any]]:
-        return list(
-            self.db.table("sessions").rows_where(
-                "user_id = ?", [user_id], order_by="updated_at desc"
-            )
+    def users(self) -> list[str]:
+        """Return the ids of every stored user, most recently active first."""
+        rows = self.db.execute(
+            "select u.id from users u left join sessions s on s.user_id = u.id "
+            "group by u.id order by max(coalesce(s.updated_at, u.created_at)) desc, u.id"
+        ).fetchall()
+        return [str(row[0]) for row in rows]
+
+    def sessions(self, user_id: str) -> list[SessionSummary]:
+        """Return the user's sessions, last active first, with turn counts and first messages."""
+        rows = self.db.execute(SESSIONS_SQL.format(extra=""), [user_id]).fetchall()
+        return [summary(row) for row in rows]
+
+    def session(self, user_id: str, session_id: str) -> SessionSummary:
+        """Return one of the user's sessions; raise `UnknownSessionError` if it is not theirs."""
+        sql = SESSIONS_SQL.format(extra="and s.id = ?")
+        row = self.db.execute(sql, [user_id, session_id]).fetchone()
+        if row is None:
+            raise UnknownSessionError(f"No session {session_id!r} for user {user_id!r}.")
+        return summary(row)
+
+    def rename_session(self, user_id: str, session_id: str, title: str) -> str:
+        """Set the title of one of the user's sessions (spaces squeezed, at most `TITLE_MAX`
+        characters); return the title stored. Raise `UnknownSessionError` if it is not theirs."""
+        title = " ".join(title.split())[:TITLE_MAX]
+        cursor = self.db.execute(
+            "update sessions set title = ? where id = ? and user_id = ?",
+            [title, session_id, user_id],
         )
+        if cursor.rowcount != 1:
+            raise UnknownSessionError(
+                f"No session {session_id!r} for user {user_id!r}: nothing was renamed."
+            )
+        return title
 
     def begin_turn(self, turn_id: str, user_id: str, session_id: str, text: str) -> Turn:
         """Persist the user's message as a pending turn (idempotent for the same turn id)."""
         existing = self.get_turn(turn_id)
         if existing is not None:
             return existing
-        with self.db.conn:
+        with transaction(self.db):
             idx = self._next_index(session_id)
             self.db.table("turns").insert(
                 {
@@ -198,13 +233,13 @@ class ConversationStore:
         assert turn is not None
         return turn
 
-    def complete_turn(self, turn_id: str, reply: str, trace: dict[str, Any], crisis: bool) -> None:
+    def complete_turn(self, turn_id: str, reply: str, trace: TurnTrace, crisis: bool) -> None:
         """Store the reply and its trace; the turn becomes done."""
         self._update(
             turn_id,
             {
                 "reply": reply,
-                "trace": json.dumps(trace, default=str),
+                "trace": trace.dump(),
                 "crisis": int(crisis),
                 "status": "done",
                 "error": None,
@@ -235,6 +270,10 @@ class ConversationStore:
         )
         return [Turn.from_row(row) for row in rows]
 
+    def search_turns(self, user_id: str, query: str, limit: int = 30) -> list[TurnHit]:
+        """Return the user's turns that have every word of `query` (see `memory.search`)."""
+        return search_turns(self.db, user_id, query, limit)
+
     def history(
         self, user_id: str, session_id: str, limit: int, before_idx: int
     ) -> list[tuple[str, str]]:
@@ -263,3 +302,23 @@ class ConversationStore:
             self.db.table("turns").update(turn_id, values)
         except NotFoundError as exc:
             raise UnknownTurnError(f"No turn {turn_id!r}.") from exc
+
+
+def scrub_traces(db: Database, user_id: str, ids: set[str]) -> None:
+    """Remove forgotten memories' words from the traces of the user's stored turns (inside the
+    caller's transaction). A trace too damaged to scrub is replaced whole if it names one."""
+    rows = db.execute(
+        "select id, trace from turns where user_id = ? and trace is not null", [user_id]
+    ).fetchall()
+    for turn_id, raw in rows:
+        try:
+            trace = TurnTrace.parse(raw)
+        except TraceError as exc:
+            if not any(memory_id in raw for memory_id in ids):
+                continue
+            trace = TurnTrace(degraded=[f"{exc}; removed when a memory was forgotten"])
+        else:
+            if not any(m.id in ids for m in trace.memories_used):
+                continue
+            trace = trace.without_memories(ids)
+        db.execute("update turns set trace = ? where id = ?", [trace.dump(), turn_id])

@@ -33,8 +33,10 @@ from numpy.typing import NDArray
 from sqlite_utils import Database
 
 from memory.clock import SYSTEM_CLOCK, Clock
-from memory.recall import TraitValue
+from memory.database import transaction
+from memory.errors import MemoryLayerError
 from memory.store import Turn, now
+from memory.trace import TraitValue, TurnTrace
 
 if TYPE_CHECKING:
     from memory.memories import Memory
@@ -85,7 +87,7 @@ MARKERS: list[tuple[re.Pattern[str], str, float, float]] = [
 ]
 
 
-class TraitError(Exception):
+class TraitError(MemoryLayerError):
     """Base class for trait errors."""
 
 
@@ -135,15 +137,15 @@ def marker_signals(text: str) -> list[Signal]:
     return found
 
 
-def trace_signals(trace: dict[str, Any]) -> list[Signal]:
+def trace_signals(trace: TurnTrace) -> list[Signal]:
     """Return signals from the turn's stored analysis (need) and emotion."""
-    need = ((trace.get("analysis") or {}).get("need")) or ""
+    need = trace.analysis.need if trace.analysis else ""
     found = [Signal(n, s, w, f"needed '{need}'") for n, s, w in NEED_SIGNALS.get(need, [])]
-    emotion = trace.get("emotion") or {}
-    if "valence" in emotion:
-        valence, intensity = float(emotion["valence"]), float(emotion.get("intensity", 0.5))
-        signal = clip(0.5 - 0.45 * valence)
-        found.append(Signal("neuroticism", signal, 0.3 * intensity, f"felt {emotion.get('label')}"))
+    if (emotion := trace.emotion) is not None:
+        signal = clip(0.5 - 0.45 * emotion.valence)
+        found.append(
+            Signal("neuroticism", signal, 0.3 * emotion.intensity, f"felt {emotion.label}")
+        )
     return found
 
 
@@ -223,7 +225,7 @@ class TraitModel:
             by_trait.setdefault(row["name"], []).append(row)
         user_set = {name for name, t in self.values(user_id).items() if t.source == "user"}
         estimates = {n: estimate(r) for n, r in by_trait.items() if n not in user_set}
-        with self.db.conn:
+        with transaction(self.db):
             for name, est in estimates.items():
                 self._write(user_id, name, est.value, est.confidence, "inferred", est.evidence)
                 self._snapshot(user_id, name, session_id, est.value, est.confidence, "inferred")
@@ -266,7 +268,7 @@ class TraitModel:
         check_trait(name)
         if not 0.0 <= value <= 1.0:
             raise TraitValueError(f"Trait values are between 0 and 1, not {value}.")
-        with self.db.conn:
+        with transaction(self.db):
             self._write(user_id, name, value, 1.0, "user", [])
             self._snapshot(user_id, name, "user-set", value, 1.0, "user")
         return self.values(user_id)[name]

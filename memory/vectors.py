@@ -14,12 +14,14 @@ our `Embedder` (Chroma's default downloads a model and fails offline); telemetry
 from __future__ import annotations
 
 import hashlib
+import json
 import os
 import shutil
-import sqlite3
+import subprocess
+import sys
 import threading
 from collections.abc import Iterator, Sequence
-from contextlib import AbstractContextManager, contextmanager
+from contextlib import AbstractContextManager, contextmanager, suppress
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
@@ -29,8 +31,9 @@ from urllib.parse import urlparse
 import numpy as np
 from numpy.typing import NDArray
 
+from memory.database import secure_dir
 from memory.embeddings import default_embedder
-from memory.store import secure_dir
+from memory.errors import MemoryLayerError
 
 if TYPE_CHECKING:
     from chromadb.api import ClientAPI
@@ -38,9 +41,27 @@ if TYPE_CHECKING:
     from chromadb.config import Settings as ChromaSettings
 
 CHROMA_SQLITE = "chroma.sqlite3"
+SEGMENTS_SQL = ["select id from segments where collection = ?"]
+COMPACT_SQL = ["PRAGMA wal_checkpoint(TRUNCATE)", "VACUUM", "PRAGMA wal_checkpoint(TRUNCATE)"]
+# Chroma's SQLite file is touched from a child process, never from this one: Chroma reads it
+# through its own copy of SQLite (in its Rust bindings), and closing a Python connection to the
+# same file in the same process drops that copy's POSIX locks (SQLite's documented "multiple
+# copies of SQLite linked" hazard) -- a VACUUM then corrupts the file under Chroma's feet.
+CHILD_SQL = """
+import json, sqlite3, sys
+path, statements, params = json.loads(sys.stdin.read())
+conn = sqlite3.connect(path, timeout=30)
+rows = []
+try:
+    for i, sql in enumerate(statements):
+        rows = conn.execute(sql, params if i == 0 else []).fetchall()
+finally:
+    conn.close()
+print(json.dumps(rows))
+"""
 
 
-class VectorStoreError(Exception):
+class VectorStoreError(MemoryLayerError):
     """Base class for vector-store errors."""
 
 
@@ -116,10 +137,27 @@ def secure_tree(root: Path) -> None:
         return
     os.chmod(root, 0o700)
     for folder, dirs, files in os.walk(root):
-        for name in dirs:
-            os.chmod(Path(folder) / name, 0o700)
-        for name in files:
-            os.chmod(Path(folder) / name, 0o600)
+        for names, mode in ((dirs, 0o700), (files, 0o600)):
+            for name in names:
+                with suppress(FileNotFoundError):  # Chroma (another thread) removed it meanwhile
+                    os.chmod(Path(folder) / name, mode)
+
+
+def chroma_sql(path: Path, statements: list[str], params: Sequence[str] = ()) -> list[Any]:
+    """Run SQL on Chroma's SQLite file in a child process; return the last statement's rows."""
+    request = json.dumps([str(path), statements, list(params)])
+    try:
+        done = subprocess.run(
+            [sys.executable, "-c", CHILD_SQL], input=request, capture_output=True, text=True,
+            timeout=120, check=False,
+        )  # fmt: skip
+    except (OSError, subprocess.TimeoutExpired) as exc:
+        raise VectorStoreError(f"could not run SQL on {path}: {exc}") from exc
+    if done.returncode != 0:
+        last = (done.stderr.strip().splitlines() or ["no error output"])[-1]
+        raise VectorStoreError(last)
+    rows: list[Any] = json.loads(done.stdout)
+    return rows
 
 
 def _http_client(url: str) -> ClientAPI:
@@ -228,10 +266,25 @@ class VectorStore:
         collection = self._collection(user_id, create=False)
         return [] if collection is None else list(collection.get(include=[])["ids"])
 
+    def orphans(self, user_ids: Sequence[str]) -> list[str]:
+        """Return the names of collections that belong to none of `user_ids`."""
+        keep = {collection_name(u) for u in user_ids}
+        with self._errors():
+            names = [c.name for c in self._client.list_collections()]
+        return sorted(n for n in names if n.startswith("u_") and n not in keep)
+
     def drop(self, user_id: str) -> None:
         """Delete the user's collection; locally also its segment files and freed pages."""
-        collection = self._collection(user_id, create=False)
-        if collection is None:
+        self.drop_collection(collection_name(user_id))
+
+    def drop_collection(self, name: str) -> None:
+        """Delete a collection by name (see `drop`)."""
+        from chromadb.errors import NotFoundError
+
+        try:
+            with self._errors():
+                collection = self._client.get_collection(name, embedding_function=self._function)
+        except NotFoundError:
             return
         segments = self._segment_dirs(str(collection.id))
         with self._lock, self._errors():
@@ -245,26 +298,18 @@ class VectorStore:
         """Rewrite Chroma's local SQLite file so deleted rows leave no bytes behind."""
         if self.path is None or not (self.path / CHROMA_SQLITE).exists():
             return
-        with sqlite3.connect(self.path / CHROMA_SQLITE, timeout=30) as connection:
-            connection.execute("PRAGMA wal_checkpoint(TRUNCATE)")
-        connection = sqlite3.connect(self.path / CHROMA_SQLITE, timeout=30)
         try:
-            connection.execute("VACUUM")
-        except sqlite3.OperationalError as exc:
+            chroma_sql(self.path / CHROMA_SQLITE, COMPACT_SQL)
+        except VectorStoreError as exc:
             raise VectorStoreError(
                 f"Could not compact {self.path / CHROMA_SQLITE} ({exc}): close other empathos "
                 "processes using this data dir and run the command again."
             ) from exc
-        finally:
-            connection.close()
 
     def _segment_dirs(self, collection_id: str) -> list[Path]:
         if self.path is None:
             return []
-        with sqlite3.connect(self.path / CHROMA_SQLITE, timeout=30) as connection:
-            rows = connection.execute(
-                "select id from segments where collection = ?", [collection_id]
-            ).fetchall()
+        rows = chroma_sql(self.path / CHROMA_SQLITE, SEGMENTS_SQL, [collection_id])
         return [self.path / row[0] for row in rows if (self.path / row[0]).is_dir()]
 
     def _errors(self) -> AbstractContextManager[None]:

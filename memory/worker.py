@@ -7,31 +7,34 @@ work runs later, in a background thread (`start`/`stop`) or in one go (`drain`, 
 commands). A job that raises is recorded (attempts, last error) and retried with exponential
 backoff; after `max_attempts` it stays `failed` in the table (shown by `failed()`, re-queued by
 `retry_failed()`), never dropped silently. A job left `running` by a killed process is put back
-on the queue when the next worker starts. Handlers are safe to re-run (see memory.memories).
+on the queue by the next start or drain (`recover`, which also brings the vectors in step with
+the rows). Handlers are safe to re-run (see memory.memories). The queue is `memory.jobs`.
 
-The background thread must not share a SQLite connection with the reply path: give `start` a
-factory that opens its own `MemoryServices`. With one embedded model, an extraction call holds
+The background thread never shares a SQLite connection with the reply path (the database
+gives each thread its own, `memory.database`). With one embedded model, an extraction call holds
 the model while it runs, so the worker only claims a job when no turn is in progress (`busy()`)
 and the user has been idle for `idle_seconds`.
 """
 
 from __future__ import annotations
 
-import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from datetime import UTC, datetime, timedelta
 from typing import Any
 
 from sqlite_utils import Database
 
-from memory.memories import ExtractedFact, FactExtractor, MemoryStore, is_grounded
+from memory.database import transaction
+from memory.errors import MemoryLayerError
+from memory.jobs import Job, JobQueue
+from memory.memories import ExtractedFact, FactExtractor, MemoryStore
 from memory.outcomes import Outcomes
-from memory.store import ConversationStore, Turn, now
+from memory.rules import is_grounded
+from memory.store import ConversationStore, Turn
 from memory.traits import TraitModel
 
 Handler = Callable[[dict[str, Any]], None]
@@ -40,24 +43,16 @@ CONTEXT_TURNS = 2
 
 
 log = logging.getLogger("empathos.memory")
+
 MAX_RESTART_WAIT = 60.0
 
 
-class WorkerError(Exception):
+class WorkerError(MemoryLayerError):
     """Base class for worker errors."""
 
 
 class UnknownJobKindError(WorkerError, KeyError):
     """A job kind with no handler."""
-
-
-@dataclass(frozen=True)
-class Job:
-    id: str
-    user_id: str
-    kind: str
-    payload: dict[str, Any]
-    attempts: int
 
 
 @dataclass
@@ -115,116 +110,18 @@ class MemoryServices:
         if turn is None or turn.status != "done":
             return
         self.traits.observe_turn(turn.user_id, turn)
-        from_turn = self.memories.from_turn(turn.user_id, turn.id)
-        self.traits.observe_memories(turn.user_id, from_turn, turn.session_id)
+        with transaction(self.db):  # a memory forgotten meanwhile leaves no evidence behind
+            from_turn = self.memories.from_turn(turn.user_id, turn.id)
+            self.traits.observe_memories(turn.user_id, from_turn, turn.session_id)
         self.traits.refresh(turn.user_id, turn.session_id)
 
 
 def with_turn_feeling(fact: ExtractedFact, turn: Turn) -> ExtractedFact:
     """Give a fact without its own emotion the emotion the plug-in read in its turn."""
-    emotion = turn.trace.get("emotion") or {}
-    if fact.emotion or "label" not in emotion:
+    emotion = turn.trace.emotion
+    if fact.emotion or emotion is None:
         return fact
-    return fact.model_copy(update={"emotion": emotion["label"], "valence": emotion["valence"]})
-
-
-def stamp_in(seconds: float) -> str:
-    return (datetime.now(UTC) + timedelta(seconds=seconds)).isoformat(timespec="milliseconds")
-
-
-class JobQueue:
-    """The persisted `jobs` table: enqueue, claim, finish, fail with backoff.
-
-    Job times are operational (when to retry), so they follow the wall clock even when the
-    stores run on a simulated one: a simulated clock that stands still must not stall retries.
-    """
-
-    def __init__(self, db: Database, max_attempts: int = 3, backoff_seconds: float = 5.0) -> None:
-        self.db, self.max_attempts, self.backoff = db, max_attempts, backoff_seconds
-        self._lock = threading.Lock()
-
-    def enqueue(self, kinds: Sequence[str], user_id: str, payload: dict[str, Any]) -> list[str]:
-        """Queue one job per kind for a turn, once per (kind, turn), in one transaction."""
-        ids, stamp = [f"{kind}:{payload['turn_id']}" for kind in kinds], now()
-        with self._lock, self.db.conn:
-            seq = self.db.execute("select coalesce(max(seq), 0) + 1 from jobs").fetchone()[0]
-            rows = [{"id": job_id, "seq": seq + i, "user_id": user_id, "kind": kind,
-                     "payload": json.dumps(payload), "status": "pending", "attempts": 0,
-                     "last_error": None, "run_after": stamp, "created_at": stamp,
-                     "updated_at": stamp}
-                    for i, (job_id, kind) in enumerate(zip(ids, kinds, strict=True))]  # fmt: skip
-            self.db.table("jobs").insert_all(rows, pk="id", ignore=True)
-        return ids
-
-    def claim(self, ignore_backoff: bool = False) -> Job | None:
-        """Take the oldest due pending job and mark it running (atomic across connections)."""
-        due = "" if ignore_backoff else " and run_after <= ?"
-        args = [] if ignore_backoff else [now()]
-        with self._lock:
-            rows = self.db.execute(
-                f"select id, user_id, kind, payload, attempts from jobs where status = 'pending'"
-                f"{due} order by seq limit 5",
-                args,
-            ).fetchall()
-            for row in rows:
-                with self.db.conn:
-                    taken = self.db.execute(
-                        "update jobs set status = 'running', updated_at = ? "
-                        "where id = ? and status = 'pending'",
-                        [now(), row[0]],
-                    ).rowcount
-                if taken == 1:
-                    return Job(row[0], row[1], row[2], json.loads(row[3]), row[4])
-        return None
-
-    def finish(self, job: Job) -> None:
-        with self._lock, self.db.conn:
-            self._set(job.id, status="done", attempts=job.attempts + 1, last_error=None)
-
-    def fail(self, job: Job, error: str) -> bool:
-        """Record a failure; return True if the job will be retried."""
-        attempts = job.attempts + 1
-        retry = attempts < self.max_attempts
-        with self._lock, self.db.conn:
-            self._set(
-                job.id, status="pending" if retry else "failed", attempts=attempts,
-                last_error=error[:2000], run_after=stamp_in(self.backoff * 2 ** (attempts - 1)),
-            )  # fmt: skip
-        return retry
-
-    def _set(self, job_id: str, **values: Any) -> None:
-        self.db.table("jobs").update(job_id, {**values, "updated_at": now()})
-
-    def recover(self) -> int:
-        """Put jobs a killed process left running back on the queue (counted as an attempt)."""
-        with self._lock, self.db.conn:
-            cursor = self.db.execute(
-                "update jobs set status = 'pending', attempts = attempts + 1, "
-                "last_error = 'interrupted: the process stopped while this job ran', "
-                "updated_at = ? where status = 'running'",
-                [now()],
-            )
-        return cursor.rowcount
-
-    def failed(self, user_id: str | None = None) -> list[dict[str, Any]]:
-        where, args = ("status = 'failed'", []) if user_id is None else (
-            "status = 'failed' and user_id = ?", [user_id])  # fmt: skip
-        return list(self.db.table("jobs").rows_where(where, args, order_by="seq"))
-
-    def retry_failed(self, user_id: str) -> int:
-        with self._lock, self.db.conn:
-            cursor = self.db.execute(
-                "update jobs set status = 'pending', attempts = 0, run_after = ? "
-                "where status = 'failed' and user_id = ?",
-                [now(), user_id],
-            )
-        return cursor.rowcount
-
-    def pending(self, user_id: str | None = None) -> int:
-        where = "status in ('pending', 'running')" + ("" if user_id is None else " and user_id = ?")
-        return int(self.db.execute(
-            f"select count(*) from jobs where {where}", [] if user_id is None else [user_id]
-        ).fetchone()[0])  # fmt: skip
+    return fact.model_copy(update={"emotion": emotion.label, "valence": emotion.valence})
 
 
 def run_job(handlers: dict[str, Handler], queue: JobQueue, job: Job) -> str | None:
@@ -268,7 +165,9 @@ class MemoryWorker:
         return ids
 
     def drain(self, max_jobs: int = 10_000, ignore_backoff: bool = True) -> DrainReport:
-        """Run queued jobs in this thread until none is due (for one-shot commands and tests)."""
+        """Run queued jobs in this thread until none is due (for one-shot commands and tests),
+        after repairing what a killed process left (see `recover`)."""
+        self.recover()
         report, handlers = DrainReport(), self.services.handlers()
         for _ in range(max_jobs):
             job = self.queue.claim(ignore_backoff)
@@ -304,10 +203,13 @@ class MemoryWorker:
             idle = time.monotonic() - self._last_activity >= self.idle_seconds
             return self._busy == 0 and idle
 
-    def start(self, open_services: Callable[[], MemoryServices]) -> None:
-        """Run jobs in a daemon thread with its own services (its own SQLite connection)."""
+    def start(self, open_services: Callable[[], MemoryServices] | None = None) -> None:
+        """Run jobs in a daemon thread (on its own SQLite connection: connections are per
+        thread). `open_services` builds the services in the thread (default: this worker's)."""
         if self._thread is not None:
             return
+        if open_services is None:
+            open_services = lambda: self.services  # noqa: E731
         self.queue.recover()
         self._stop.clear()
         self._thread = threading.Thread(
@@ -345,8 +247,19 @@ class MemoryWorker:
                     min(MAX_RESTART_WAIT, self.queue.backoff * 2 ** (self.restarts - 1))
                 )
 
+    def recover(self, services: MemoryServices | None = None) -> int:
+        """Repair what a killed process left: jobs it was running go back on the queue, and
+        the vectors are brought in step with the rows (`MemoryStore.reconcile`). Returns how
+        many jobs were put back."""
+        requeued = self.queue.recover()
+        changed = (services or self.services).memories.reconcile()
+        if changed:
+            log.warning("vectors brought in step after an interruption: %s", changed)
+        return requeued
+
     def _loop(self, open_services: Callable[[], MemoryServices]) -> None:
         services = open_services()
+        self.recover(services)
         queue = JobQueue(services.db, self.queue.max_attempts, self.queue.backoff)
         handlers = services.handlers()
         while not self._stop.is_set():
