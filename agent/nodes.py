@@ -25,7 +25,8 @@ from agent.schemas import CauseAnalysis, SafetyAssessment
 from agent.state import TurnState
 from agent.trace import build_trace
 from agent.validation import message_problem
-from memory.recall import MemoryRef
+from memory.database import transaction
+from memory.trace import MemoryRef
 from strategies.catalogue import load_catalogue
 from strategies.policy import (
     GROUNDING_MAX_RELEVANCE,
@@ -280,12 +281,16 @@ def crisis_reply(state: TurnState, runtime: Runtime[Context]) -> Update:
 def remember(state: TurnState, runtime: Runtime[Context]) -> Update:
     """Persist the reply with the turn's full trace."""
     ctx = services(runtime)
-    found = state.get("recall")
-    if found is not None:  # cite only memories that still exist
-        recalled = found.model_copy(update={"memories": current_memories(ctx, state)})
-        state = {**state, "recall": recalled}
-    trace = build_trace(state, ctx.model_name)
-    ctx.store.complete_turn(state["turn_id"], state["reply"], trace, state.get("crisis", False))
+    # One transaction: a memory forgotten meanwhile is either gone from the check or scrubbed
+    # from this trace by the forgetting (never left in it).
+    with transaction(ctx.store.db):
+        found = state.get("recall")
+        if found is not None:  # cite only memories that still exist
+            recalled = found.model_copy(update={"memories": current_memories(ctx, state)})
+            state = {**state, "recall": recalled}
+        trace = build_trace(state, ctx.model_name)
+        crisis = state.get("crisis", False)
+        ctx.store.complete_turn(state["turn_id"], state["reply"], trace, crisis)
     # Memory work (facts, traits, scoring the previous reply) runs later, off the critical path.
     if ctx.variant.memory:
         ctx.memory_worker.enqueue_turn(state["user_id"], state["session_id"], state["turn_id"])

@@ -11,7 +11,7 @@ from collections.abc import Sequence
 from langchain_core.messages import AIMessage, BaseMessage, HumanMessage, SystemMessage
 
 from agent.schemas import CauseAnalysis, EmotionReading
-from memory.recall import MemoryRef
+from memory.trace import MemoryRef
 from strategies.catalogue import Lens, Strategy
 
 SHARED_SYSTEM = """\

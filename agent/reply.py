@@ -8,6 +8,7 @@ from collections.abc import Sequence
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage
 
+from agent.llm import model_call_errors
 from agent.schemas import LLMCall
 
 
@@ -18,12 +19,13 @@ def stream_reply(
     start = time.perf_counter()
     parts: list[str] = []
     prompt_tokens = completion_tokens = 0
-    for chunk in model.stream(list(messages)):
-        parts.append(chunk.text)
-        usage = getattr(chunk, "usage_metadata", None)
-        if usage:
-            prompt_tokens += usage.get("input_tokens", 0)
-            completion_tokens += usage.get("output_tokens", 0)
+    with model_call_errors(model):  # an endpoint's failure says which endpoint and what to do
+        for chunk in model.stream(list(messages)):
+            parts.append(chunk.text)
+            usage = getattr(chunk, "usage_metadata", None)
+            if usage:
+                prompt_tokens += usage.get("input_tokens", 0)
+                completion_tokens += usage.get("output_tokens", 0)
     call = LLMCall(
         node=node,
         model=model_name,

@@ -23,26 +23,31 @@ from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
 from langgraph.checkpoint.sqlite import SqliteSaver
 
 from agent.context import Context
+from agent.errors import AgentError
 from agent.graph import build
 from agent.state import TurnInput, checkpoint_types
-from memory.store import new_id, secure_dir
+from memory.database import secure_dir
+from memory.store import new_id
 
 TokenHandler = Callable[[str], None]
 StageHandler = Callable[[str], None]
 REPLY_NODES = {"generate_reply", "plain_reply"}
 
 
-class TurnError(Exception):
+class TurnError(AgentError):
     """Base class for turn errors."""
 
 
 class TurnFailedError(TurnError):
     """A turn could not finish; the user's message is stored and the turn marked failed."""
 
-    def __init__(self, turn_id: str, reason: str) -> None:
-        super().__init__(f"The turn failed: {reason}. Your message was saved (turn {turn_id}).")
-        self.turn_id = turn_id
-        self.reason = reason
+    def __init__(self, turn_id: str, reason: str, saved: bool = True) -> None:
+        kept = (
+            f"Your message was saved (turn {turn_id})." if saved
+            else "Your message could not be saved: please send it again."
+        )  # fmt: skip
+        super().__init__(f"The turn failed: {reason}. {kept}")
+        self.turn_id, self.reason, self.saved = turn_id, reason, saved
 
 
 @dataclass
@@ -66,6 +71,8 @@ def open_checkpointer(context: Context) -> SqliteSaver:
     secure_dir(path.parent)
     path.touch(mode=0o600, exist_ok=True)
     os.chmod(path, 0o600)
+    # A separate file. LangGraph's saver runs each operation under its own lock and commits at
+    # its end, so no transaction of it spans two threads even on this one connection.
     connection = sqlite3.connect(str(path), check_same_thread=False)
     saver = SqliteSaver(connection, serde=checkpoint_serde())
     saver.setup()
@@ -118,22 +125,33 @@ class Agent:
         one bad turn never blocks new messages. Returns the turns that finished.
         """
         results = []
-        for turn in self.context.store.pending_turns(user_id):
-            config = thread_config(user_id, turn.id)
+        pending = [(turn.id, turn) for turn in self.context.store.pending_turns(user_id)]
+        for turn_id, turn in pending + [(t, None) for t in self._unsaved_turns(user_id)]:
+            config = thread_config(user_id, turn_id)
             snapshot = self.graph.get_state(config)
-            payload: TurnInput | None = None if snapshot.next else {
+            payload: TurnInput | None = None if snapshot.next or turn is None else {
                 "user_id": user_id, "session_id": turn.session_id,
                 "turn_id": turn.id, "message": turn.user_text,
             }  # fmt: skip
             try:
-                result = self._drive(payload, config, turn.id, on_token, None)
+                result = self._drive(payload, config, turn_id, on_token, None)
             except TurnError:
                 continue  # `_drive` marked it failed with the reason
             if result.rejected:  # e.g. the length limit was lowered since
-                self.context.store.fail_turn(turn.id, result.rejected)
+                if turn is not None:
+                    self.context.store.fail_turn(turn_id, result.rejected)
+                self.checkpointer.delete_thread(config["configurable"]["thread_id"])
                 continue
             results.append(result)
         return results
+
+    def _unsaved_turns(self, user_id: str) -> list[str]:
+        """Turns whose message reached a checkpoint but not the store (a process killed
+        between the two): they resume from the checkpoint, so no sent message is lost."""
+        prefix = f"{user_id}:"
+        threads = {c.config["configurable"]["thread_id"] for c in self.checkpointer.list(None)}
+        turn_ids = sorted(t.removeprefix(prefix) for t in threads if t.startswith(prefix))
+        return [t for t in turn_ids if self.context.store.get_turn(t) is None]
 
     def _drive(
         self,
@@ -153,8 +171,8 @@ class Agent:
             ):
                 _dispatch(mode, chunk, on_token, on_stage)
         except Exception as exc:  # any failure: keep the message, mark the turn, re-raise typed
-            self._mark_failed(turn_id, exc, config)
-            raise TurnFailedError(turn_id, f"{type(exc).__name__}: {exc}") from exc
+            saved = self._mark_failed(turn_id, exc, config)
+            raise TurnFailedError(turn_id, f"{type(exc).__name__}: {exc}", saved) from exc
         snapshot = self.graph.get_state(config)
         values = dict(snapshot.values)
         if not snapshot.next:  # finished and stored: the checkpoints have done their job
@@ -167,12 +185,15 @@ class Agent:
             state=values,
         )
 
-    def _mark_failed(self, turn_id: str, exc: BaseException, config: RunnableConfig) -> None:
+    def _mark_failed(self, turn_id: str, exc: BaseException, config: RunnableConfig) -> bool:
         """Mark the turn failed; its checkpoints go (a failed turn is never resumed, and they
-        may hold recalled memories the person could later ask to forget)."""
-        if self.context.store.get_turn(turn_id) is not None:
+        may hold recalled memories the person could later ask to forget). Returns whether the
+        message is stored."""
+        saved = self.context.store.get_turn(turn_id) is not None
+        if saved:
             self.context.store.fail_turn(turn_id, f"{type(exc).__name__}: {exc}")
         self.checkpointer.delete_thread(config["configurable"]["thread_id"])
+        return saved
 
 
 def _dispatch(

@@ -40,6 +40,7 @@ from typing import Any, Literal, cast, get_args
 import numpy as np
 import numpy.typing as npt
 
+from agent.errors import AgentError
 from agent.schemas import CrisisCategory, SafetyAssessment
 from memory.embeddings import Embedder, default_embedder
 
@@ -53,7 +54,7 @@ Strength = Literal["explicit", "indirect", "discounted"]
 Vector = npt.NDArray[np.float32]
 
 
-class SafetyError(Exception):
+class SafetyError(AgentError):
     """Base class for crisis-screen errors."""
 
 

@@ -1,18 +1,13 @@
-"""The trace of a turn: everything that shaped the reply, as plain JSON-able data."""
+"""Build the stored trace of a turn (`memory.trace.TurnTrace`) from the turn's state."""
 
 from __future__ import annotations
 
-from typing import Any
-
 from agent.state import TurnState
+from memory.trace import TurnTrace
 from strategies.catalogue import load_catalogue
 
 
-def _dump(value: Any) -> Any:
-    return value.model_dump(mode="json") if value is not None else None
-
-
-def plan_details(state: TurnState) -> dict[str, Any] | None:
+def plan_details(state: TurnState) -> dict[str, object] | None:
     """Return the plan with the lens and strategy definitions spelled out."""
     plan = state.get("plan")
     if plan is None:
@@ -25,23 +20,26 @@ def plan_details(state: TurnState) -> dict[str, Any] | None:
     }
 
 
-def build_trace(state: TurnState, model: str) -> dict[str, Any]:
-    """Collect the turn's reasoning: emotion, safety, cause, plan, memories, model and costs."""
-    found = state.get("recall")
-    calls = state.get("llm_calls", [])
-    return {
+def build_trace(state: TurnState, model: str) -> TurnTrace:
+    """Collect the turn's reasoning: emotion, safety, cause, plan, memories, model and costs.
+
+    Each part is validated against the stored record, so a field the agent renames fails here,
+    at the writer, instead of silently disappearing for the readers."""
+    found, plan = state.get("recall"), state.get("plan")
+    emotion, safety, analysis = state.get("emotion"), state.get("safety"), state.get("analysis")
+    return TurnTrace.model_validate({
         "turn_id": state["turn_id"],
-        "emotion": _dump(state.get("emotion")),
-        "safety": _dump(state.get("safety")),
-        "analysis": _dump(state.get("analysis")),
+        "emotion": emotion.model_dump(mode="json") if emotion else None,
+        "safety": safety.model_dump(mode="json") if safety else None,
+        "analysis": analysis.model_dump(mode="json") if analysis else None,
         "plan": plan_details(state),
         "memories_used": [m.model_dump(mode="json") for m in found.memories] if found else [],
-        "memory_cited": plan.grounding_memory_id if (plan := state.get("plan")) else None,
+        "memory_cited": plan.grounding_memory_id if plan else None,
         "evidence": state.get("evidence", {}),
         "traits": {k: v.model_dump(mode="json") for k, v in found.traits.items()} if found else {},
         "crisis": state.get("crisis", False),
         "degraded": state.get("degraded", []),
         "model": model,
-        "llm_calls": [c.model_dump(mode="json") for c in calls],
+        "llm_calls": [c.model_dump(mode="json") for c in state.get("llm_calls", [])],
         "timings": state.get("timings", {}),
-    }
+    })  # fmt: skip

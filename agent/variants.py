@@ -17,8 +17,10 @@ from __future__ import annotations
 
 from pydantic import BaseModel
 
+from agent.errors import AgentError
 
-class UnknownVariantError(ValueError):
+
+class UnknownVariantError(AgentError, ValueError):
     """No variant of that name."""
 
 
