@@ -34,11 +34,13 @@ import numpy as np
 from rich.console import Console
 from rich.table import Table
 
+from memory.database import open_database
 from memory.embeddings import DIMENSIONS, Embedder
 from memory.memories import MemoryStore
 from memory.outcomes import Outcomes
 from memory.recall import Recaller
-from memory.store import ConversationStore, now, open_database
+from memory.store import ConversationStore, now
+from memory.trace import TurnTrace
 from memory.traits import TraitModel
 from memory.vectors import VectorStore
 from memory.worker import MemoryServices, MemoryWorker
@@ -193,11 +195,13 @@ def bench_writes(root: Path, turns: int, gguf: str | None) -> dict[str, float]:
         recall_ms.append((time.perf_counter() - start) * 1000)
         turn_id = f"turn{i}"
         services.store.begin_turn(turn_id, USER, session, text)
-        trace = {
-            "emotion": {"label": "sadness", "valence": -0.4 + 0.05 * i, "intensity": 0.5},
-            "analysis": {"need": "vent"},
-            "plan": {"lens": "DBT", "strategy": "Question"},
-        }
+        trace = TurnTrace.model_validate(
+            {
+                "emotion": {"label": "sadness", "valence": -0.4 + 0.05 * i, "intensity": 0.5},
+                "analysis": {"need": "vent"},
+                "plan": {"lens": "DBT", "strategy": "Question"},
+            }
+        )
         services.store.complete_turn(turn_id, "a reply", trace, crisis=False)
         start = time.perf_counter()
         worker.enqueue_turn(USER, session, turn_id)

@@ -14,41 +14,16 @@ embedding excluded.
 from __future__ import annotations
 
 import argparse
-import json
 import time
 from collections import defaultdict
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
-import numpy as np
-import numpy.typing as npt
-
 from agent.safety import SafetyScreen, sentence_windows
-from eval.embed_cache import embed_many
-from memory.embeddings import DIMENSIONS, Embedder
+from eval.embed_cache import Precomputed, read_jsonl
 
 EVAL_PATH = Path(__file__).resolve().parent / "safety_set.jsonl"
-
-
-def read_jsonl(path: Path) -> list[dict[str, Any]]:
-    """Read one JSON object per non-empty line."""
-    with path.open(encoding="utf-8") as handle:
-        return [json.loads(line) for line in handle if line.strip()]
-
-
-class Precomputed(Embedder):
-    """Serve vectors embedded beforehand, so timing the screen leaves the embedding out."""
-
-    def __init__(self, texts: Sequence[str]) -> None:
-        super().__init__()
-        unique = sorted(set(texts))
-        self._table = dict(zip(unique, embed_many(unique, "safety bench"), strict=True))
-
-    def embed(self, texts: Sequence[str], batch_size: int = 64) -> npt.NDArray[np.float32]:
-        """Return the stored rows of the texts."""
-        rows = [self._table[text] for text in texts]
-        return np.array(rows, dtype=np.float32).reshape(len(rows), DIMENSIONS)
 
 
 def _group(row: dict[str, Any]) -> str:

@@ -30,7 +30,7 @@ HELD_OUT = ("goemotions-dev", "esconv-b")
 
 def screen_all(messages: Sequence[Message]) -> list[SafetyAssessment]:
     """Screen every message, embedding each message and sentence once (cached)."""
-    from eval.bench_safety import Precomputed
+    from eval.embed_cache import Precomputed
 
     texts = [m.text for m in messages]
     embedder = Precomputed(texts + [w for text in texts for w in sentence_windows(text)])

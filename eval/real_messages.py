@@ -20,10 +20,12 @@ import os
 from dataclasses import dataclass
 from pathlib import Path
 
+from eval.errors import EvalError
+
 REPO = Path(__file__).resolve().parent.parent
 
 
-class RealDataMissingError(FileNotFoundError):
+class RealDataMissingError(EvalError, FileNotFoundError):
     """A shared research set is not where it was looked for."""
 
 

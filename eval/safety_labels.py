@@ -13,6 +13,8 @@ import re
 from dataclasses import dataclass
 from pathlib import Path
 
+from eval.errors import EvalError
+
 LABELS_PATH = Path(__file__).resolve().parent / "data" / "safety_real_labels.jsonl"
 VERDICTS = ("crisis", "not_crisis", "ambiguous")
 
@@ -27,7 +29,7 @@ CRISIS_WORDS = re.compile(
 )
 
 
-class LabelFileError(ValueError):
+class LabelFileError(EvalError, ValueError):
     """The labels file has a malformed line."""
 
 

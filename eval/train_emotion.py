@@ -48,6 +48,7 @@ from rich.table import Table
 
 from agent.emotion import HEAD_PATH, EmotionHead
 from eval.embed_cache import embed_many
+from eval.errors import EvalError
 
 Matrix = npt.NDArray[np.float32]
 DEFAULT_DATA_DIR = Path(__file__).resolve().parents[2] / "shared" / "data" / "goemotions"
@@ -58,7 +59,7 @@ GRID = np.round(np.arange(0.02, 0.96, 0.01), 2)
 console = Console(width=max(Console().width, 100))
 
 
-class TrainingError(RuntimeError):
+class TrainingError(EvalError, RuntimeError):
     """Base of the training script's errors."""
 
 

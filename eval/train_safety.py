@@ -32,8 +32,7 @@ import numpy.typing as npt
 from scipy import sparse
 
 from agent.safety import HEAD_PATH, lexical_indices, sentence_windows
-from eval.bench_safety import read_jsonl
-from eval.embed_cache import embed_many
+from eval.embed_cache import embed_many, read_jsonl
 from eval.real_messages import Message, esconv_seeker_turns, goemotions
 from eval.safety_labels import CRISIS_WORDS, load_labels
 

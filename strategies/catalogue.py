@@ -13,11 +13,13 @@ from typing import Literal
 
 from pydantic import BaseModel, Field, ValidationError, model_validator
 
+from strategies.errors import StrategyError
+
 Stage = Literal["exploration", "comforting", "action"]
 Weights = dict[str, float]
 
 
-class CatalogueError(Exception):
+class CatalogueError(StrategyError):
     """The catalogue or the policy data is invalid."""
 
 
