@@ -11,13 +11,15 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable, Iterable
-from typing import TYPE_CHECKING, Any, Protocol, runtime_checkable
+from typing import TYPE_CHECKING, Any
 
 from textual import work
 from textual.app import App, SystemCommand
 from textual.screen import Screen
 
 from agent.settings import config_file
+from tui.host import FeedbackHandler as FeedbackHandler  # re-exported: launch and tests use it
+from tui.host import TurnRunner as TurnRunner
 from tui.keys import ACTIONS, ConfigError, keymap_from, read_config
 from tui.messages import ModelsFailed, ModelsReady
 from tui.screens.chat import ChatScreen
@@ -26,28 +28,7 @@ from tui.screens.users import UserScreen
 if TYPE_CHECKING:
     from agent.context import Context
     from memory.store import ConversationStore
-
-TokenHandler = Callable[[str], None]
-FeedbackHandler = Callable[[str, int], None]
-
-
-@runtime_checkable
-class TurnRunner(Protocol):
-    """What the app needs from the agent (`agent.runner.Agent` or a test fake)."""
-
-    def run_turn(
-        self,
-        user_id: str,
-        session_id: str,
-        message: str,
-        *,
-        on_token: TokenHandler | None = None,
-        on_stage: TokenHandler | None = None,
-        turn_id: str | None = None,
-    ) -> Any: ...
-
-    def resume_pending(self, user_id: str, on_token: TokenHandler | None = None) -> list[Any]: ...
-
+    from tui.host import Host
 
 AgentSource = TurnRunner | Callable[[], TurnRunner]
 
@@ -96,12 +77,9 @@ class EmpathosApp(App[None]):
                 self._agent = source if isinstance(source, TurnRunner) else source()
             return self._agent
 
-    def on_mount(self) -> None:
+    async def on_mount(self) -> None:
         self.apply_keys()
-        if self.user is None:
-            self.push_screen(UserScreen(self.store, cancel_quits=True), self._user_picked)
-        else:
-            self.start_chat(self.user, self.session_id)
+        await self.switch_to(self.user, self.session_id)
 
     def apply_keys(self) -> None:
         """Rebind keys from the `[keys]` table of the config file."""
@@ -114,17 +92,42 @@ class EmpathosApp(App[None]):
         if keymap:
             self.set_keymap(keymap)
 
-    def _user_picked(self, user: str | None) -> None:
+    async def switch_to(
+        self, user: str | None, session: str | None = None, *, new: bool = False
+    ) -> None:
+        """Make `user` the one talking, in `session` (`new`: a new one; default: their latest
+        empty one, else a new one), and show it. Every change of user or session comes here.
+
+        `None` means nobody (at start without --user, or after the person was forgotten): the
+        chat closes and the app asks who is talking; Esc there quits."""
+        if user is None:
+            self.user = self.session_id = None  # at once: no turn may start for them now
+            self._ask_who_is_talking()
+            return
+        self.user = self.store.ensure_user(user)
+        self.session_id = (
+            self.store.new_session(user) if new else self.resolve_session(user, session)
+        )
+        chat = self.chat_screen()
+        if chat is None:
+            self.push_screen(ChatScreen())  # it shows the session when mounted
+        else:
+            await chat.load_session()
+            chat.input.focus()
+
+    def chat_screen(self) -> ChatScreen | None:
+        return next((s for s in self.screen_stack if isinstance(s, ChatScreen)), None)
+
+    def _ask_who_is_talking(self) -> None:
+        while self.chat_screen() is not None:
+            self.pop_screen()  # not awaited: the caller may be one of the screens removed
+        self.push_screen(UserScreen(self.store, cancel_quits=True), self._user_picked)
+
+    async def _user_picked(self, user: str | None) -> None:
         if user is None:
             self.exit()
-            return
-        self.start_chat(user, None)
-
-    def start_chat(self, user: str, session: str | None) -> None:
-        """Open the chat for `user` in `session` (default: the latest empty one, else a new one)."""
-        self.user = self.store.ensure_user(user)
-        self.session_id = self.resolve_session(user, session)
-        self.push_screen(ChatScreen())
+        else:
+            await self.switch_to(user)
 
     def begin_warm_up(self) -> None:
         """Start loading the agent and the models, once (the chat screen calls this when shown)."""
@@ -190,18 +193,24 @@ class EmpathosApp(App[None]):
         self._status_changed()
 
     def _status_changed(self) -> None:
-        for screen in self.screen_stack:
-            if isinstance(screen, ChatScreen):
-                screen.show_status(self.models_status)
+        chat = self.chat_screen()
+        if chat is not None:
+            chat.show_status(self.models_status)
 
     def get_system_commands(self, screen: Screen[Any]) -> Iterable[SystemCommand]:
         """Offer every chat action in the command palette, besides Textual's own commands."""
         yield from super().get_system_commands(screen)
-        chat = next((s for s in self.screen_stack if isinstance(s, ChatScreen)), None)
+        chat = self.chat_screen()
         if chat is None:
             return
         for action in ACTIONS:
             yield SystemCommand(action.title, action.help, _runner(chat, action.name))
+
+
+if TYPE_CHECKING:
+
+    def _is_a_host(app: EmpathosApp) -> Host:
+        return app  # mypy checks here that the app gives the screens all they use
 
 
 def _runner(screen: ChatScreen, action: str) -> Callable[[], Any]:

@@ -19,8 +19,10 @@ from typing import Any
 
 import tomlkit
 
+from tui.errors import FrontEndError
 
-class ConfigError(Exception):
+
+class ConfigError(FrontEndError):
     """Base class for config file errors."""
 
 

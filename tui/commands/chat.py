@@ -54,7 +54,7 @@ def result_json(agent: Agent, result: TurnResult, session_id: str) -> dict[str, 
     """Summarise a turn as the JSON object `say --json` prints, with the stored trace."""
     turn = result.state
     stored = agent.context.store.get_turn(result.turn_id)
-    trace = stored.trace if stored else {}
+    trace = stored.trace.model_dump(mode="json") if stored else None
     emotion, analysis, plan = turn.get("emotion"), turn.get("analysis"), turn.get("plan")
     return {
         "turn_id": result.turn_id,

@@ -20,7 +20,11 @@ if TYPE_CHECKING:
 @click.option(
     "--rehash", is_flag=True, help="Re-check every installed model file's sha256 in full."
 )
-@click.option("--repair", is_flag=True, help="Re-embed memories whose vectors are out of step.")
+@click.option(
+    "--repair",
+    is_flag=True,
+    help="Re-embed memories whose vectors are out of step; queue interrupted jobs again.",
+)
 @click.option("--json", "as_json", is_flag=True, help="One JSON object per check.")
 def doctor(data_dir: Path | None, rehash: bool, repair: bool, as_json: bool) -> None:
     """Check the database, the vector store against it, memory jobs, turns and model files.
@@ -49,16 +53,19 @@ def doctor(data_dir: Path | None, rehash: bool, repair: bool, as_json: bool) -> 
 
 
 def _repair(context: Context, findings: list[Finding]) -> list[Finding]:
-    """Re-embed the users whose vectors disagree, then check the vectors again."""
-    from memory.doctor import vector_agreement
+    """Put back jobs a stopped process left running, re-embed the users whose vectors
+    disagree, then check everything again."""
+    from memory.doctor import check
 
+    requeued = context.memory_worker.queue.recover()
+    if requeued:
+        click.echo(f"repaired: {requeued} interrupted memory job(s) queued again", err=True)
     for finding in findings:
         if finding.check.startswith("vectors of ") and not finding.ok:
             user = finding.check.removeprefix("vectors of ")
             count = context.memories.reindex(user)
             click.echo(f"repaired {user}: {count} memories re-embedded", err=True)
-    others = [f for f in findings if not f.check.startswith("vectors of ")]
-    return [others[0], *vector_agreement(context.memories), *others[1:]]
+    return check(context.memories)
 
 
 def _models(models_dir: Path, rehash: bool) -> list[Finding]:

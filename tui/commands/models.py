@@ -50,7 +50,7 @@ def rich_progress() -> Iterator[ProgressCallback]:
 
 @contextmanager
 def model_errors() -> Iterator[None]:
-    from agent.models import LLMError
+    from agent.errors import LLMError
 
     try:
         yield

@@ -18,6 +18,7 @@ from textual.containers import Horizontal, Vertical
 from textual.widgets import Footer, Header, OptionList, Static
 from textual.worker import get_current_worker
 
+from tui.errors import FrontEndError
 from tui.keys import ACTIONS
 from tui.messages import ReplySelected, TurnDone, TurnFailed, TurnStage, TurnToken
 from tui.screens.chat_actions import ChatActions
@@ -32,7 +33,7 @@ if TYPE_CHECKING:
     from textual.app import ComposeResult
 
 
-class TurnCancelledError(Exception):
+class TurnCancelledError(FrontEndError):
     """The user cancelled the turn; raised in the runner's callbacks to stop it."""
 
 
@@ -62,10 +63,10 @@ class ChatScreen(ChatActions):
         yield Footer()
 
     async def on_mount(self) -> None:
-        self.show_status(self.empathos.models_status)
+        self.show_status(self.host.models_status)
         await self.load_session()
         self.input.focus()
-        self.call_after_refresh(self.empathos.begin_warm_up)  # paint first, then load models
+        self.call_after_refresh(self.host.begin_warm_up)  # paint first, then load models
 
     def show_status(self, text: str) -> None:
         """Show the models' state under the conversation."""
@@ -111,11 +112,11 @@ class ChatScreen(ChatActions):
             check()
             self.post_message(TurnStage(seq, node))
 
-        with self.empathos.turn_lock:
+        with self.host.turn_lock:
             if worker.is_cancelled:
                 return
             try:
-                agent = self.empathos.get_agent()
+                agent = self.host.get_agent()
                 result = agent.run_turn(user, session, text, on_token=on_token, on_stage=on_stage)
             except Exception as exc:  # the UI edge: any failure is shown, the text kept
                 if not worker.is_cancelled:
@@ -142,7 +143,7 @@ class ChatScreen(ChatActions):
 
     def report_memory_problem(self) -> None:
         """Say once when background memory work has stopped (it restarts by itself)."""
-        problem = self.empathos.context.memory_problem()
+        problem = self.host.context.memory_problem()
         if problem and problem != self._memory_problem:
             self.notify(problem, title="Memory", severity="warning")
         self._memory_problem = problem
@@ -160,7 +161,7 @@ class ChatScreen(ChatActions):
         reply = self.pending_reply or await self.log_view.add_reply(None)
         await reply.finish(result.turn_id, result.reply or "")
         if result.crisis:
-            locale = self.empathos.context.settings.locale
+            locale = self.host.context.settings.locale
             await reply.show_crisis(crisis_resources_markdown(locale, result.reply or ""))
         self.refresh_title()
         self.explain(result.turn_id)

@@ -6,16 +6,18 @@ Sessions, search, rename, feedback, copy, memory, settings and switching user li
 
 from __future__ import annotations
 
-from typing import TYPE_CHECKING, cast
+from typing import TYPE_CHECKING
 
 from textual.screen import Screen
 
 from agent.settings import config_file
-from memory.store import secure_dir
-from tui.screens.memory import MemoryClosed, MemoryScreen
+from memory.database import secure_dir
+from tui.host import Host, host_of
+from tui.screens.memory import MemoryScreen
+from tui.screens.memory_actions import MemoryClosed
 from tui.screens.prompt import PromptScreen
 from tui.screens.search import SearchScreen, TextEmbedder, TurnIndex
-from tui.screens.sessions import SessionChoice, SessionsScreen, rename_session, session_title
+from tui.screens.sessions import SessionChoice, SessionsScreen, session_name
 from tui.screens.settings import SettingsScreen
 from tui.screens.users import UserScreen
 from tui.widgets.chat_input import ChatInput
@@ -25,8 +27,6 @@ from tui.widgets.why_panel import WhyPanel
 
 if TYPE_CHECKING:
     from pathlib import Path
-
-    from tui.app import EmpathosApp
 
 COPY_FILE = "last-reply.md"
 
@@ -39,18 +39,18 @@ class ChatActions(Screen[None]):
     forgotten_memories: frozenset[str] = frozenset()
 
     @property
-    def empathos(self) -> EmpathosApp:
-        return cast("EmpathosApp", self.app)
+    def host(self) -> Host:
+        return host_of(self)
 
     @property
     def user(self) -> str:
-        assert self.empathos.user is not None
-        return self.empathos.user
+        assert self.host.user is not None
+        return self.host.user
 
     @property
     def session_id(self) -> str:
-        assert self.empathos.session_id is not None
-        return self.empathos.session_id
+        assert self.host.session_id is not None
+        return self.host.session_id
 
     @property
     def log_view(self) -> ChatLog:
@@ -70,8 +70,8 @@ class ChatActions(Screen[None]):
 
     async def load_session(self) -> None:
         """Show the current session's turns and explain its last reply."""
-        turns = self.empathos.store.turns(self.user, self.session_id)
-        await self.log_view.show_turns(turns, self.user, self.empathos.context.settings.locale)
+        turns = self.host.store.turns(self.user, self.session_id)
+        await self.log_view.show_turns(turns, self.user, self.host.context.settings.locale)
         self.refresh_title()
         last = next((t for t in reversed(turns) if t.reply is not None), None)
         if last is not None:
@@ -80,18 +80,19 @@ class ChatActions(Screen[None]):
             self.why.clear()
 
     def refresh_title(self) -> None:
-        title = session_title(self.empathos.store, self.user, self.session_id) or "new conversation"
+        summary = self.host.store.session(self.user, self.session_id)
+        title = session_name(summary) or "new conversation"
         self.sub_title = f"{self.user} · {title if len(title) <= 60 else title[:59] + '…'}"
 
     def explain(self, turn_id: str) -> None:
         """Show the reasons behind the reply of `turn_id`, without memories forgotten since."""
-        turn = self.empathos.store.get_turn(turn_id)
+        turn = self.host.store.get_turn(turn_id)
         if turn is None:
             return
         trace = turn.trace
-        if self.forgotten_memories and trace.get("memories_used"):
-            used = [m for m in trace["memories_used"] if m.get("id") not in self.forgotten_memories]
-            trace = {**trace, "memories_used": used}
+        if any(m.id in self.forgotten_memories for m in trace.memories_used):
+            used = [m for m in trace.memories_used if m.id not in self.forgotten_memories]
+            trace = trace.model_copy(update={"memories_used": used})
         self.why.show(turn.id, turn.user_text, trace)
 
     def idle(self, doing: str) -> bool:
@@ -101,23 +102,17 @@ class ChatActions(Screen[None]):
         self.notify(f"Wait for the reply (or press Esc) before you {doing}.", severity="warning")
         return False
 
-    async def open_session(self, session_id: str) -> None:
-        """Switch the chat to another of the user's sessions."""
-        self.empathos.session_id = self.empathos.store.check_session(self.user, session_id)
-        await self.load_session()
-        self.input.focus()
-
     def action_sessions(self) -> None:
         """List the sessions to switch, start or rename one."""
         if self.idle("switch sessions"):
-            screen = SessionsScreen(self.empathos.store, self.user, self.session_id)
+            screen = SessionsScreen(self.host.store, self.user, self.session_id)
             self.app.push_screen(screen, self._session_chosen)
 
     async def _session_chosen(self, choice: SessionChoice | None) -> None:
         if choice is None:
-            await self.load_session()  # titles may have changed
+            self.refresh_title()  # it may have been renamed
         elif choice[0] == "open" and choice[1]:
-            await self.open_session(choice[1])
+            await self.host.switch_to(self.user, choice[1])
         elif choice[0] == "new":
             await self.action_new_session()
         elif choice[0] == "search":
@@ -126,34 +121,32 @@ class ChatActions(Screen[None]):
     async def action_new_session(self) -> None:
         """Start a new conversation."""
         if self.idle("start a new session"):
-            self.empathos.session_id = self.empathos.store.new_session(self.user)
-            await self.load_session()
-            self.input.focus()
+            await self.host.switch_to(self.user, new=True)
 
     def action_rename_session(self) -> None:
         """Give the current conversation a title."""
-        current = session_title(self.empathos.store, self.user, self.session_id)
+        current = session_name(self.host.store.session(self.user, self.session_id))
         prompt = PromptScreen("Rename this conversation", current, "a short title")
         self.app.push_screen(prompt, self._renamed)
 
     def _renamed(self, title: str | None) -> None:
         if title:
-            rename_session(self.empathos.store, self.user, self.session_id, title)
+            self.host.store.rename_session(self.user, self.session_id, title)
             self.refresh_title()
 
     def action_search(self) -> None:
         """Search every past conversation."""
         if not self.idle("search"):
             return
-        screen = SearchScreen(self.empathos.store, self.user, self._embedder, self.turn_index)
+        screen = SearchScreen(self.host.store, self.user, self._embedder, self.turn_index)
         self.app.push_screen(screen, self._hit_chosen)
 
     def _embedder(self) -> TextEmbedder:
-        return self.empathos.context.embedder
+        return self.host.context.embedder
 
     async def _hit_chosen(self, hit: tuple[str, str] | None) -> None:
         if hit is not None:
-            await self.open_session(hit[0])
+            await self.host.switch_to(self.user, hit[0])
             self.explain(hit[1])
 
     def last_reply_turn(self) -> tuple[str, str] | None:
@@ -175,7 +168,7 @@ class ChatActions(Screen[None]):
         if last is None:
             self.notify("There is no reply to rate yet.", severity="warning")
             return
-        handler = self.empathos.on_feedback
+        handler = self.host.on_feedback
         if handler is not None:
             try:
                 handler(last[0], value)
@@ -198,7 +191,7 @@ class ChatActions(Screen[None]):
         """Write `text` privately to the user's copy file (forgetting them removes it)."""
         from memory.privacy import user_files
 
-        folder = user_files(self.empathos.context.settings.data_dir, self.user)
+        folder = user_files(self.host.context.settings.data_dir, self.user)
         secure_dir(folder.parent)
         path = secure_dir(folder) / COPY_FILE
         path.touch(mode=0o600, exist_ok=True)
@@ -214,41 +207,19 @@ class ChatActions(Screen[None]):
     def _memory_closed(self, closed: MemoryClosed | None) -> None:
         if closed is None:
             return
-        if closed.user_forgotten:
-            self.leave_forgotten_user()
-            return
         self.forgotten_memories |= closed.forgotten
         if self.why.turn_id is not None:
             self.explain(self.why.turn_id)  # drop the memories just forgotten
 
-    def leave_forgotten_user(self) -> None:
-        """Close this chat (its person is gone) and ask who is talking; Esc quits."""
-        app = self.empathos
-        app.user = app.session_id = None
-        while self in app.screen_stack:
-            app.pop_screen()  # not awaited: this screen is the one being removed
-
-        def picked(user: str | None) -> None:
-            if user is None:
-                app.exit()
-            else:
-                app.start_chat(user, None)
-
-        app.push_screen(UserScreen(app.store, cancel_quits=True), picked)
-
     def action_settings(self) -> None:
         """Edit the model and endpoint."""
-        self.app.push_screen(SettingsScreen(self.empathos.context.settings, config_file()))
+        self.app.push_screen(SettingsScreen(self.host.context.settings, config_file()))
 
     def action_switch_user(self) -> None:
         """Talk as another person."""
         if self.idle("switch user"):
-            self.app.push_screen(UserScreen(self.empathos.store), self._user_chosen)
+            self.app.push_screen(UserScreen(self.host.store), self._user_chosen)
 
     async def _user_chosen(self, user: str | None) -> None:
-        if user is None or user == self.user:
-            return
-        self.empathos.user = user
-        self.empathos.session_id = self.empathos.resolve_session(user, None)
-        await self.load_session()
-        self.input.focus()
+        if user is not None and user != self.user:
+            await self.host.switch_to(user)

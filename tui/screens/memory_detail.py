@@ -30,20 +30,21 @@ if TYPE_CHECKING:
 
     from memory.memories import Memory
     from memory.privacy import ForgetReport
-    from memory.recall import TraitValue
+    from memory.trace import MemoryRef, TraitValue
 
 
 SCORE_PARTS = ("relevance", "recency", "importance", "congruence")
 TEXT_WIDTH, SNIPPET_WIDTH = 64, 48
 
 
-def describe_memory(memory: dict[str, Any]) -> str:
-    """Return the memory's kind, id, score and the parts of the score that are present."""
-    kind = f"{memory['kind']} · " if memory.get("kind") else ""
-    parts = [f"{name} {float(memory[name]):.2f}" for name in SCORE_PARTS if name in memory]
-    detail = f" ({', '.join(parts)})" if parts else ""
-    score = f" · score {float(memory['score']):.2f}" if "score" in memory else ""
-    return f"{kind}id {memory.get('id', '?')}{score}{detail}"
+def describe_memory(memory: MemoryRef) -> str:
+    """Return the memory's kind, id, score and the non-zero parts of its score (a trace written
+    before the parts were recorded has none)."""
+    kind = f"{memory.kind} · " if memory.kind else ""
+    parts = {name: float(getattr(memory, name)) for name in SCORE_PARTS}
+    shown = [f"{name} {value:.2f}" for name, value in parts.items() if value]
+    detail = f" ({', '.join(shown)})" if shown else ""
+    return f"{kind}id {memory.id} · score {memory.score:.2f}{detail}"
 
 
 def cut(text: str, width: int) -> str:
@@ -187,9 +188,8 @@ class DetailScreen(ModalScreen[None]):
 class MemoryDetailScreen(DetailScreen):
     """One remembered fact a reply used: its text, id and relevance score."""
 
-    def __init__(self, memory: dict[str, Any]) -> None:
-        text = str(memory.get("text", ""))
-        super().__init__("A memory this reply used", text, [describe_memory(memory)])
+    def __init__(self, memory: MemoryRef) -> None:
+        super().__init__("A memory this reply used", memory.text, [describe_memory(memory)])
         self.memory = memory
 
 

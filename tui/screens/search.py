@@ -1,7 +1,8 @@
-"""Search across all of a user's conversations: full text (SQL LIKE) or by meaning (embeddings).
+"""Search across all of a user's conversations: by words or by meaning.
 
-Semantic search embeds each turn (the user's words and the reply) once and keeps the vectors in
-a `TurnIndex` for later searches; both kinds run in a worker thread.
+Words: the store's full-text index (`ConversationStore.search_turns`: word stems, bm25 ranking,
+any text is a valid query). Meaning: each turn (the user's words and the reply) is embedded once
+and its vector kept in a `TurnIndex` for later searches. Both run in a worker thread.
 """
 
 from __future__ import annotations
@@ -23,6 +24,7 @@ from tui.messages import SearchDone
 if TYPE_CHECKING:
     from textual.app import ComposeResult
 
+    from memory.search import TurnHit
     from memory.store import ConversationStore, Turn
 
 SNIPPET_WIDTH = 72
@@ -42,34 +44,20 @@ class Hit:
     score: float
 
 
-def snippet(text: str, query: str, width: int = SNIPPET_WIDTH) -> str:
-    """Return one line of `text` around the first match of `query`."""
+def snippet(text: str, width: int = SNIPPET_WIDTH) -> str:
+    """Return the start of `text` on one line, cut with an ellipsis to `width` characters."""
     flat = " ".join(text.split())
-    start = max(0, flat.lower().find(query.lower()) - width // 3)
-    piece = flat[start : start + width]
-    return ("…" if start else "") + piece + ("…" if start + width < len(flat) else "")
+    return flat if len(flat) <= width else flat[: width - 1] + "…"
 
 
-def like_pattern(query: str) -> str:
-    """Return a LIKE pattern matching `query` literally anywhere."""
-    escaped = query.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
-    return f"%{escaped}%"
+def word_hit(hit: TurnHit) -> Hit:
+    """Return a full-text hit as the screen lists it (its score: higher is better)."""
+    return Hit(hit.turn_id, hit.session_id, snippet(hit.snippet), -hit.rank)
 
 
 def text_search(store: ConversationStore, user: str, query: str, limit: int = 30) -> list[Hit]:
-    """Return the user's turns whose message or reply contains `query`, newest first."""
-    pattern = like_pattern(query.strip())
-    rows = store.db.execute(
-        "select id, session_id, user_text, coalesce(reply, '') from turns where user_id = ? "
-        "and (user_text like ? escape '\\' or reply like ? escape '\\') "
-        "order by created_at desc limit ?",
-        [user, pattern, pattern, limit],
-    ).fetchall()
-    hits = []
-    for turn_id, session_id, said, reply in rows:
-        where = said if query.lower() in said.lower() else reply
-        hits.append(Hit(turn_id, session_id, snippet(where, query), 1.0))
-    return hits
+    """Return the user's turns with every word of `query` in them, best match first."""
+    return [word_hit(hit) for hit in store.search_turns(user, query, limit)]
 
 
 def turn_text(turn: Turn) -> str:
@@ -106,7 +94,7 @@ class TurnIndex:
         scores = matrix @ np.asarray(embedder.embed_one(query))
         order = np.argsort(-scores)[:limit]
         return [
-            Hit(turns[i].id, turns[i].session_id, snippet(turns[i].user_text, ""), float(scores[i]))
+            Hit(turns[i].id, turns[i].session_id, snippet(turns[i].user_text), float(scores[i]))
             for i in order
         ]
 

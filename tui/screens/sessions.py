@@ -1,12 +1,11 @@
 """The sessions list: switch to a past conversation, start a new one, rename one.
 
-Renaming writes the `title` column directly through the store's database (the store has no
-rename method yet; `rename_session` is the one place that does it).
+The list and the renaming go through the store (`sessions`, `rename_session`); this module only
+decides how a session reads in the list.
 """
 
 from __future__ import annotations
 
-from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
 from textual import on
@@ -21,68 +20,34 @@ from tui.screens.prompt import PromptScreen
 if TYPE_CHECKING:
     from textual.app import ComposeResult
 
-    from memory.store import ConversationStore
+    from memory.store import ConversationStore, SessionSummary
 
 SessionChoice = tuple[str, str | None]
 """("open", session id), ("new", None) or ("search", None)."""
 
-TITLE_MAX = 80
 LABEL_WIDTH = 40
 
 
-@dataclass(frozen=True)
-class SessionInfo:
-    id: str
-    title: str
-    updated_at: str
-    turns: int
-    first_text: str
-
-    @property
-    def name(self) -> str:
-        """Return the title, else the first message (flattened), else ""."""
-        return self.title or " ".join(self.first_text.split())
-
-    @property
-    def label(self) -> str:
-        """Return the name cut to fit the list, or a placeholder for an empty session."""
-        name = self.name or "(empty conversation)"
-        return name if len(name) <= LABEL_WIDTH else name[: LABEL_WIDTH - 1] + "…"
-
-    @property
-    def when(self) -> str:
-        return self.updated_at[:16].replace("T", " ")
+def session_name(session: SessionSummary) -> str:
+    """Return the title, else the first message (flattened), else ""."""
+    return session.title or " ".join(session.first_text.split())
 
 
-def list_sessions(store: ConversationStore, user: str) -> list[SessionInfo]:
-    """Return the user's sessions, newest first, with turn counts and first messages."""
-    rows = store.db.execute(
-        "select s.id, s.title, s.updated_at, "
-        "(select count(*) from turns t where t.session_id = s.id), "
-        "(select user_text from turns t where t.session_id = s.id order by idx limit 1) "
-        "from sessions s where s.user_id = ? order by s.updated_at desc",
-        [user],
-    ).fetchall()
-    return [SessionInfo(r[0], r[1] or "", r[2] or "", int(r[3]), r[4] or "") for r in rows]
+def session_label(session: SessionSummary) -> str:
+    """Return the name cut to fit the list, or a placeholder for an empty session."""
+    name = session_name(session) or "(empty conversation)"
+    return name if len(name) <= LABEL_WIDTH else name[: LABEL_WIDTH - 1] + "…"
 
 
-def session_title(store: ConversationStore, user: str, session: str) -> str:
-    """Return the name of one session ("" while it has neither title nor messages)."""
-    return next((s.name for s in list_sessions(store, user) if s.id == session), "")
+def when(stamp: str) -> str:
+    return stamp[:16].replace("T", " ")
 
 
-def rename_session(store: ConversationStore, user: str, session: str, title: str) -> str:
-    """Set a session's title (checked to belong to `user`); return the title stored."""
-    store.check_session(user, session)
-    title = " ".join(title.split())[:TITLE_MAX]
-    store.db.table("sessions").update(session, {"title": title})
-    return title
-
-
-def session_option(info: SessionInfo, current: str | None) -> Option:
-    marker = "● " if info.id == current else "  "
-    turns = f"{info.turns} turn" + ("" if info.turns == 1 else "s")
-    return Option(f"{marker}{info.label:<{LABEL_WIDTH}} {turns:>9}  {info.when}", id=info.id)
+def session_option(session: SessionSummary, current: str | None) -> Option:
+    marker = "● " if session.id == current else "  "
+    turns = f"{session.turns} turn" + ("" if session.turns == 1 else "s")
+    label = f"{session_label(session):<{LABEL_WIDTH}} {turns:>9}  {when(session.updated_at)}"
+    return Option(marker + label, id=session.id)
 
 
 class SessionsScreen(ModalScreen[SessionChoice | None]):
@@ -114,7 +79,7 @@ class SessionsScreen(ModalScreen[SessionChoice | None]):
 
     def refresh_list(self, highlight: str | None = None) -> None:
         """Reload the list from the store, keeping `highlight` (default: current) highlighted."""
-        sessions = list_sessions(self.store, self.user)
+        sessions = self.store.sessions(self.user)
         options = self.query_one("#sessions", OptionList)
         options.clear_options()
         options.add_options([session_option(s, self.current) for s in sessions])
@@ -145,7 +110,7 @@ class SessionsScreen(ModalScreen[SessionChoice | None]):
         session = self.highlighted_id()
         if session is None:
             return
-        current = session_title(self.store, self.user, session)
+        current = session_name(self.store.session(self.user, session))
         self.app.push_screen(
             PromptScreen("Rename this conversation", current, "a short title"),
             lambda title: self._renamed(session, title),
@@ -153,5 +118,5 @@ class SessionsScreen(ModalScreen[SessionChoice | None]):
 
     def _renamed(self, session: str, title: str | None) -> None:
         if title:
-            rename_session(self.store, self.user, session, title)
+            self.store.rename_session(self.user, session, title)
             self.refresh_list(highlight=session)

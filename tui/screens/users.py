@@ -19,15 +19,6 @@ if TYPE_CHECKING:
     from memory.store import ConversationStore
 
 
-def known_users(store: ConversationStore) -> list[str]:
-    """Return the ids of every stored user, most recently active first."""
-    rows = store.db.execute(
-        "select u.id from users u left join sessions s on s.user_id = u.id "
-        "group by u.id order by max(coalesce(s.updated_at, u.created_at)) desc"
-    ).fetchall()
-    return [str(row[0]) for row in rows]
-
-
 class UserScreen(ModalScreen[str | None]):
     """Choose a stored user or type a new name."""
 
@@ -39,7 +30,7 @@ class UserScreen(ModalScreen[str | None]):
         self.cancel_quits = cancel_quits
 
     def compose(self) -> ComposeResult:
-        users = known_users(self.store)
+        users = self.store.users()
         with Vertical(classes="dialog", id="users-dialog"):
             yield Label("Who is talking?", classes="dialog-title")
             if users:
