@@ -10,7 +10,8 @@ from langgraph.checkpoint.memory import InMemorySaver
 from agent.context import Context
 from agent.runner import Agent, checkpoint_serde
 from agent.settings import Settings
-from memory.store import ConversationStore, open_database
+from memory.database import open_database
+from memory.store import ConversationStore
 from memory.worker import MemoryServices
 from tests.fakes import FakeEmbedder, FakeEmotion, FakeSafety, turn_model
 from tests.test_memory_fakes import build_services

@@ -12,8 +12,9 @@ import pytest
 
 from agent.runner import Agent, checkpoint_serde
 from memory.clock import ClockError, SimulatedClock, SystemClock
+from memory.database import open_database
 from memory.recall import Recaller
-from memory.store import ConversationStore, open_database
+from memory.store import ConversationStore
 from tests.conftest import fake_context
 from tests.test_memory_fakes import build_services, fact
 

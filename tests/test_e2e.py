@@ -101,7 +101,8 @@ def test_plain_chat_reads_a_pipe_and_remembers_the_session(tmp_path, model_ready
     assert result.exit_code == 0, result.output
     assert result.output.count("empathos> ") == 3
     assert "control characters" in result.output
-    from memory.store import ConversationStore, open_database
+    from memory.database import open_database
+    from memory.store import ConversationStore
 
     store = ConversationStore(open_database(tmp_path / "data" / "empathos.db"))
     turns = store.turns("demo")

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import json
-
 import pytest
 from langgraph.graph import END
 
 from agent import nodes
 from agent.graph import builder
 from agent.runner import TurnFailedError
+from memory.trace import TurnTrace
 from tests.fakes import ANALYSIS, REPLY, scripted_model
 
 EXPECTED_MERMAID_EDGES = [
@@ -75,13 +74,13 @@ def test_full_turn_persists_reply_and_trace(make_agent):
     turn = agent.context.store.get_turn(result.turn_id)
     assert turn.status == "done" and turn.reply == REPLY
     trace = turn.trace
-    assert trace["analysis"]["cause_span"] == "I failed my driving test again"
-    assert trace["analysis"]["need"] == "be_validated"
-    assert trace["plan"]["strategy"] and trace["plan"]["lens"] and trace["plan"]["why"]
-    assert trace["plan"]["strategy_definition"]
-    assert trace["emotion"]["label"] == "sadness"
-    assert [c["node"] for c in trace["llm_calls"]] == ["analyze_cause", "generate_reply"]
-    json.dumps(trace)
+    assert trace.analysis.cause_span == "I failed my driving test again"
+    assert trace.analysis.need == "be_validated"
+    assert trace.plan.strategy and trace.plan.lens and trace.plan.why
+    assert trace.plan.strategy_definition
+    assert trace.emotion.label == "sadness"
+    assert [c.node for c in trace.llm_calls] == ["analyze_cause", "generate_reply"]
+    assert TurnTrace.parse(trace.dump()) == trace  # round-trips through storage
 
 
 def test_second_turn_sees_the_first_as_history(make_agent):
@@ -143,7 +142,7 @@ def test_invalid_analysis_twice_takes_the_visible_degraded_path(make_agent):
     assert any(d.startswith("analyze_cause") for d in result.state["degraded"])
     assert result.state["analysis"].cause_span == "My cat is sick."
     trace = agent.context.store.get_turn(result.turn_id).trace
-    assert trace["degraded"]
+    assert trace.degraded
 
 
 def test_paraphrased_cause_is_snapped_to_the_users_words(make_agent):

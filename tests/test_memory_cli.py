@@ -168,7 +168,7 @@ def test_doctor_finds_a_healthy_data_dir_healthy(data_dir):
 
 
 def test_doctor_finds_vectors_out_of_step_and_repairs_them(data_dir):
-    from agent.memory_llm import vectors_for
+    from agent.services import vectors_for
     from agent.settings import load_settings
 
     vectors = vectors_for(load_settings(data_dir=data_dir))
@@ -182,7 +182,7 @@ def test_doctor_finds_vectors_out_of_step_and_repairs_them(data_dir):
 
 
 def test_doctor_reports_failed_jobs_and_turns_with_what_to_do(data_dir):
-    from memory.store import open_database
+    from memory.database import open_database
 
     db = open_database(data_dir / "empathos.db")
     db.execute("update jobs set status = 'failed', last_error = 'model crashed' where rowid = 1")

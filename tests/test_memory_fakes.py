@@ -11,9 +11,11 @@ from typing import Any
 import numpy as np
 
 from memory.clock import SYSTEM_CLOCK
+from memory.database import open_database
 from memory.memories import ExtractedFact, MemoryKind, MemoryStore
 from memory.outcomes import Outcomes
-from memory.store import ConversationStore, open_database
+from memory.store import ConversationStore
+from memory.trace import TurnTrace
 from memory.traits import TraitModel
 from memory.vectors import VectorStore
 from memory.worker import MemoryServices
@@ -86,13 +88,20 @@ def trace(
     lens: str = "Person-centred",
     strategy: str = "Reflection of feelings",
     intensity: float = 0.6,
-) -> dict[str, Any]:
-    """A turn trace shaped like agent.trace.build_trace's."""
-    return {
-        "emotion": {"label": label, "probability": 0.7, "valence": valence, "intensity": intensity},
-        "analysis": {"need": need, "cause_span": "", "situation": "", "thoughts": ""},
-        "plan": {"lens": lens, "strategy": strategy},
-    }
+) -> TurnTrace:
+    """A turn trace as agent.trace.build_trace writes it."""
+    return TurnTrace.model_validate(
+        {
+            "emotion": {
+                "label": label,
+                "probability": 0.7,
+                "valence": valence,
+                "intensity": intensity,
+            },
+            "analysis": {"need": need, "cause_span": "", "situation": "", "thoughts": ""},
+            "plan": {"lens": lens, "strategy": strategy},
+        }
+    )
 
 
 def add_turn(

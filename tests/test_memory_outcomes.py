@@ -7,6 +7,7 @@ import random
 import pytest
 
 from memory.outcomes import NothingToRateError, combine
+from memory.trace import TurnTrace
 from memory.worker import MemoryServices
 from strategies.policy import Signals, select_plan
 from tests.test_memory_fakes import add_turn, build_services
@@ -55,7 +56,9 @@ def test_first_turns_crisis_replies_and_other_users_are_not_scored(mem):
     assert mem.outcomes.score_previous(mem.store, "bo", first) is None
     crisis = mem.store.new_session("ana")
     add_turn(mem, "ana", crisis, "a crisis message", crisis=True)
-    mem.store.complete_turn(mem.store.turns("ana", crisis)[0].id, "resources", {}, crisis=True)
+    mem.store.complete_turn(
+        mem.store.turns("ana", crisis)[0].id, "resources", TurnTrace(), crisis=True
+    )
     after = add_turn(mem, "ana", crisis, "thanks")
     assert mem.outcomes.score_previous(mem.store, "ana", after) is None
 

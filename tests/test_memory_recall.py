@@ -11,6 +11,7 @@ from hypothesis import strategies as st
 from agent.prompts import format_memories
 from memory.memories import MemoryKind
 from memory.recall import Recaller, RecallWeights, congruence, recency
+from memory.trace import TurnTrace
 from memory.vectors import VectorStoreError
 from memory.worker import MemoryServices
 from tests.test_memory_fakes import fact
@@ -79,7 +80,7 @@ def test_emotion_breaks_ties_between_equally_relevant_memories(mem):
 def test_recall_keeps_history_and_traits(mem):
     session = mem.store.new_session("ana")
     mem.store.begin_turn("t1", "ana", session, "hello")
-    mem.store.complete_turn("t1", "hi", {}, crisis=False)
+    mem.store.complete_turn("t1", "hi", TurnTrace(), crisis=False)
     mem.traits.set("ana", "wants_advice", 0.9)
     found = recaller(mem).recall("ana", session, "again", 1)
     assert found.history == [("user", "hello"), ("assistant", "hi")]

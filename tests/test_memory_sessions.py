@@ -9,7 +9,9 @@ from __future__ import annotations
 from langgraph.checkpoint.memory import InMemorySaver
 
 from agent.runner import Agent, checkpoint_serde, thread_config
-from memory.memories import FORGOTTEN, ExtractedFact, MemoryKind, RuleJudge
+from memory.memories import ExtractedFact, MemoryKind
+from memory.rules import RuleJudge
+from memory.trace import FORGOTTEN, MemoryRef, TurnTrace
 from tests.conftest import fake_context
 from tests.fakes import ANALYSIS, REPLY, FakeEmotion, scripted_model
 from tests.test_memory_fakes import SentenceExtractor, WordEmbedder
@@ -33,13 +35,13 @@ def test_session_one_is_recalled_in_session_three(settings, store):
     third = say(store.new_session("ana"), "I keep thinking about my sister Maya in Berlin.")
 
     trace = store.get_turn(third).trace
-    used = trace["memories_used"]
-    assert used[0]["text"] == "My sister Maya moved to Berlin in March"
-    assert context.recall.verify_memory("ana", used[0]["id"])
-    assert not context.recall.verify_memory("bo", used[0]["id"])
-    assert trace["traits"]["wants_to_be_heard"]["evidence"]
-    if trace["plan"]["strategy"] == "Personal Analogy":
-        assert trace["memory_cited"] == used[0]["id"]
+    used = trace.memories_used
+    assert used[0].text == "My sister Maya moved to Berlin in March"
+    assert context.recall.verify_memory("ana", used[0].id)
+    assert not context.recall.verify_memory("bo", used[0].id)
+    assert trace.traits["wants_to_be_heard"].evidence
+    if trace.plan.strategy == "Personal Analogy":
+        assert trace.memory_cited == used[0].id
 
 
 def seeded_analogy_context(settings, store):
@@ -50,7 +52,7 @@ def seeded_analogy_context(settings, store):
     fact = ExtractedFact(kind=MemoryKind.LIFE_EVENT, text="my dog Biscuit died last spring",
                          importance=0.9)  # fmt: skip
     [written] = context.memories.remember("ana", [fact], turn.id)
-    store.complete_turn("seed", "ok", {}, crisis=False)
+    store.complete_turn("seed", "ok", TurnTrace(), crisis=False)
     return context, session, written.memory_id
 
 
@@ -63,9 +65,9 @@ def test_an_analogy_cites_a_verified_memory_of_this_user(settings, store):
         "ana", session, MESSAGE
     )
     trace = store.get_turn(result.turn_id).trace
-    assert trace["plan"]["strategy"] == "Personal Analogy", trace["plan"]["why"]
-    assert trace["memory_cited"] == memory_id
-    assert any("a related memory" in why for why in trace["plan"]["why"])
+    assert trace.plan.strategy == "Personal Analogy", trace.plan.why
+    assert trace.memory_cited == memory_id
+    assert any("a related memory" in why for why in trace.plan.why)
 
 
 def test_an_analogy_never_cites_a_memory_forgotten_mid_turn(settings, store):
@@ -82,9 +84,9 @@ def test_an_analogy_never_cites_a_memory_forgotten_mid_turn(settings, store):
     )
     trace = store.get_turn(result.turn_id).trace
     assert set(calls) == {memory_id} and len(calls) >= 3
-    assert trace["memories_used"] == []  # dropped from the reply prompt and the trace too
-    assert trace["plan"]["strategy"] != "Personal Analogy" and trace["memory_cited"] is None
-    assert any("is gone" in note for note in trace["degraded"])
+    assert trace.memories_used == []  # dropped from the reply prompt and the trace too
+    assert trace.plan.strategy != "Personal Analogy" and trace.memory_cited is None
+    assert any("is gone" in note for note in trace.degraded)
 
 
 LIKED = "Affirmation and Reassurance"
@@ -126,8 +128,8 @@ def test_forgetting_a_memory_scrubs_it_from_past_traces(settings, store):
     agent = Agent(context)  # the real SQLite checkpointer
     result = agent.run_turn("ana", session, MESSAGE)
     assert agent.checkpointer.get_tuple(thread_config("ana", result.turn_id)) is None
-    before = store.get_turn(result.turn_id).trace["memories_used"]
-    assert before[0]["text"] == "my dog Biscuit died last spring"
+    before = store.get_turn(result.turn_id).trace.memories_used
+    assert before[0].text == "my dog Biscuit died last spring"
     context.memories.forget("ana", memory_id)
-    after = store.get_turn(result.turn_id).trace["memories_used"]
-    assert after == [{"id": memory_id, "text": FORGOTTEN}]
+    after = store.get_turn(result.turn_id).trace.memories_used
+    assert after == [MemoryRef(id=memory_id, text=FORGOTTEN)]

@@ -7,8 +7,9 @@ import time
 
 import pytest
 
-from memory.store import open_database
-from memory.worker import JobQueue, MemoryServices, MemoryWorker
+from memory.database import open_database
+from memory.jobs import JobQueue
+from memory.worker import MemoryServices, MemoryWorker
 from tests.test_memory_fakes import SentenceExtractor, add_turn, build_services
 
 REPLY = "ASSISTANT-WORDS: maybe try journaling every night"

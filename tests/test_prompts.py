@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from agent import prompts
 from agent.schemas import CauseAnalysis
-from memory.recall import MemoryRef
+from memory.trace import MemoryRef
 from strategies.catalogue import load_catalogue
 from tests.fakes import ANALYSIS, FakeEmotion
 

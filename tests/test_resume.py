@@ -11,7 +11,8 @@ from pydantic import BaseModel
 
 from agent.context import Context
 from agent.runner import Agent, checkpoint_serde, thread_config
-from memory.store import ConversationStore, open_database
+from memory.database import open_database
+from memory.store import ConversationStore
 from tests.conftest import fake_context
 from tests.fakes import REPLY, FakeEmbedder, FakeEmotion, FakeSafety, scripted_model
 
@@ -48,7 +49,7 @@ def test_hard_kill_mid_turn_resumes_without_redoing_finished_nodes(settings):
     assert result.state.get("degraded", []) == []
     turn = store.get_turn("t-crash")
     assert turn.status == "done" and turn.reply == REPLY
-    assert [c["node"] for c in turn.trace["llm_calls"]] == ["analyze_cause", "generate_reply"]
+    assert [c.node for c in turn.trace.llm_calls] == ["analyze_cause", "generate_reply"]
     assert store.pending_turns("ana") == []
 
 

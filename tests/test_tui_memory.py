@@ -14,10 +14,16 @@ from memory.store import ConversationStore
 from tests.fakes import FakeEmbedder
 from tests.test_tui import FakeAgent, build, chat, fake_context, notes, say, settle
 from tui.keys import write_config
-from tui.screens import memory as memory_screen
+from tui.screens import memory_actions
 from tui.screens.chat import ChatScreen
-from tui.screens.memory import NO_MEMORIES, MemoryScreen, parse_trait_value
-from tui.screens.memory_detail import ConfirmScreen, DetailScreen, ForgetMeScreen
+from tui.screens.memory import MemoryScreen
+from tui.screens.memory_actions import NO_MEMORIES
+from tui.screens.memory_detail import (
+    ConfirmScreen,
+    DetailScreen,
+    ForgetMeScreen,
+    parse_trait_value,
+)
 from tui.screens.prompt import PromptScreen
 from tui.screens.users import UserScreen
 
@@ -165,7 +171,7 @@ async def test_forgetting_one_memory_asks_then_removes_it(
     app = build(context, agent)
     async with app.run_test(size=(120, 40)) as pilot:
         await say(pilot, "I went running again today.")
-        assert [m["id"] for m in chat(app).why.memories] == [ids[RUNNING]]
+        assert [m.id for m in chat(app).why.memories] == [ids[RUNNING]]
         screen = await open_memory(pilot)
         await goto_row(pilot, screen.query_one("#memories", DataTable), ids[RUNNING])
         await pilot.press("d")
@@ -277,7 +283,7 @@ async def test_forget_me_removes_the_person_and_asks_who_is_talking(
 async def test_forget_me_waits_for_a_running_turn(
     context: Context, agent: FakeAgent, monkeypatch: pytest.MonkeyPatch
 ) -> None:
-    monkeypatch.setattr(memory_screen, "LOCK_WAIT", 0.05)
+    monkeypatch.setattr(memory_actions, "LOCK_WAIT", 0.05)
     seed(context)
     app = build(context, agent)
     async with app.run_test(size=(120, 40)) as pilot:

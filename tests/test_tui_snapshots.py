@@ -13,7 +13,8 @@ import pytest
 
 from agent.context import Context
 from agent.settings import Settings
-from memory.store import ConversationStore, open_database
+from memory.database import open_database
+from memory.store import ConversationStore
 from tests.fakes import FakeEmbedder
 from tests.test_tui import MESSAGE, FakeAgent, fake_context, say, settle
 from tui.app import EmpathosApp, create_app

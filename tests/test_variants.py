@@ -11,7 +11,8 @@ from agent.graph import build
 from agent.runner import Agent, checkpoint_serde
 from agent.settings import Settings
 from agent.variants import VARIANTS, UnknownVariantError, variant_named
-from memory.recall import MemoryRef, Recall, TraitValue
+from memory.recall import Recall
+from memory.trace import MemoryRef, TraitValue
 from tests.conftest import fake_context
 from tests.fakes import ANALYSIS, REPLY, scripted_model
 
@@ -78,7 +79,7 @@ def test_no_coe_replies_after_the_analysis_without_a_plan(settings, store):
     result, store = run(settings, store, "no-coe", scripted_model(ANALYSIS, REPLY))
     assert [c.node for c in result.state["llm_calls"]] == ["analyze_cause", "generate_reply"]
     assert "plan" not in result.state
-    assert store.get_turn(result.turn_id).trace["plan"] is None
+    assert store.get_turn(result.turn_id).trace.plan is None
 
 
 def test_no_memory_recalls_and_writes_nothing(settings, store):
