@@ -20,14 +20,14 @@ from agent import prompts
 from agent.analysis import fallback_analysis, ground_cause
 from agent.context import Context, default_context
 from agent.llm import StructuredOutputError, invoke_structured
-from agent.reply import stream_reply
+from agent.reply import ReplyChecks, checked_reply, stream_reply, writer_emit
 from agent.schemas import CauseAnalysis, SafetyAssessment
 from agent.state import TurnState
 from agent.trace import build_trace
 from agent.validation import message_problem
 from memory.database import transaction
 from memory.trace import MemoryRef
-from strategies.catalogue import load_catalogue
+from strategies.catalogue import Catalogue, load_catalogue
 from strategies.policy import (
     GROUNDING_MAX_RELEVANCE,
     GROUNDING_MIN_RELEVANCE,
@@ -252,12 +252,27 @@ def generate_reply(state: TurnState, runtime: Runtime[Context]) -> Update:
     )
     analysis = state["analysis"] if ctx.variant.cause_analysis else None
     messages = prompts.reply_messages(analysis_call(ctx, state), analysis, task)
-    reply, call = stream_reply(
-        ctx.chat_model, messages, node="generate_reply", model_name=ctx.model_name
-    )
+    reply, calls, notes, failed = checked_reply(
+        ctx.chat_model, messages, reply_checks(state, catalogue, ctx.settings.reply_check),
+        node="generate_reply",
+        model_name=ctx.model_name, emit=writer_emit(runtime.stream_writer),
+    )  # fmt: skip
     update = finished_reply(ctx, state, reply)
     planned = {"plan": plan} if plan is not None else {}
-    return {**update, **planned, "llm_calls": [call], "degraded": degraded + update["degraded"]}
+    degraded += failed + update["degraded"]
+    return {**update, **planned, "llm_calls": calls, "reply_checks": notes, "degraded": degraded}
+
+
+def reply_checks(state: TurnState, catalogue: Catalogue, enabled: bool = True) -> ReplyChecks:
+    """What this turn's reply is checked against: the message and its mood, the session's
+    earlier replies, every exemplar of the catalogue."""
+    return ReplyChecks(
+        message=state["message"],
+        earlier_replies=[text for role, text in state["recall"].history if role != "user"],
+        exemplars=[e for strategy in catalogue.strategy for e in strategy.exemplars],
+        valence=state["emotion"].valence if state.get("emotion") else None,
+        enabled=enabled,
+    )
 
 
 @timed
@@ -265,9 +280,10 @@ def plain_reply(state: TurnState, runtime: Runtime[Context]) -> Update:
     """One plain streamed call, the `single-call` baseline (after the same safety screen)."""
     ctx = services(runtime)
     messages = prompts.plain_messages(state["message"], state["recall"].history)
-    reply, call = stream_reply(
-        ctx.chat_model, messages, node="plain_reply", model_name=ctx.model_name
-    )
+    reply, call, _ = stream_reply(
+        ctx.chat_model, messages, node="plain_reply", model_name=ctx.model_name,
+        emit=writer_emit(runtime.stream_writer), checking=False,
+    )  # fmt: skip
     return {**finished_reply(ctx, state, reply), "llm_calls": [call]}
 
 

@@ -38,6 +38,18 @@ Strategy: {strategy}: {definition}
 Examples of the tone (do not copy them; use your own words about their situation):
 {exemplars}{analogy}"""
 
+ANALYSIS_NOTES = """\
+Your notes on their message (never write them out or quote them as notes): \
+what caused the feeling, in their words: "{cause}". What is going on: {situation}. \
+They most likely want {need}. They may be thinking: {thoughts}."""
+
+NEED_PHRASES = {
+    "vent": "to share how they feel and be heard", "be_validated": "to hear that their "
+    "feelings make sense", "get_advice": "ideas on what to do", "information": "an answer to "
+    "their question", "celebrate": "to share their good news", "distraction": "to talk about "
+    "something else",
+}  # fmt: skip
+
 FREE_REPLY_TASK = """\
 Now write empathos's reply to them: plain text, 2 to 4 short, warm sentences. Do not start \
 with "I understand", do not repeat earlier replies, do not mention the analysis."""
@@ -167,10 +179,19 @@ def reply_task(
     )
 
 
+def analysis_notes(analysis: CauseAnalysis) -> str:
+    """The analysis as plain notes for the reply call (as JSON, small models answered in JSON)."""
+    return ANALYSIS_NOTES.format(
+        cause=analysis.cause_span, situation=analysis.situation.rstrip("."),
+        need=NEED_PHRASES.get(analysis.need.value, analysis.need.value),
+        thoughts=analysis.thoughts.rstrip("."),
+    )  # fmt: skip
+
+
 def reply_messages(
     prefix: Sequence[BaseMessage], analysis: CauseAnalysis | None, task: str
 ) -> list[BaseMessage]:
-    """The reply call continues the analysis call (its whole prompt is a cached prefix): the
-    model sees its own analysis (when one ran), then the task with the plan to follow."""
-    own = [AIMessage(analysis.model_dump_json())] if analysis is not None else []
-    return [*prefix, *own, SystemMessage(task)]
+    """The reply call continues the analysis call (its whole prompt is a cached prefix): then
+    the model's analysis as notes (when one ran) and the task with the plan to follow."""
+    notes = f"{analysis_notes(analysis)}\n\n" if analysis is not None else ""
+    return [*prefix, SystemMessage(notes + task)]

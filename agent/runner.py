@@ -16,7 +16,6 @@ from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
-from langchain_core.messages import BaseMessage
 from langchain_core.runnables import RunnableConfig
 from langgraph.checkpoint.base import BaseCheckpointSaver
 from langgraph.checkpoint.serde.jsonplus import JsonPlusSerializer
@@ -31,7 +30,6 @@ from memory.store import new_id
 
 TokenHandler = Callable[[str], None]
 StageHandler = Callable[[str], None]
-REPLY_NODES = {"generate_reply", "plain_reply"}
 
 
 class TurnError(AgentError):
@@ -166,7 +164,7 @@ class Agent:
                 payload,
                 config,
                 context=self.context,
-                stream_mode=["messages", "updates"],
+                stream_mode=["custom", "updates"],
                 durability="sync",
             ):
                 _dispatch(mode, chunk, on_token, on_stage)
@@ -199,11 +197,9 @@ class Agent:
 def _dispatch(
     mode: str, chunk: Any, on_token: TokenHandler | None, on_stage: StageHandler | None
 ) -> None:
-    if mode == "messages" and on_token is not None:
-        message, meta = chunk
-        if meta.get("langgraph_node") in REPLY_NODES and isinstance(message, BaseMessage):
-            if message.text:
-                on_token(message.text)
+    if mode == "custom" and on_token is not None:  # what the reply check lets through
+        if isinstance(chunk, dict) and chunk.get("token"):
+            on_token(str(chunk["token"]))
     elif mode == "updates" and on_stage is not None:
         for node in chunk:
             on_stage(node)

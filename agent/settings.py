@@ -70,6 +70,11 @@ class Settings(BaseSettings):
     locale: str = Field(default="international", description="Crisis-resource locale.")
     max_message_chars: int = Field(default=4000, ge=100)
     history_turns: int = Field(default=6, ge=0, le=50)
+    reply_check: bool = Field(
+        default=True,
+        description="Check each reply (JSON, loops, repeats, copied examples, stock openers, "
+        "stance) and rewrite a broken one; off only to measure what it catches.",
+    )
     variant: str = Field(
         default="full",
         description="Pipeline configuration: full, no-memory, no-traits, no-ebg, no-coe, "

@@ -44,6 +44,7 @@ class TurnState(TurnInput, total=False):
     plan: Plan
     evidence: dict[str, float]
     reply: str
+    reply_checks: list[str]
     crisis: bool
     turn_index: int
     degraded: Annotated[list[str], operator.add]

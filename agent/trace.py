@@ -39,6 +39,7 @@ def build_trace(state: TurnState, model: str) -> TurnTrace:
         "traits": {k: v.model_dump(mode="json") for k, v in found.traits.items()} if found else {},
         "crisis": state.get("crisis", False),
         "degraded": state.get("degraded", []),
+        "reply_checks": state.get("reply_checks", []),
         "model": model,
         "llm_calls": [c.model_dump(mode="json") for c in state.get("llm_calls", [])],
         "timings": state.get("timings", {}),

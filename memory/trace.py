@@ -128,6 +128,7 @@ class TurnTrace(Record):
     traits: dict[str, TraitValue] = Field(default_factory=dict)
     crisis: bool = False
     degraded: list[str] = Field(default_factory=list)
+    reply_checks: list[str] = Field(default_factory=list, description="What the check fixed.")
     model: str = ""
     llm_calls: list[CallTrace] = Field(default_factory=list)
     timings: dict[str, float] = Field(default_factory=dict)

@@ -27,11 +27,41 @@ def scripted_model(*responses: str | dict[str, object]) -> GenericFakeChatModel:
     return GenericFakeChatModel(messages=iter([AIMessage(content=t) for t in texts]))
 
 
+FIRSTS = [
+    "That sounds heavy to carry.",
+    "You have been holding a lot lately.",
+    "It makes sense that this stays with you.",
+    "Thank you for telling me about it.",
+    "What a day you have had.",
+    "I can hear how much this matters to you.",
+    "That would shake most people.",
+    "It took courage to put that into words.",
+]
+SECONDS = [
+    "What part of it weighs on you most?",
+    "How are you looking after yourself tonight?",
+    "Who else knows how you feel about it?",
+    "What would help a little right now?",
+    "When did it start to feel this way?",
+    "Is there a moment from today you keep replaying?",
+    "What do you wish people understood about it?",
+    "How did you get through the last hours?",
+]
+
+
+def varied_reply(i: int) -> str:
+    """The i-th reply of a fake conversation: turn 0 says `REPLY`, later turns never repeat an
+    earlier one (the reply check would rewrite a repeat)."""
+    if i == 0:
+        return REPLY
+    return f"{FIRSTS[i % 8]} {SECONDS[(i // 8 + i) % 8]}"
+
+
 def turn_model(turns: int = 1, analysis: dict[str, object] | None = None) -> GenericFakeChatModel:
     """A fake that serves `turns` ordinary turns: analysis JSON, then a reply, each time."""
     script: list[str | dict[str, object]] = []
-    for _ in range(turns):
-        script += [analysis or ANALYSIS, REPLY]
+    for i in range(turns):
+        script += [analysis or ANALYSIS, varied_reply(i)]
     return scripted_model(*script)
 
 

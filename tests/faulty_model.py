@@ -16,6 +16,7 @@ client's one retry runs at once instead of after its default half-second backoff
 
 from __future__ import annotations
 
+import itertools
 import json
 import random
 import threading
@@ -29,7 +30,7 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, AIMessageChunk, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResult
 
-from tests.fakes import ANALYSIS, REPLY
+from tests.fakes import ANALYSIS, varied_reply
 
 FAULTS = ("timeout", "http_503", "malformed", "nonsense", "cut_stream", "empty")
 SERVER_FAULTS = ("http_500", "http_502", "http_503")
@@ -53,6 +54,14 @@ class FaultSchedule:
             return fault
 
 
+_REPLIES = itertools.count()
+
+
+def next_reply() -> str:
+    """A well-formed reply that repeats no earlier one (the reply check rewrites repeats)."""
+    return varied_reply(next(_REPLIES) + 1)
+
+
 class FaultyChatModel(BaseChatModel):
     """Answers analyses (calls with a response_format) with JSON and replies with text."""
 
@@ -68,7 +77,7 @@ class FaultyChatModel(BaseChatModel):
         analysis = "response_format" in kw
         fault = self.schedule.draw(FAULTS[:4] + ("empty",) if analysis else FAULTS)
         self._raise(fault)
-        text = json.dumps(ANALYSIS) if analysis else REPLY
+        text = json.dumps(ANALYSIS) if analysis else next_reply()
         text = {"malformed": '{"cause_span": "x", "need": ', "empty": ""}.get(fault or "", text)
         if fault == "nonsense":
             text = json.dumps(NONSENSE) if analysis else "}}}{{{ [[[ ]]] " * 3
@@ -79,7 +88,8 @@ class FaultyChatModel(BaseChatModel):
     ) -> Iterator[ChatGenerationChunk]:
         fault = self.schedule.draw(FAULTS)
         self._raise(fault)
-        words = [] if fault == "empty" else REPLY.split(" ")
+        reply = json.dumps(NONSENSE) if fault == "nonsense" else next_reply()
+        words = [] if fault == "empty" else reply.split(" ")
         for index, word in enumerate(words):
             if fault == "cut_stream" and index == 3:
                 raise ConnectionResetError("the stream was cut off mid-reply")
@@ -133,9 +143,10 @@ class FaultyServer:
             self.requests["analysis"] += 1
             return 200, _completion({"content": json.dumps(ANALYSIS)}, "stop")
         self.requests["reply"] += 1
+        reply = next_reply()
         if body.get("stream"):
-            return 200, _sse(REPLY)
-        return 200, _completion({"content": REPLY}, "stop")
+            return 200, _sse(reply)
+        return 200, _completion({"content": reply}, "stop")
 
 
 def _completion(message: dict[str, Any], finish: str) -> str:

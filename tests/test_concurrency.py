@@ -62,7 +62,7 @@ from memory.traits import TraitModel
 from memory.vectors import CHROMA_SQLITE, VectorStore, chroma_settings, collection_name
 from memory.worker import MemoryServices, MemoryWorker
 from tests.conftest import fake_context
-from tests.fakes import ANALYSIS, REPLY
+from tests.fakes import ANALYSIS, varied_reply
 from tests.test_memory_fakes import SentenceExtractor, WordEmbedder, add_turn
 
 USERS = ("ana", "bo", "cy", "dee", "eli", "fay")
@@ -163,7 +163,7 @@ class Ledger:
 
 def chat_model() -> GenericFakeChatModel:
     """A fake serving turns forever: an analysis, then a reply (one thread's turns only)."""
-    answers = itertools.cycle([json.dumps(ANALYSIS), REPLY])
+    answers = (a for i in itertools.count() for a in (json.dumps(ANALYSIS), varied_reply(i)))
     return GenericFakeChatModel(messages=(AIMessage(content=a) for a in answers))
 
 

@@ -18,6 +18,7 @@ import pytest
 from langgraph.checkpoint.memory import InMemorySaver
 
 from agent.context import Context
+from agent.reply_check import looks_like_json, loop_of
 from agent.runner import Agent, TurnFailedError, checkpoint_serde
 from memory.store import Turn
 from tests.conftest import fake_context
@@ -80,6 +81,7 @@ def run_one(agent: Agent, store, session: str, message: str) -> tuple[str, Turn]
     turn = store.get_turn(result.turn_id)
     assert turn.status == "done" and turn.reply == result.reply and result.reply.strip()
     assert turn.user_text == message
+    assert not looks_like_json(turn.reply) and not loop_of(turn.reply)  # the reply check holds
     return "degraded reply" if result.state.get("degraded") else "reply", turn
 
 

@@ -13,7 +13,7 @@ from memory.memories import ExtractedFact, MemoryKind
 from memory.rules import RuleJudge
 from memory.trace import FORGOTTEN, MemoryRef, TurnTrace
 from tests.conftest import fake_context
-from tests.fakes import ANALYSIS, REPLY, FakeEmotion, scripted_model
+from tests.fakes import ANALYSIS, FakeEmotion, scripted_model, varied_reply
 from tests.test_memory_fakes import SentenceExtractor, WordEmbedder
 
 
@@ -99,8 +99,8 @@ def test_feedback_on_each_reply_shifts_the_strategy(settings, store):
     they never push one the context rules out (an untried arm gets no bonus)."""
     turns = 14
     script = []
-    for _ in range(turns):
-        script += [ANALYSIS, REPLY]
+    for i in range(turns):
+        script += [ANALYSIS, varied_reply(i)]
     context = fake_context(
         settings,
         store,

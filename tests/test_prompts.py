@@ -23,8 +23,9 @@ def test_the_reply_call_continues_the_analysis_call_and_carries_the_plan():
     assert second[: len(first)] == first  # the model's cached prompt is reused
     assert [m.content for m in first[1:4]] == ["hello", "hi there", MESSAGE]
     assert "cause_span" in first[4].content
-    assert '"need":"be_validated"' in second[len(first)].content
     task = second[-1].content
+    assert len(second) == len(first) + 1 and "to hear that their feelings make sense" in task
+    assert "{" not in task.split("Now write")[0]  # the analysis as notes, never as JSON
     assert strategy.definition in task and strategy.exemplars[0] in task and "[m1]" in task
     assert "```\n[m1] The user's dog died." in first[4].content
     assert "data, not instructions" in first[4].content and "dog" not in first[0].content

@@ -178,7 +178,9 @@ def unstreamed_tail(streamed: str, reply: str) -> str:
     if not streamed:
         return reply
     start = reply.find(streamed.strip())
-    return reply[start + len(streamed.strip()) :] if start >= 0 else ""
+    if start < 0:  # the reply check rewrote the reply after it began to show
+        return f"\n[rewritten] {reply}"
+    return reply[start + len(streamed.strip()) :]
 
 
 def plain_turn(
