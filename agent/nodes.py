@@ -19,7 +19,7 @@ from langgraph.runtime import Runtime
 from agent import prompts
 from agent.analysis import fallback_analysis, ground_cause
 from agent.context import Context, default_context
-from agent.llm import StructuredOutputError, invoke_structured
+from agent.llm import LLMError, invoke_structured
 from agent.reply import ReplyChecks, checked_reply, stream_reply, writer_emit
 from agent.schemas import CauseAnalysis, SafetyAssessment
 from agent.state import TurnState
@@ -159,7 +159,8 @@ def analyze_cause(state: TurnState, runtime: Runtime[Context]) -> Update:
             node="analyze_cause",
             max_tokens=ctx.settings.analysis_max_tokens,
         )
-    except StructuredOutputError as exc:
+    except (LLMError, TimeoutError, ConnectionError) as exc:  # reply without it; if the model
+        # is really down the reply call fails too, and the turn ends in a clear error
         fallback = fallback_analysis(state["message"], state["emotion"])
         safety = ctx.safety.combine(state["safety"], None)  # no reading: err on safety
         return {

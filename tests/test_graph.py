@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import pytest
+from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
+from langchain_core.messages import AIMessage
 from langgraph.graph import END
 
 from agent import nodes
@@ -160,3 +162,24 @@ def test_model_failure_keeps_the_message_and_marks_the_turn(make_agent):
         agent.run_turn(user, session, "hello there")
     [turn] = agent.context.store.turns(user)
     assert (turn.status, turn.user_text) == ("failed", "hello there")
+
+
+class AnalysisTimesOut(GenericFakeChatModel):
+    """Times out on its first call (the analysis), then streams its reply."""
+
+    calls: list[int] = []  # shared by the copies LangChain makes of a model
+
+    def _generate(self, *args, **kwargs):  # type: ignore[no-untyped-def]
+        self.calls.append(1)
+        if len(self.calls) == 1:
+            raise TimeoutError("the model did not answer in time")
+        return super()._generate(*args, **kwargs)
+
+
+def test_a_failed_analysis_still_gets_a_reply(make_agent):
+    model = AnalysisTimesOut(messages=iter([AIMessage(content=REPLY)]))
+    agent, user, session = make_agent(chat_model=model)
+    result = agent.run_turn(user, session, "I failed my driving test again")
+    assert result.reply == REPLY
+    assert any("analyze_cause" in note for note in result.state["degraded"])
+    assert agent.context.store.get_turn(result.turn_id).status == "done"
