@@ -199,7 +199,7 @@ def checked_reply(
     calls, notes = [call], list(gate.notes)
     if not checks.enabled:
         return text, calls, notes, []
-    found = gate.found or problems(text, checks)
+    found = gate.found or check(text, checks)
     if not found:
         return text, calls, notes, []
     reasons = "; ".join(f.reason for f in found)
@@ -210,7 +210,7 @@ def checked_reply(
     )
     calls.append(call)
     notes += gate.notes
-    found = gate.found or problems(text, checks)
+    found = gate.found or check(text, checks)
     if not found:
         return text, calls, notes, []
     reasons = "; ".join(f.reason for f in found)
@@ -222,21 +222,18 @@ def checked_reply(
     )
 
 
+def check(text: str, checks: ReplyChecks) -> list[Finding]:
+    return check_reply(
+        text, message=checks.message, earlier_replies=checks.earlier_replies,
+        exemplars=checks.exemplars, valence=checks.valence,
+    )  # fmt: skip
+
+
 def fallback(checks: ReplyChecks) -> str:
     """A plain safe reply in the message's stance, not one the session has had already."""
     choices = FALLBACKS["positive" if (checks.valence or 0) >= POSITIVE else "other"]
     used = {" ".join(words(r)) for r in checks.earlier_replies}
     return next((c for c in choices if " ".join(words(c)) not in used), choices[-1])
-
-
-def problems(text: str, checks: ReplyChecks) -> list[Finding]:
-    """What is wrong with a finished reply (an empty reply is left to the caller's fallback)."""
-    if not text:
-        return [Finding(Problem.EMPTY, "the reply has no words")]
-    return check_reply(
-        text, message=checks.message, earlier_replies=checks.earlier_replies,
-        exemplars=checks.exemplars, valence=checks.valence,
-    )  # fmt: skip
 
 
 def writer_emit(writer: Callable[[Any], None] | None) -> Emit | None:

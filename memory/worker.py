@@ -210,8 +210,7 @@ class MemoryWorker:
             return
         if open_services is None:
             open_services = lambda: self.services  # noqa: E731
-        self.queue.recover()
-        self._stop.clear()
+        self._stop.clear()  # the thread's loop recovers first (`recover`), off the caller's thread
         self._thread = threading.Thread(
             target=self._supervise, args=(open_services,), name="empathos-memory", daemon=True
         )
