@@ -1,14 +1,22 @@
-"""Keep the cause analysis honest: the cause is a quote of the user's own words.
+"""Keep the cause analysis honest and small: the cause is a quote of the user's own words.
 
 Small models paraphrase when asked to quote; `ground_cause` snaps the span back to the closest
 sentence of the message, and `fallback_analysis` gives the degraded path something truthful
 when the model's structured output failed twice.
+
+The compact note (the embedded model's analysis, on the reply's critical path) is three words,
+"2 heard no": the number of the sentence that says what caused the feeling, what the person
+wants, and whether it hints at a crisis. It costs three generated tokens instead of ~50 of JSON
+free text; the cause is then the person's own sentence, exactly. `note_grammar` constrains the
+decoding to it; `read_note` turns it into a `CauseAnalysis`.
 """
 
 from __future__ import annotations
 
 import re
 from difflib import SequenceMatcher
+
+from pydantic import BaseModel, Field
 
 from agent.schemas import CauseAnalysis, EmotionReading, Need
 
@@ -54,3 +62,84 @@ def fallback_analysis(
         thoughts="(unknown)",
         risk=False,
     )
+
+
+MAX_SENTENCES = 9  # the note names the cause by one digit
+NOTE_NEEDS = {
+    "heard": Need.VENT, "validate": Need.VALIDATION, "advice": Need.ADVICE,
+    "answer": Need.INFORMATION, "celebrate": Need.CELEBRATE, "distract": Need.DISTRACTION,
+}  # fmt: skip
+NOTE = re.compile(r"^\s*([1-9])\s+([a-z]+)\s+(yes|no)\b", re.I)
+
+
+class Note(BaseModel):
+    """The compact note as structured output (for endpoints without grammars)."""
+
+    cause: int = Field(ge=1, le=MAX_SENTENCES, description="Number of the cause's sentence.")
+    need: str = Field(json_schema_extra={"enum": list(NOTE_NEEDS)})
+    risk: bool = False
+
+
+def note_sentences(message: str) -> list[str]:
+    """The message's sentences as the note numbers them (the rest joins the last one)."""
+    found = sentences(message)
+    if len(found) <= MAX_SENTENCES:
+        return found
+    return [*found[: MAX_SENTENCES - 1], " ".join(found[MAX_SENTENCES - 1 :])]
+
+
+def note_grammar(count: int) -> str:
+    """GBNF for the note of a message with `count` sentences."""
+    needs = " | ".join(f'"{word}"' for word in NOTE_NEEDS)
+    return (
+        f'root ::= [1-{max(1, min(count, MAX_SENTENCES))}] " " need " " risk\n'
+        f"need ::= {needs}\n"
+        'risk ::= "yes" | "no"\n'
+    )
+
+
+def read_note(text: str, message: str) -> CauseAnalysis:
+    """Turn a note ("2 heard no") into the analysis; ValueError if it is not one."""
+    match = NOTE.match(text)
+    if match is None or match.group(2).lower() not in NOTE_NEEDS:
+        raise ValueError(f"not a note (sentence, need, yes/no): {text[:80]!r}")
+    return note_analysis(
+        Note(cause=int(match.group(1)), need=match.group(2).lower(),
+             risk=match.group(3).lower() == "yes"),
+        message,
+    )  # fmt: skip
+
+
+def note_analysis(note: Note, message: str) -> CauseAnalysis:
+    """The analysis a note stands for: the cause is the numbered sentence, verbatim."""
+    if note.need not in NOTE_NEEDS:
+        raise ValueError(f"unknown need {note.need!r}; one of {', '.join(NOTE_NEEDS)}")
+    parts = note_sentences(message)
+    cause = parts[min(note.cause, len(parts)) - 1]
+    return CauseAnalysis(
+        cause_span=cause[:200], situation="", need=NOTE_NEEDS[note.need], thoughts="",
+        risk=note.risk,
+    )  # fmt: skip
+
+
+def note_text(analysis: CauseAnalysis, message: str) -> str:
+    """The note an analysis stands for (as the model wrote it, for the reply call's prompt)."""
+    parts = note_sentences(message)
+    cause = next((i for i, p in enumerate(parts, 1) if analysis.cause_span in p), 1)
+    word = next((w for w, need in NOTE_NEEDS.items() if need == analysis.need), "heard")
+    return f"{cause} {word} {'yes' if analysis.risk else 'no'}"
+
+
+MEMORY_QUESTION = re.compile(
+    r"\b(do|did) you (still )?(remember|recall|know what)\b|\bwhat (did|do|was it) i (say|tell|"
+    r"told|mention)|\bdid i (ever )?(tell|mention|say)\b|\bremind me (what|who|when|where|how)\b"
+    r"|\bwhat was (the|that|his|her|their|my) .{1,40}\b(again|i (told|mentioned))\b"
+    r"|\bi (told|mentioned to) you (about|before|last)\b.*\?",
+    re.I,
+)
+
+
+def asks_about_own_past(message: str) -> bool:
+    """True when the person asks what they told empathos before ("do you remember…", "what did
+    I say about…"): answered from memory, never with an analogy."""
+    return MEMORY_QUESTION.search(message) is not None

@@ -10,14 +10,16 @@ worker's lifecycle (start, hold during a turn, finish, stop while a person is fo
 
 from __future__ import annotations
 
+import logging
 import threading
-from collections.abc import Callable
-from contextlib import AbstractContextManager, nullcontext
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager, nullcontext
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 from numpy.typing import NDArray
 
+from agent.errors import AgentError
 from agent.services import RecallSource, Services
 from agent.settings import Settings, load_settings
 from agent.variants import Variant, variant_named
@@ -39,6 +41,9 @@ if TYPE_CHECKING:
     from memory.worker import MemoryWorker
 
 __all__ = ["Context", "RecallSource", "default_context"]
+
+
+log = logging.getLogger(__name__)
 
 
 class Context:
@@ -159,10 +164,15 @@ class Context:
                 self._vectors = {text: cached}
         return cached
 
-    def memory_busy(self) -> AbstractContextManager[None]:
-        """Hold background memory jobs while a turn runs (no-op if no worker was built)."""
+    @contextmanager
+    def turn_in_progress(self) -> Iterator[None]:
+        """Hold background memory work while a turn runs: no job starts, and an embedded
+        background model call already running gives way at once (its job runs again later)."""
+        from agent.llama import foreground
+
         worker: MemoryWorker | None = self.services.built("memory_worker")
-        return worker.busy() if worker is not None else nullcontext()
+        with foreground(), worker.busy() if worker is not None else nullcontext():
+            yield
 
     def finish_memory_work(self, on_progress: Callable[[int], None] | None = None) -> int:
         """Stop the background thread and run the jobs still queued; return how many ran.
@@ -189,9 +199,45 @@ class Context:
         return cached
 
     def warm_up(self) -> None:
-        """Load the embedder and the plug-ins now (e.g. in a background worker)."""
+        """Load the embedder and the plug-ins now (e.g. in a background worker), and put the
+        fixed start of every prompt into the embedded model's cache."""
         self.embedder.embed_one("warm up")
         _ = self.emotion, self.safety
+        thread = self.prefill()
+        if thread is not None:
+            thread.join()
+
+    def prefill(
+        self, user_id: str | None = None, session_id: str | None = None, *, load: bool = False
+    ) -> threading.Thread | None:
+        """Evaluate the next turn's prompt start (the persona and catalogue, then the session
+        so far) into the embedded model's cache, in a background thread, while the person reads
+        and types; memory work waits meanwhile. A turn that starts during it waits for it (the
+        work is the turn's own). Without `load`, nothing happens before the model is loaded;
+        nothing happens on an endpoint or a fake either."""
+        from agent.llama import ChatLlamaCpp, foreground
+        from agent.prompts import conversation_prefix
+
+        if self.variant.single_call or (not load and not self.services.built("chat_model")):
+            return None
+        history: list[tuple[str, str]] = []
+        if user_id is not None and session_id is not None:
+            limit, before = self.settings.history_turns, self.store.next_index(session_id)
+            history = self.store.history(user_id, session_id, limit, before)
+        messages = conversation_prefix(history)
+
+        def run() -> None:
+            try:
+                model = self.chat_model
+                if isinstance(model, ChatLlamaCpp):
+                    with foreground():
+                        model.prefill(messages)
+            except (AgentError, ValueError) as exc:  # only a missed speed-up: say so
+                log.warning("prefill failed: %s", exc)
+
+        thread = threading.Thread(target=run, name="empathos-prefill", daemon=True)
+        thread.start()
+        return thread
 
 
 _default: Context | None = None

@@ -4,8 +4,9 @@
     ├── LLMError
     │   ├── UnknownModelError, ModelNotInstalledError, ModelInstallError, ModelVerificationError
     │   ├── StructuredOutputError   the reply did not fit the schema, even after one retry
-    │   └── ModelCallError          endpoint unreachable or erroring, model failed to load,
-    │                               prompt longer than the context
+    │   ├── ModelCallError          endpoint unreachable or erroring, model failed to load,
+    │   │                           prompt longer than the context
+    │   └── ModelPreempted          a background call gave way to a turn (run it again later)
     ├── EmotionError, SafetyError   (agent.emotion, agent.safety: plug-in data)
     ├── UnknownVariantError         (agent.variants)
     └── TurnError                   (agent.runner)
@@ -51,3 +52,7 @@ class StructuredOutputError(LLMError):
 
 class ModelCallError(LLMError):
     """The model call failed (endpoint unreachable or erroring, load failure, context overflow)."""
+
+
+class ModelPreempted(LLMError):
+    """A background model call was aborted because a turn began; nothing failed: run it again."""

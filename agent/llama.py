@@ -1,6 +1,16 @@
 """The embedded back end: a local GGUF run in-process by llama-cpp-python, as a LangChain chat
-model (so the graph streams it like any other). One loaded model per (file, context, threads)
-is shared by the process; calls to it are serialised by its lock."""
+model (so the graph streams it like any other). One loaded model per (file, context, threads,
+role) is shared by the process; calls to it are serialised by its lock.
+
+Two roles keep background work from slowing a turn down:
+- `turn` (the reply path) keeps its own llama.cpp context, so its cached prompt (the
+  conversation so far) survives whatever else runs; `prefill` evaluates the next turn's prefix
+  while the person reads and types.
+- `background` (memory extraction, the relation judge) has a context of its own over the same
+  memory-mapped weights. It starts a call only when no turn is in progress (`foreground`), and a
+  turn that begins meanwhile aborts it at once (llama.cpp's abort callback): the call raises
+  `ModelPreempted` and the caller runs it again later.
+"""
 
 from __future__ import annotations
 
@@ -8,10 +18,10 @@ import atexit
 import json
 import threading
 from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, contextmanager
 from functools import lru_cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 from langchain_core.callbacks import CallbackManagerForLLMRun
 from langchain_core.language_models import BaseChatModel
@@ -22,25 +32,76 @@ from langchain_core.outputs import ChatGeneration, ChatGenerationChunk, ChatResu
 from langchain_core.utils.json_schema import dereference_refs
 from pydantic import ConfigDict, Field
 
-from agent.errors import ModelCallError
+from agent.errors import ModelCallError, ModelPreempted
 
 if TYPE_CHECKING:
     from llama_cpp import Llama
 
 CALL_KWARGS = frozenset(
     {"response_format", "max_tokens", "temperature", "seed", "top_p", "top_k", "min_p",
-     "repeat_penalty", "presence_penalty", "frequency_penalty"}
+     "repeat_penalty", "presence_penalty", "frequency_penalty", "grammar", "banned_openers"}
 )  # fmt: skip
+TOP_K = 40  # llama-cpp-python's default: sampling only ever picks among these
+OPENING_CHARS = 48  # how much of the reply the opener ban watches
 
 
+Role = Literal["turn", "background"]
 _Loaded = tuple["Llama", threading.Lock]
-_LOADED: dict[tuple[str, int, int], _Loaded] = {}
+_LOADED: dict[tuple[str, int, int, Role], _Loaded] = {}
 _LOADING = threading.Lock()
+_ABORT_CALLBACKS: list[Any] = []  # ctypes callbacks must outlive the contexts that call them
+_CLOSING = threading.Event()  # set at exit: a prefill stops between chunks
+PREFILL_CHUNK = 64  # tokens a prefill evaluates between looks at `_CLOSING`
 
 
-def _load(path: str, n_ctx: int, n_threads: int, verbose: bool) -> _Loaded:
-    """Load a GGUF once per (path, n_ctx, n_threads) and share it across chat models."""
-    key = (path, n_ctx, n_threads)
+class _Foreground:
+    """How many turns are in progress; background calls wait for none and abort on one."""
+
+    def __init__(self) -> None:
+        self.count = 0
+        self.changed = threading.Condition()
+
+    @contextmanager
+    def hold(self) -> Iterator[None]:
+        with self.changed:
+            self.count += 1
+        try:
+            yield
+        finally:
+            with self.changed:
+                self.count -= 1
+                self.changed.notify_all()
+
+    def wait_until_quiet(self) -> None:
+        with self.changed:
+            self.changed.wait_for(lambda: self.count == 0)
+
+
+_FOREGROUND = _Foreground()
+
+
+def foreground() -> AbstractContextManager[None]:
+    """Mark a turn in progress: background model calls wait, and running ones are aborted."""
+    return _FOREGROUND.hold()
+
+
+def foreground_active() -> bool:
+    return _FOREGROUND.count > 0
+
+
+def _abort_on_foreground(llama: Llama) -> None:
+    """Make llama.cpp abort this context's decoding as soon as a turn is in progress."""
+    import llama_cpp
+
+    callback = llama_cpp.ggml_abort_callback(lambda _data: _FOREGROUND.count > 0)
+    _ABORT_CALLBACKS.append(callback)
+    llama_cpp.llama_set_abort_callback(llama._ctx.ctx, callback, None)
+
+
+def _load(path: str, n_ctx: int, n_threads: int, verbose: bool, role: Role = "turn") -> _Loaded:
+    """Load a GGUF once per (path, n_ctx, n_threads, role) and share it across chat models
+    (the weights are memory-mapped: a second role costs its context, not a second copy)."""
+    key = (path, n_ctx, n_threads, role)
     with _LOADING:
         if key not in _LOADED:
             from llama_cpp import Llama
@@ -52,6 +113,8 @@ def _load(path: str, n_ctx: int, n_threads: int, verbose: bool) -> _Loaded:
                 )  # fmt: skip
             except (ValueError, RuntimeError) as exc:
                 raise ModelCallError(f"Could not load the model {path}: {exc}.") from exc
+            if role == "background":
+                _abort_on_foreground(llama)
             _LOADED[key] = (llama, threading.Lock())
         return _LOADED[key]
 
@@ -59,11 +122,13 @@ def _load(path: str, n_ctx: int, n_threads: int, verbose: bool) -> _Loaded:
 def release_models() -> None:
     """Close every loaded GGUF and free its memory (also run at interpreter exit, while the
     native library is still loaded: closing later prints errors from llama.cpp's finaliser)."""
+    _CLOSING.set()
     with _LOADING:
         for llama, lock in _LOADED.values():
             with lock:
                 llama.close()
         _LOADED.clear()
+    _CLOSING.clear()
 
 
 atexit.register(release_models)
@@ -100,10 +165,74 @@ def _dicts(messages: list[BaseMessage]) -> Any:
     return convert_to_openai_messages(messages)
 
 
+@lru_cache(maxsize=32)
+def _grammar(gbnf: str) -> Any:
+    from llama_cpp import LlamaGrammar
+
+    try:
+        return LlamaGrammar.from_string(gbnf, verbose=False)
+    except (ValueError, RuntimeError) as exc:
+        raise ValueError(f"llama.cpp cannot parse this grammar: {exc}") from exc
+
+
+class OpenerBan:
+    """A logits processor that keeps a reply from opening with a banned phrase.
+
+    While the reply is shorter than `OPENING_CHARS`, every candidate among the sampler's top
+    `TOP_K` that would make the reply start with a banned phrase (lower case, after spaces) is
+    ruled out, so the model says something else instead; nothing is rewritten afterwards."""
+
+    def __init__(self, llama: Llama, phrases: tuple[str, ...]) -> None:
+        self.llama, self.phrases = llama, tuple(p.lower() for p in phrases)
+        self.start: int | None = None
+        self.pieces: dict[int, str] = {}
+
+    def piece(self, token: int) -> str:
+        if token not in self.pieces:
+            raw = self.llama.detokenize([token])
+            self.pieces[token] = raw.decode("utf-8", "ignore").replace("’", "'").lower()
+        return self.pieces[token]
+
+    def __call__(self, input_ids: Any, scores: Any) -> Any:
+        import numpy as np
+
+        if self.start is None:
+            self.start = len(input_ids)
+        said = "".join(self.piece(int(t)) for t in input_ids[self.start :])
+        if len(said) > OPENING_CHARS:
+            return scores
+        for token in np.argpartition(scores, -TOP_K)[-TOP_K:]:
+            text = (said + self.piece(int(token))).lstrip()
+            if text and any(text.startswith(p) for p in self.phrases):
+                scores[token] = -np.inf
+        return scores
+
+
 def _usage(prompt: int, completion: int) -> UsageMetadata:
     return UsageMetadata(
         input_tokens=prompt, output_tokens=completion, total_tokens=prompt + completion
     )
+
+
+def _prefix_tokens(llama: Llama, messages: list[BaseMessage]) -> list[int]:
+    """The tokens a chat completion's prompt starts with for these messages: the model's own
+    chat template without the generation prompt, tokenized as llama-cpp-python does."""
+    from llama_cpp.llama_chat_format import Jinja2ChatFormatter
+
+    template = llama.metadata.get("tokenizer.chat_template")
+    if not template:
+        raise ValueError("the model file has no chat template to render a prefix with")
+    model: Any = llama._model
+
+    def text(token: int) -> str:
+        return str(model.token_get_text(token)) if token != -1 else ""
+
+    formatter = Jinja2ChatFormatter(
+        template=template, eos_token=text(llama.token_eos()), bos_token=text(llama.token_bos()),
+        add_generation_prompt=False,
+    )  # fmt: skip
+    prompt = formatter(messages=_dicts(messages)).prompt
+    return list(llama.tokenize(prompt.encode("utf-8"), add_bos=False, special=True))
 
 
 class ChatLlamaCpp(BaseChatModel):
@@ -117,6 +246,9 @@ class ChatLlamaCpp(BaseChatModel):
     temperature: float = 0.7
     seed: int = 7
     verbose: bool = False
+    role: Role = Field(
+        default="turn", description="turn: the reply path; background: yields to turns."
+    )
 
     model_config = ConfigDict(protected_namespaces=())
 
@@ -141,16 +273,35 @@ class ChatLlamaCpp(BaseChatModel):
         params |= {"seed": self.seed, **kwargs, "stop": stop or []}
         if params.get("response_format"):
             params["response_format"] = _prepare_response_format(params["response_format"])
+        if params.get("grammar"):
+            params["grammar"] = _grammar(params["grammar"])
         return params
 
+    @staticmethod
+    def _with_processors(llama: Llama, params: dict[str, Any]) -> dict[str, Any]:
+        """Turn `banned_openers` into llama.cpp's logits processor for this call."""
+        banned = params.pop("banned_openers", None)
+        if not banned:
+            return params
+        from llama_cpp import LogitsProcessorList
+
+        return {**params, "logits_processor": LogitsProcessorList([OpenerBan(llama, banned)])}
+
     def _llama(self) -> _Loaded:
-        return _load(self.model_path, self.n_ctx, self.n_threads, self.verbose)
+        loaded = _load(self.model_path, self.n_ctx, self.n_threads, self.verbose, self.role)
+        if self.role == "background":
+            _FOREGROUND.wait_until_quiet()
+        return loaded
+
+    def _preempted(self) -> bool:
+        return self.role == "background" and foreground_active()
 
     def _generate(
         self, messages: list[BaseMessage], stop: list[str] | None = None,
         run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any,
     ) -> ChatResult:  # fmt: skip
         params, (llama, lock) = self._params(stop, kwargs), self._llama()
+        params = self._with_processors(llama, params)
         with lock, self._errors():
             response: Any = llama.create_chat_completion(messages=_dicts(messages), **params)
         choice, usage = response["choices"][0], response["usage"]
@@ -166,18 +317,38 @@ class ChatLlamaCpp(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:  # fmt: skip
         params, (llama, lock) = self._params(stop, kwargs), self._llama()
+        params = self._with_processors(llama, params)
         with lock, self._errors():
             chunks: Any = llama.create_chat_completion(
                 messages=_dicts(messages), stream=True, **params
             )
             texts, finish = [], None
             for chunk in chunks:
+                if self._preempted():
+                    raise ModelPreempted(f"{self.label}: a turn began; this call gave way")
                 choice = chunk["choices"][0]
                 finish = choice.get("finish_reason") or finish
                 if text := choice["delta"].get("content"):
                     texts.append(text)
                     yield ChatGenerationChunk(message=AIMessageChunk(content=text))
             yield self._last_chunk(llama, "".join(texts), finish)
+
+    def prefill(self, messages: list[BaseMessage]) -> int:
+        """Evaluate `messages` (a prompt's start, no generation) into the model's cache now, so
+        the next call that begins with them evaluates only what follows. Returns how many
+        tokens were evaluated (0 when the cache already held them)."""
+        llama, lock = self._llama()
+        with lock, self._errors():
+            tokens = _prefix_tokens(llama, messages)
+            cached = llama.longest_token_prefix(llama._input_ids[: llama.n_tokens], tokens)
+            if cached == len(tokens):
+                return 0
+            llama.n_tokens = cached  # eval drops the cache beyond this point first
+            for start in range(cached, len(tokens), PREFILL_CHUNK):
+                if _CLOSING.is_set():
+                    break
+                llama.eval(tokens[start : start + PREFILL_CHUNK])
+            return llama.n_tokens - cached
 
     def _last_chunk(self, llama: Llama, text: str, finish: str | None) -> ChatGenerationChunk:
         """Close a stream with token usage (counted, as streams carry none) and finish reason."""
@@ -197,4 +368,6 @@ class ChatLlamaCpp(BaseChatModel):
         try:
             yield
         except (ValueError, RuntimeError) as exc:
+            if self._preempted():  # llama.cpp aborted the decoding for a turn
+                raise ModelPreempted(f"{self.label}: a turn began; this call gave way") from exc
             raise ModelCallError(f"The embedded model {self.label} failed: {exc}") from exc

@@ -33,7 +33,7 @@ from agent.errors import (
     StructuredOutputError,
     UnknownModelError,
 )
-from agent.llama import ChatLlamaCpp, inline_refs, release_models
+from agent.llama import ChatLlamaCpp, Role, inline_refs, release_models
 from agent.models import resolve_model_path
 from agent.schemas import LLMCall
 
@@ -53,8 +53,11 @@ StructuredMethod = Literal["json_schema_text", "function_calling", "json_schema"
 RETRY_PROMPT = "Your JSON was invalid: {error}. Reply with JSON only."
 
 
-def build_chat_model(settings: Settings, *, max_tokens: int | None = None) -> BaseChatModel:
-    """Return the chat model the settings ask for: an endpoint, or the embedded GGUF."""
+def build_chat_model(
+    settings: Settings, *, max_tokens: int | None = None, role: Role = "turn"
+) -> BaseChatModel:
+    """Return the chat model the settings ask for: an endpoint, or the embedded GGUF (in the
+    `turn` role, or as a `background` context that gives way to turns; see agent.llama)."""
     tokens = max_tokens or settings.max_tokens
     if settings.base_url:
         return _endpoint_model(settings, tokens)
@@ -62,7 +65,7 @@ def build_chat_model(settings: Settings, *, max_tokens: int | None = None) -> Ba
     return ChatLlamaCpp(
         model_path=str(path), model_name=settings.model, n_ctx=settings.n_ctx,
         n_threads=settings.n_threads, max_tokens=tokens, temperature=settings.temperature,
-        seed=settings.seed,
+        seed=settings.seed, role=role,
     )  # fmt: skip
 
 
@@ -167,7 +170,7 @@ def invoke_structured(
         with model_call_errors(model):
             result = runnable.invoke(history)
         parsed, raw, error, message = _read_result(result, schema, method)
-        calls.append(_record(node, model, message, time.perf_counter() - started, attempt > 0))
+        calls.append(record_call(node, model, message, time.perf_counter() - started, attempt > 0))
         if parsed is not None:
             return parsed, calls
         retry = HumanMessage(RETRY_PROMPT.format(error=error[:500]))
@@ -202,9 +205,10 @@ def _read_result(
     return None, raw, str(error), message
 
 
-def _record(
+def record_call(
     node: str, model: BaseChatModel, message: Any, seconds: float, retried: bool
 ) -> LLMCall:
+    """The call's trace record: node, model, tokens in and out, seconds."""
     usage = getattr(message, "usage_metadata", None) or {}
     return LLMCall(
         node=node, model=model_label(model), prompt_tokens=usage.get("input_tokens", 0),

@@ -9,20 +9,25 @@ function returning it, so the model loads only when the first job needs it.
 
 Errors: `StructuredOutputError` / `ModelCallError` from `agent.llm` propagate out of extraction so
 the worker records the failure and retries the job; the judge falls back to the rule judge.
+A call that gave way to a turn (`ModelPreempted`) becomes `JobPreempted`: the job goes back on
+the queue as it was, in both.
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from enum import StrEnum
 from typing import TYPE_CHECKING, Literal, Union
 
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 from pydantic import BaseModel, Field
 
+from agent.errors import ModelPreempted
 from agent.llm import LLMError, StructuredMethod, invoke_structured
 from agent.prompts import EXTRACT_SYSTEM, EXTRACT_USER, JUDGE_SYSTEM, JUDGE_USER, quote_block
 from agent.schemas import LLMCall
+from memory.errors import JobPreempted
 from memory.memories import ExtractedFact, MemoryKind, RelationJudge
 from memory.rules import Relation, RuleJudge
 
@@ -90,6 +95,15 @@ def extraction_messages(user_text: str, context: list[str]) -> list[BaseMessage]
     ]
 
 
+@contextmanager
+def gives_way() -> Iterator[None]:
+    """A model call aborted for a turn becomes a job that gave way (it is run again later)."""
+    try:
+        yield
+    except ModelPreempted as exc:
+        raise JobPreempted(str(exc)) from exc
+
+
 class LLMFactExtractor:
     """Extract facts with the chat model; failures propagate so the worker retries."""
 
@@ -102,10 +116,11 @@ class LLMFactExtractor:
         return resolve(self._model)
 
     def extract(self, user_text: str, context: list[str]) -> list[ExtractedFact]:
-        drafts, calls = invoke_structured(
-            self.model, extraction_messages(user_text, context), FactDrafts,
-            method=self.method, node="extract_memories", max_tokens=EXTRACT_MAX_TOKENS,
-        )  # fmt: skip
+        with gives_way():
+            drafts, calls = invoke_structured(
+                self.model, extraction_messages(user_text, context), FactDrafts,
+                method=self.method, node="extract_memories", max_tokens=EXTRACT_MAX_TOKENS,
+            )  # fmt: skip
         self.calls += calls
         return [draft.to_fact() for draft in drafts.facts]
 
@@ -126,10 +141,11 @@ class LLMRelationJudge:
             HumanMessage(JUDGE_USER.format(old=quote_block(old), new=quote_block(new))),
         ]
         try:
-            verdict, calls = invoke_structured(
-                resolve(self._model), messages, RelationVerdict, method=self.method,
-                node="judge_memory", max_tokens=JUDGE_MAX_TOKENS,
-            )  # fmt: skip
+            with gives_way():
+                verdict, calls = invoke_structured(
+                    resolve(self._model), messages, RelationVerdict, method=self.method,
+                    node="judge_memory", max_tokens=JUDGE_MAX_TOKENS,
+                )  # fmt: skip
         except LLMError:  # the judge is an refinement: the rule judge still decides
             return self.fallback.relation(new, old, similarity)
         self.calls += calls

@@ -12,14 +12,26 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
-from langchain_core.messages import BaseMessage
+from langchain_core.messages import AIMessage, BaseMessage, SystemMessage
+from langgraph.constants import TAG_NOSTREAM
 from langgraph.graph import END
 from langgraph.runtime import Runtime
 
 from agent import prompts
-from agent.analysis import fallback_analysis, ground_cause
+from agent.analysis import (
+    Note,
+    asks_about_own_past,
+    fallback_analysis,
+    ground_cause,
+    note_analysis,
+    note_grammar,
+    note_sentences,
+    note_text,
+    read_note,
+)
 from agent.context import Context, default_context
-from agent.llm import LLMError, invoke_structured
+from agent.llama import ChatLlamaCpp
+from agent.llm import LLMError, invoke_structured, model_call_errors, record_call
 from agent.reply import ReplyChecks, checked_reply, stream_reply, writer_emit
 from agent.schemas import CauseAnalysis, SafetyAssessment
 from agent.state import TurnState
@@ -136,30 +148,67 @@ def current_memories(ctx: Context, state: TurnState) -> list[MemoryRef]:
     return [m for m in state["recall"].memories if ctx.recall.verify_memory(user_id, m.id)]
 
 
+def writes_note(ctx: Context) -> bool:
+    """Whether the analysis is the compact note (see agent.analysis) or the full JSON."""
+    setting = ctx.settings.analysis
+    return setting == "note" or (setting == "auto" and isinstance(ctx.chat_model, ChatLlamaCpp))
+
+
 def analysis_call(ctx: Context, state: TurnState) -> list[BaseMessage]:
     """The messages of the analysis call; the reply call repeats them as its cached prefix
     (without cause analysis: the conversation and memories alone)."""
     memories, history = current_memories(ctx, state), state["recall"].history
     if not ctx.variant.cause_analysis:
         return prompts.conversation_messages(state["message"], memories, history)
-    return prompts.analysis_messages(state["message"], state["emotion"], memories, history)
+    return prompts.analysis_messages(
+        state["message"], state["emotion"], memories, history, compact=writes_note(ctx)
+    )
+
+
+def write_note(
+    ctx: Context, messages: list[BaseMessage], message: str
+) -> tuple[CauseAnalysis, list[Any]]:
+    """The compact note: grammar-constrained on the embedded model (three tokens), structured
+    output elsewhere."""
+    model = ctx.chat_model
+    if not isinstance(model, ChatLlamaCpp):
+        note, calls = invoke_structured(
+            model, messages, Note, method=ctx.structured_method, node="analyze_cause",
+            max_tokens=NOTE_MAX_TOKENS,
+        )  # fmt: skip
+        return note_analysis(note, message), calls
+    start = time.perf_counter()
+    grammar = note_grammar(len(note_sentences(message)))
+    with model_call_errors(model):
+        answer = model.with_config(tags=[TAG_NOSTREAM]).invoke(
+            messages, grammar=grammar, max_tokens=NOTE_MAX_TOKENS, temperature=0.0
+        )
+    call = record_call("analyze_cause", model, answer, time.perf_counter() - start, False)
+    return read_note(answer.text, message), [call]
+
+
+NOTE_MAX_TOKENS = 12
 
 
 @timed
 def analyze_cause(state: TurnState, runtime: Runtime[Context]) -> Update:
-    """Work out the cause, situation, need and thoughts before replying (EBG)."""
+    """Work out the cause and the need (and, in full, situation and thoughts) before replying
+    (EBG)."""
     ctx = services(runtime)
     messages = analysis_call(ctx, state)
     try:
-        analysis, calls = invoke_structured(
-            ctx.chat_model,
-            messages,
-            CauseAnalysis,
-            method=ctx.structured_method,
-            node="analyze_cause",
-            max_tokens=ctx.settings.analysis_max_tokens,
-        )
-    except (LLMError, TimeoutError, ConnectionError) as exc:  # reply without it; if the model
+        if writes_note(ctx):
+            analysis, calls = write_note(ctx, messages, state["message"])
+        else:
+            analysis, calls = invoke_structured(
+                ctx.chat_model,
+                messages,
+                CauseAnalysis,
+                method=ctx.structured_method,
+                node="analyze_cause",
+                max_tokens=ctx.settings.analysis_max_tokens,
+            )
+    except (LLMError, ValueError, TimeoutError, ConnectionError) as exc:  # reply without it; if the model
         # is really down the reply call fails too, and the turn ends in a clear error
         fallback = fallback_analysis(state["message"], state["emotion"])
         safety = ctx.safety.combine(state["safety"], None)  # no reading: err on safety
@@ -213,6 +262,7 @@ def select_strategy(state: TurnState, runtime: Runtime[Context]) -> Update:
         turn_index=state.get("turn_index", 0),
         grounding_memory_id=grounding.id if grounding else None,
         grounding_relevance=grounding.relevance if grounding else 0.0,
+        memory_question=asks_about_own_past(state["message"]),
     )
     return {"plan": select_plan(signals, found.traits, evidence), "evidence": evidence}
 
@@ -250,9 +300,10 @@ def generate_reply(state: TurnState, runtime: Runtime[Context]) -> Update:
         catalogue.lens_named(plan.lens) if plan else None,
         catalogue.strategy_named(plan.strategy) if plan else None,
         grounding,
+        memory_question=plan is not None and plan.answer_from_memory,
+        remembered=bool(current_memories(ctx, state)),
     )
-    analysis = state["analysis"] if ctx.variant.cause_analysis else None
-    messages = prompts.reply_messages(analysis_call(ctx, state), analysis, task)
+    messages = reply_call(ctx, state, task)
     reply, calls, notes, failed = checked_reply(
         ctx.chat_model, messages, reply_checks(state, catalogue, ctx.settings.reply_check),
         node="generate_reply",
@@ -262,6 +313,19 @@ def generate_reply(state: TurnState, runtime: Runtime[Context]) -> Update:
     planned = {"plan": plan} if plan is not None else {}
     degraded += failed + update["degraded"]
     return {**update, **planned, "llm_calls": calls, "reply_checks": notes, "degraded": degraded}
+
+
+def reply_call(ctx: Context, state: TurnState, task: str) -> list[BaseMessage]:
+    """The reply call continues the analysis call. After a note, the note stays as the model
+    wrote it (already in the model's cache) and the task follows; after the full analysis, the
+    analysis comes back as plain notes (as JSON, small models answered in JSON)."""
+    prefix = analysis_call(ctx, state)
+    if not ctx.variant.cause_analysis:
+        return prompts.reply_messages(prefix, None, task)
+    if writes_note(ctx):
+        note = note_text(state["analysis"], state["message"])
+        return [*prefix, AIMessage(note), SystemMessage(task)]
+    return prompts.reply_messages(prefix, state["analysis"], task)
 
 
 def reply_checks(state: TurnState, catalogue: Catalogue, enabled: bool = True) -> ReplyChecks:

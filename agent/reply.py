@@ -25,14 +25,17 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage, SystemMessage
 from langgraph.constants import TAG_NOSTREAM
 
+from agent.llama import ChatLlamaCpp
 from agent.llm import model_call_errors
 from agent.reply_check import (
     ANALYSIS_FIELDS,
     CONDOLENCE_OPENER,
+    NOTE_LIKE,
     POSITIVE,
     STOCK_OPENERS,
     Finding,
     Problem,
+    banned_openers,
     check_reply,
     loop_of,
     repair_opener,
@@ -78,9 +81,13 @@ class Gate:
     emit: Emit | None
     valence: float | None = None
     checking: bool = True  # False: show everything as it comes (the single-call baseline)
+    hold_head: bool = True  # False: the decoding already bans JSON and stock openers
     raw: str = ""
     kept: str = ""
     head_done: bool = False
+
+    def __post_init__(self) -> None:
+        self.head_done = self.checking and not self.hold_head
     found: list[Finding] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
@@ -108,7 +115,7 @@ class Gate:
 
     def _head(self, final: bool) -> bool:
         text = self.raw.lstrip()
-        if text.startswith(("{", "[", "```")) or ANALYSIS_FIELDS.search(text):
+        if text.startswith(("{", "[", "```")) or ANALYSIS_FIELDS.search(text) or NOTE_LIKE.match(text):
             self.found.append(Finding(Problem.JSON, "the reply began as JSON or the analysis"))
             self.head_done = True
             return False
@@ -163,11 +170,17 @@ def stream_reply(
     model: BaseChatModel, messages: Sequence[BaseMessage], *, node: str, model_name: str,
     emit: Emit | None = None, valence: float | None = None, checking: bool = True,
 ) -> tuple[str, LLMCall, Gate]:  # fmt: skip
-    """Stream the model's answer through a `Gate`; return the kept text, usage and the gate."""
+    """Stream the model's answer through a `Gate`; return the kept text, usage and the gate.
+
+    On the embedded model, the decoding itself rules out JSON, the note and stock openers
+    (`banned_openers`), so the gate shows the first token at once instead of holding the
+    reply's first sentence back."""
     start = time.perf_counter()
-    gate = Gate(emit, valence, checking)
+    banning = checking and isinstance(model, ChatLlamaCpp)
+    gate = Gate(emit, valence, checking, hold_head=not banning)
     prompt_tokens = completion_tokens = 0
-    quiet = model.with_config(tags=[TAG_NOSTREAM])  # the gate decides what is shown
+    bound = model.bind(banned_openers=banned_openers(valence)) if banning else model
+    quiet = bound.with_config(tags=[TAG_NOSTREAM])  # the gate decides what is shown
     with model_call_errors(model):  # an endpoint's failure says which endpoint and what to do
         for chunk in quiet.stream(list(messages)):
             usage = getattr(chunk, "usage_metadata", None)

@@ -26,12 +26,17 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
 
+from agent.analysis import NOTE_NEEDS
+
 SAME_AS_EARLIER = 0.9  # difflib ratio at which a reply counts as a repeat of an earlier one
 COPIED_EXEMPLAR = 0.85  # ... or as a copy of an exemplar sentence
 VOICE_SPAN = 6  # words of the person's own first-person text that a reply may not echo
 POSITIVE, NEGATIVE = 0.3, -0.3  # the message's valence beyond which stance must match
 
 ANALYSIS_FIELDS = re.compile(r'"?\b(cause_span|situation|need|thoughts|risk)\b"?\s*:', re.I)
+NOTE_LIKE = re.compile(
+    rf"^\s*[1-9]\s+({'|'.join(NOTE_NEEDS)})\b", re.I
+)  # the compact note written again as the reply
 WORD = re.compile(r"[a-z0-9']+")
 SENTENCE = re.compile(r"[^.!?\n]+[.!?]*")
 FIRST_PERSON = {"i", "i'm", "im", "my", "me", "myself", "i've", "i'd", "i'll"}
@@ -50,6 +55,25 @@ CHEER = re.compile(
     r"exciting|what great news|so happy for you)\b",
     re.I,
 )
+
+
+STOCK_OPENING_PHRASES = (
+    "i understand", "i completely understand", "i totally understand", "i can understand",
+    "sorry to hear", "i'm sorry to hear", "i'm so sorry to hear", "i am sorry to hear",
+    "{", "[", "`", "json",
+)  # fmt: skip
+CONDOLENCE_OPENING_PHRASES = (
+    "i'm sorry", "i am sorry", "i'm so sorry", "sorry", "that must be", "how frustrating",
+    "i know how hard", "that sounds hard", "that sounds tough", "that sounds difficult",
+)  # fmt: skip
+
+
+def banned_openers(valence: float | None) -> tuple[str, ...]:
+    """The phrases a reply may not open with, for decoding-time bans (lower case): stock
+    openers, JSON and the compact note always; condolences when the news is good."""
+    notes = tuple(f"{d} {word}" for d in "123456789" for word in NOTE_NEEDS)
+    positive = valence is not None and valence >= POSITIVE
+    return STOCK_OPENING_PHRASES + notes + (CONDOLENCE_OPENING_PHRASES if positive else ())
 
 
 class Problem(StrEnum):
@@ -142,7 +166,7 @@ def check_reply(
     found: list[Finding] = []
     if looks_like_json(reply):
         found.append(Finding(Problem.JSON, "the reply is JSON, not a message to the person"))
-    elif ANALYSIS_FIELDS.search(reply):
+    elif ANALYSIS_FIELDS.search(reply) or NOTE_LIKE.match(reply):
         found.append(Finding(Problem.ANALYSIS, "the reply repeats the analysis' field names"))
     if (looped := loop_of(reply)) is not None:
         found.append(Finding(Problem.LOOP, f"the reply repeats {looped!r}"))

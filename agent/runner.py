@@ -109,10 +109,7 @@ class Agent:
             "turn_id": turn_id,
             "message": message,
         }
-        with self.context.memory_busy():
-            return self._drive(
-                payload, thread_config(user_id, turn_id), turn_id, on_token, on_stage
-            )
+        return self._drive(payload, thread_config(user_id, turn_id), turn_id, on_token, on_stage)
 
     def resume_pending(
         self, user_id: str, on_token: TokenHandler | None = None
@@ -160,14 +157,15 @@ class Agent:
         on_stage: StageHandler | None,
     ) -> TurnResult:
         try:
-            for mode, chunk in self.graph.stream(
-                payload,
-                config,
-                context=self.context,
-                stream_mode=["custom", "updates"],
-                durability="sync",
-            ):
-                _dispatch(mode, chunk, on_token, on_stage)
+            with self.context.turn_in_progress():  # background memory work gives way
+                for mode, chunk in self.graph.stream(
+                    payload,
+                    config,
+                    context=self.context,
+                    stream_mode=["custom", "updates"],
+                    durability="sync",
+                ):
+                    _dispatch(mode, chunk, on_token, on_stage)
         except Exception as exc:  # any failure: keep the message, mark the turn, re-raise typed
             saved = self._mark_failed(turn_id, exc, config)
             raise TurnFailedError(turn_id, f"{type(exc).__name__}: {exc}", saved) from exc
@@ -175,6 +173,8 @@ class Agent:
         values = dict(snapshot.values)
         if not snapshot.next:  # finished and stored: the checkpoints have done their job
             self.checkpointer.delete_thread(config["configurable"]["thread_id"])
+            if values.get("reply") and "session_id" in values:  # the next turn's prompt start
+                self.context.prefill(values["user_id"], values["session_id"])
         return TurnResult(
             turn_id=turn_id,
             reply=values.get("reply"),

@@ -17,6 +17,8 @@ the per-turn caches and the worker's lifecycle on top.
 | embedder          | sentence-transformers MiniLM                 | the packaged model       |
 | emotion, safety   | plug-ins over the embedding                  | embedder                 |
 | chat_model        | the LLM (embedded GGUF or OpenAI-compatible) | settings                 |
+| background_model  | the LLM for memory work: its own embedded    | settings (or chat_model) |
+|                   | context that gives way to turns              |                          |
 | memories, traits, outcomes | the user model                      | store, vectors, embedder |
 | recall            | history + ranked memories + traits           | the three above          |
 | memory_worker     | the durable job queue and its thread         | all of the memory system |
@@ -68,8 +70,8 @@ class RecallSource(Protocol):
 
 
 SERVICES = (
-    "store", "vectors", "embedder", "emotion", "safety", "chat_model", "structured_method",
-    "memories", "traits", "outcomes", "recall", "memory_worker",
+    "store", "vectors", "embedder", "emotion", "safety", "chat_model", "background_model",
+    "structured_method", "memories", "traits", "outcomes", "recall", "memory_worker",
 )  # fmt: skip
 
 
@@ -135,6 +137,21 @@ class Services:
             return self.__dict__.get("chat_model") or build_chat_model(self.settings)
 
     @cached_property
+    def background_model(self) -> BaseChatModel:
+        """The model memory work uses. Embedded: a second llama.cpp context over the same
+        weights, so extraction never evicts the turn's cached prompt, and it gives way to
+        turns (agent.llama). An endpoint or a given model: the chat model itself."""
+        from agent.llm import build_chat_model
+
+        with self._loading:
+            given = self.__dict__.get("background_model")
+            if given is not None:
+                return given
+            if "chat_model" in self.__dict__ or self.settings.base_url:
+                return self.chat_model
+            return build_chat_model(self.settings, role="background")
+
+    @cached_property
     def structured_method(self) -> StructuredMethod:
         from agent.llm import structured_method
 
@@ -167,11 +184,13 @@ class Services:
         extractor and relation judge (the chat model loads when the first job needs it)."""
         from agent.memory_llm import LLMFactExtractor, LLMRelationJudge
 
-        self.memories.judge = LLMRelationJudge(lambda: self.chat_model, self.structured_method)
+        self.memories.judge = LLMRelationJudge(
+            lambda: self.background_model, self.structured_method
+        )
         return MemoryServices(
             store=self.store, memories=self.memories, traits=self.traits,
             outcomes=self.outcomes,
-            extractor=LLMFactExtractor(lambda: self.chat_model, self.structured_method),
+            extractor=LLMFactExtractor(lambda: self.background_model, self.structured_method),
         )  # fmt: skip
 
     @cached_property

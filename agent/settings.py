@@ -53,6 +53,12 @@ class Settings(BaseSettings):
     structured_method: Literal["function_calling", "json_schema"] = "function_calling"
     max_tokens: int = Field(default=200, ge=16, le=4096)
     analysis_max_tokens: int = Field(default=256, ge=32, le=4096)
+    analysis: Literal["auto", "note", "full"] = Field(
+        default="auto",
+        description="The cause analysis before a reply: note (three words: the cause's sentence, "
+        "the need, crisis yes/no; ~3 tokens), full (JSON with situation and thoughts; ~50 "
+        "tokens), auto (note on the embedded model, full on an endpoint).",
+    )
     temperature: float = Field(default=0.7, ge=0.0, le=2.0)
     n_ctx: int = Field(default=4096, ge=512)
     n_threads: int = Field(

@@ -97,6 +97,11 @@ class JobQueue:
             )  # fmt: skip
         return retry
 
+    def release(self, job: Job) -> None:
+        """Put a job that gave way to a turn back on the queue, as it was (no attempt)."""
+        with self._lock, transaction(self.db):
+            self._set(job.id, status="pending", claimed_by=None)
+
     def _set(self, job_id: str, **values: Any) -> None:
         self.db.table("jobs").update(job_id, {**values, "updated_at": now()})
 

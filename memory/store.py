@@ -211,7 +211,7 @@ class ConversationStore:
         if existing is not None:
             return existing
         with transaction(self.db):
-            idx = self._next_index(session_id)
+            idx = self.next_index(session_id)
             self.db.table("turns").insert(
                 {
                     "id": turn_id,
@@ -277,21 +277,28 @@ class ConversationStore:
     def history(
         self, user_id: str, session_id: str, limit: int, before_idx: int
     ) -> list[tuple[str, str]]:
-        """Return the last `limit` finished exchanges before a turn, (role, text), oldest first."""
+        """Return the session's finished exchanges before a turn, (role, text), oldest first:
+        at most the last `limit` turns, from a start that moves in steps of `limit // 2`.
+
+        The window does not slide one turn at a time: it keeps its start for several turns, so
+        the prompt the history begins is the same from one turn to the next and the model's
+        cache of it stays valid (it shows between `limit - step + 1` and `limit` turns)."""
+        step = max(1, limit // 2)
+        start = -(-max(0, before_idx - limit) // step) * step  # rounded up to a step
         rows = list(
             self.db.table("turns").rows_where(
-                "user_id = ? and session_id = ? and idx < ? and status = 'done'",
-                [user_id, session_id, before_idx],
-                order_by="idx desc",
-                limit=limit,
+                "user_id = ? and session_id = ? and idx >= ? and idx < ? and status = 'done'",
+                [user_id, session_id, start, before_idx],
+                order_by="idx",
             )
-        )
+        ) if limit > 0 else []  # fmt: skip
         pairs: list[tuple[str, str]] = []
-        for row in reversed(rows):
+        for row in rows:
             pairs += [("user", row["user_text"]), ("assistant", row["reply"] or "")]
         return pairs
 
-    def _next_index(self, session_id: str) -> int:
+    def next_index(self, session_id: str) -> int:
+        """The index the session's next turn will get."""
         row = self.db.execute(
             "select coalesce(max(idx), -1) + 1 from turns where session_id = ?", [session_id]
         ).fetchone()

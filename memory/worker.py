@@ -29,7 +29,7 @@ from typing import Any
 from sqlite_utils import Database
 
 from memory.database import transaction
-from memory.errors import MemoryLayerError
+from memory.errors import JobPreempted, MemoryLayerError
 from memory.jobs import Job, JobQueue
 from memory.memories import ExtractedFact, FactExtractor, MemoryStore
 from memory.outcomes import Outcomes
@@ -131,6 +131,9 @@ def run_job(handlers: dict[str, Handler], queue: JobQueue, job: Job) -> str | No
         if handler is None:
             raise UnknownJobKindError(f"No handler for job kind {job.kind!r}.")
         handler(job.payload)
+    except JobPreempted:  # a turn needed the machine: the job runs again later, as it was
+        queue.release(job)
+        return None
     except Exception as exc:  # recorded and retried: one bad job must not stop the others
         error = f"{type(exc).__name__}: {exc}"
         queue.fail(job, error)

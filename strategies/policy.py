@@ -30,6 +30,9 @@ class Signals(BaseModel):
     turn_index: int = 0
     grounding_memory_id: str | None = None
     grounding_relevance: float = Field(default=0.0, description="How well the memory fits, 0..1.")
+    memory_question: bool = Field(
+        default=False, description="They ask what they told empathos before."
+    )
 
 
 GROUNDING_MIN_RELEVANCE, GROUNDING_MAX_RELEVANCE = 0.35, 0.85
@@ -57,6 +60,9 @@ class Plan(BaseModel):
     scores: dict[str, float] = Field(default_factory=dict)
     grounding_memory_id: str | None = None
     traits_used: list[str] = Field(default_factory=list)
+    answer_from_memory: bool = Field(
+        default=False, description="Answer their question about the past from memory."
+    )
 
     def without_grounding(self) -> Plan:
         """Return this plan with no memory to cite: a personal analogy falls back to the best
@@ -126,6 +132,21 @@ def _add_traits(tally: _Tally, traits: Mapping[str, Trait]) -> None:
             tally.add(weights, _trait_scale(trait), f"trait {name}={trait.value:.2f}")
 
 
+MEMORY_ANSWER = ("Information", "Person-centred")
+
+
+def memory_answer_plan(signals: Signals) -> Plan:
+    """A question about what they told before is answered from memory: Information, with no
+    analogy (an analogy is for understanding someone else's feelings, never an answer)."""
+    strategy, lens = MEMORY_ANSWER
+    return Plan(
+        lens=lens, strategy=strategy, stage=load_catalogue().strategy_named(strategy).stage,
+        why=["strategy: a question about what they told you before: answered from memory",
+             f"lens: {lens} (the answer, without a technique)"],
+        answer_from_memory=True,
+    )  # fmt: skip
+
+
 def select_plan(
     signals: Signals,
     traits: Mapping[str, Trait] | None = None,
@@ -136,6 +157,8 @@ def select_plan(
     `evidence` holds per-candidate bonuses learnt from this person's outcomes (name -> bonus).
     """
     catalogue = load_catalogue()
+    if signals.memory_question:
+        return memory_answer_plan(signals)
     traits = traits or {}
     usable = [
         s.name for s in catalogue.strategy if signals.grounding_memory_id or not s.requires_memory

@@ -141,6 +141,7 @@ def chat(user: str, plain: bool, session: str | None, **options: Any) -> None:
         session_id = pick_session(agent, user, session, new=session is None)
         report_resumed(agent, user)
         agent.context.start_memory_worker()
+        agent.context.prefill(user, session_id, load=True)  # while the person types
         try:
             run_plain(agent, user, session_id)
         finally:
