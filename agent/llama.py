@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import atexit
 import json
+import logging
 import threading
 from collections.abc import Iterator
 from contextlib import AbstractContextManager, contextmanager
@@ -113,6 +114,8 @@ def _load(path: str, n_ctx: int, n_threads: int, verbose: bool, role: Role = "tu
                 )  # fmt: skip
             except (ValueError, RuntimeError) as exc:
                 raise ModelCallError(f"Could not load the model {path}: {exc}.") from exc
+            if not verbose:  # an aborted decoding is logged as an error; failures still raise
+                logging.getLogger("llama-cpp-python").setLevel(logging.CRITICAL)
             if role == "background":
                 _abort_on_foreground(llama)
             _LOADED[key] = (llama, threading.Lock())

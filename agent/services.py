@@ -98,7 +98,8 @@ class Services:
         store = given.get("store")
         # One clock for every store: the given one, the given store's, or the wall clock.
         self.clock: Clock = clock or (store.clock if store is not None else SYSTEM_CLOCK)
-        self.__dict__.update({name: value for name, value in given.items() if value is not None})
+        self.given = {name for name, value in given.items() if value is not None}
+        self.__dict__.update({name: given[name] for name in self.given})
 
     def built(self, name: str) -> Any | None:
         """Return the service `name` if it has been built (never builds it)."""
@@ -144,11 +145,8 @@ class Services:
         from agent.llm import build_chat_model
 
         with self._loading:
-            given = self.__dict__.get("background_model")
-            if given is not None:
-                return given
-            if "chat_model" in self.__dict__ or self.settings.base_url:
-                return self.chat_model
+            if "chat_model" in self.given or self.settings.base_url:
+                return self.chat_model  # a fake or an endpoint: one model serves both
             return build_chat_model(self.settings, role="background")
 
     @cached_property

@@ -7,8 +7,10 @@ against one plain streamed call of the same model in the same process.
 One scripted session of `--turns` warm messages (a first turn warms the model and is not
 counted) per condition, in a throwaway data dir:
 - `idle`: the memory worker is not running (its jobs wait);
-- `worker`: the memory worker runs in its thread and the person pauses `--pause` seconds
-  between messages, as in a real chat, so extraction and trait work happen between turns.
+- `worker`: the memory worker runs in its thread, so extraction and trait work happen between
+  turns.
+In both the person pauses `--pause` seconds between messages, as in a real chat (0: messages
+back to back, as in a scripted simulation).
 The baseline is a plain chat with the same model: the same messages, its own history, one
 streamed call each (`single-call` without the graph). Reported: medians of the time to the
 first token the person sees, the whole turn, reply tokens, the non-LLM work per turn and each
@@ -114,7 +116,7 @@ def bench(model: str, condition: str, turns: int, pause: float, root: Path) -> d
     agent = Agent(context)
     if condition == "worker":
         context.start_memory_worker()
-    timed = run_session(agent, turns, pause if condition == "worker" else 0.0)
+    timed = run_session(agent, turns, pause)
     context.finish_memory_work()
     base = run_baseline(context, turns)
     return summarise(timed, base)
