@@ -114,7 +114,8 @@ def guard(state: TurnState, runtime: Runtime[Context]) -> Update:
 def safety_screen(state: TurnState, runtime: Runtime[Context]) -> Update:
     """Screen for a crisis with the fast non-LLM plug-in."""
     ctx = services(runtime)
-    assessment = ctx.safety.screen(state["message"], ctx.vector(state["message"]))
+    message = state["message"]
+    assessment = ctx.safety.screen(message, ctx.vector(message), ctx.window_vectors(message))
     return {"safety": assessment, "crisis": assessment.crisis}
 
 

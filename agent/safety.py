@@ -294,8 +294,11 @@ class SafetyScreen:
         """Build the screen; the embedding model itself loads only when a text needs embedding."""
         return cls(PatternSet.load(), Head.load(), embedder)
 
-    def screen(self, text: str, vector: Vector | None = None) -> SafetyAssessment:
-        """Assess one message; pass its embedding when the caller already has it."""
+    def screen(
+        self, text: str, vector: Vector | None = None, windows_embedded: Any = None
+    ) -> SafetyAssessment:
+        """Assess one message; pass its embedding (and its sentence windows' embeddings, in
+        `sentence_windows` order) when the caller already has them."""
         if not text.strip():
             return SafetyAssessment(crisis=False, risk=0.0, band="clear")
         embedder = self._embedder or default_embedder()
@@ -305,7 +308,8 @@ class SafetyScreen:
         signals = [_describe(hit) for hit in hits]
         signals.append(f"classifier: {p:.2f} crisis-like (closest: {guess})")
         windows = sentence_windows(text)  # ordinary sentences must not dilute a crisis one
-        for window, row in zip(windows, embedder.embed(windows), strict=True):
+        rows = embedder.embed(windows) if windows_embedded is None else windows_embedded
+        for window, row in zip(windows, rows, strict=True):
             p_window, guess_window = self.head.read(row, window)
             if p_window > p:
                 p, guess = p_window, guess_window

@@ -99,7 +99,9 @@ class FakeSafety:
     def __init__(self, trigger: str = "CRISIS", uncertain: str = "UNSURE"):
         self.trigger, self.uncertain = trigger, uncertain
 
-    def screen(self, text: str, vector: np.ndarray | None = None) -> SafetyAssessment:
+    def screen(
+        self, text: str, vector: np.ndarray | None = None, windows_embedded: object = None
+    ) -> SafetyAssessment:
         if self.trigger in text:
             return SafetyAssessment(crisis=True, category="suicide", risk=0.99, band="crisis")
         band = "uncertain" if self.uncertain in text else "clear"
