@@ -122,14 +122,6 @@ def note_analysis(note: Note, message: str) -> CauseAnalysis:
     )  # fmt: skip
 
 
-def note_text(analysis: CauseAnalysis, message: str) -> str:
-    """The note an analysis stands for (as the model wrote it, for the reply call's prompt)."""
-    parts = note_sentences(message)
-    cause = next((i for i, p in enumerate(parts, 1) if analysis.cause_span in p), 1)
-    word = next((w for w, need in NOTE_NEEDS.items() if need == analysis.need), "heard")
-    return f"{cause} {word} {'yes' if analysis.risk else 'no'}"
-
-
 MEMORY_QUESTION = re.compile(
     r"\b(do|did) you (still )?(remember|recall|know what)\b|\bwhat (did|do|was it) i (say|tell|"
     r"told|mention)|\bdid i (ever )?(tell|mention|say)\b|\bremind me (what|who|when|where|how)\b"

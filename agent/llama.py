@@ -247,6 +247,8 @@ class ChatLlamaCpp(BaseChatModel):
     n_threads: int = Field(default=1, description="1 is faster than 2 on a loaded 2-core box.")
     max_tokens: int = 256
     temperature: float = 0.7
+    repeat_penalty: float = 1.0
+    presence_penalty: float = 0.0
     seed: int = 7
     verbose: bool = False
     role: Role = Field(
@@ -272,7 +274,10 @@ class ChatLlamaCpp(BaseChatModel):
         unknown = sorted(set(kwargs) - CALL_KWARGS)
         if unknown:
             raise TypeError(f"ChatLlamaCpp does not take {unknown}; it takes {sorted(CALL_KWARGS)}")
-        params: dict[str, Any] = {"max_tokens": self.max_tokens, "temperature": self.temperature}
+        params: dict[str, Any] = {
+            "max_tokens": self.max_tokens, "temperature": self.temperature,
+            "repeat_penalty": self.repeat_penalty, "presence_penalty": self.presence_penalty,
+        }  # fmt: skip
         params |= {"seed": self.seed, **kwargs, "stop": stop or []}
         if params.get("response_format"):
             params["response_format"] = _prepare_response_format(params["response_format"])

@@ -65,6 +65,7 @@ def build_chat_model(
     return ChatLlamaCpp(
         model_path=str(path), model_name=settings.model, n_ctx=settings.n_ctx,
         n_threads=settings.n_threads, max_tokens=tokens, temperature=settings.temperature,
+        repeat_penalty=settings.repeat_penalty, presence_penalty=settings.presence_penalty,
         seed=settings.seed, role=role,
     )  # fmt: skip
 

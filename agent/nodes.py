@@ -12,7 +12,7 @@ from collections.abc import Callable
 from functools import wraps
 from typing import Any
 
-from langchain_core.messages import AIMessage, BaseMessage, SystemMessage
+from langchain_core.messages import BaseMessage, SystemMessage
 from langgraph.constants import TAG_NOSTREAM
 from langgraph.graph import END
 from langgraph.runtime import Runtime
@@ -26,7 +26,6 @@ from agent.analysis import (
     note_analysis,
     note_grammar,
     note_sentences,
-    note_text,
     read_note,
 )
 from agent.context import Context, default_context
@@ -317,15 +316,15 @@ def generate_reply(state: TurnState, runtime: Runtime[Context]) -> Update:
 
 
 def reply_call(ctx: Context, state: TurnState, task: str) -> list[BaseMessage]:
-    """The reply call continues the analysis call. After a note, the note stays as the model
-    wrote it (already in the model's cache) and the task follows; after the full analysis, the
-    analysis comes back as plain notes (as JSON, small models answered in JSON)."""
+    """The reply call continues the analysis call (its prompt is the model's cached prefix),
+    then the analysis as a plain sentence and the task. (The note kept as the model's own
+    message was cheaper, but qwen-0.5b then answered with the note itself.)"""
     prefix = analysis_call(ctx, state)
     if not ctx.variant.cause_analysis:
         return prompts.reply_messages(prefix, None, task)
     if writes_note(ctx):
-        note = note_text(state["analysis"], state["message"])
-        return [*prefix, AIMessage(note), SystemMessage(task)]
+        notes = prompts.note_notes(state["analysis"], state["message"])
+        return [*prefix, SystemMessage(notes + task)]
     return prompts.reply_messages(prefix, state["analysis"], task)
 
 

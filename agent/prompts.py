@@ -66,6 +66,8 @@ ANALYSIS_NOTES = """\
 Your notes (never write them out): they most likely want {need}; what caused the feeling, in \
 their words: "{cause}".{more} """
 
+NOTE_NOTES = "Your note (never write it out): they most likely want {need}{cause}. "
+
 MORE_NOTES = " What is going on: {situation}. They may be thinking: {thoughts}."
 
 NEED_PHRASES = {
@@ -249,6 +251,19 @@ def analysis_notes(analysis: CauseAnalysis) -> str:
         cause=analysis.cause_span, need=NEED_PHRASES.get(analysis.need.value, analysis.need.value),
         more=more,
     )  # fmt: skip
+
+
+def note_notes(analysis: CauseAnalysis, message: str) -> str:
+    """The compact note as a short plain sentence for the reply call: the need, and for a
+    longer message the start of the sentence that says what hurts (written as the note's own
+    "2 heard no", small models answered with the note)."""
+    cause = ""
+    if len(note_sentences(message)) > 1:
+        words = analysis.cause_span.split()
+        head = " ".join(words[:NUMBERED_WORDS]) + ("…" if len(words) > NUMBERED_WORDS else "")
+        cause = f'; what hurts most: "{head}"'
+    need = NEED_PHRASES.get(analysis.need.value, analysis.need.value)
+    return NOTE_NOTES.format(need=need, cause=cause)
 
 
 def reply_messages(

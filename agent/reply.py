@@ -169,6 +169,7 @@ def split_sentences(text: str) -> list[str]:
 def stream_reply(
     model: BaseChatModel, messages: Sequence[BaseMessage], *, node: str, model_name: str,
     emit: Emit | None = None, valence: float | None = None, checking: bool = True,
+    earlier_replies: Sequence[str] = (),
 ) -> tuple[str, LLMCall, Gate]:  # fmt: skip
     """Stream the model's answer through a `Gate`; return the kept text, usage and the gate.
 
@@ -179,7 +180,8 @@ def stream_reply(
     banning = checking and isinstance(model, ChatLlamaCpp)
     gate = Gate(emit, valence, checking, hold_head=not banning)
     prompt_tokens = completion_tokens = 0
-    bound = model.bind(banned_openers=banned_openers(valence)) if banning else model
+    banned = banned_openers(valence, earlier_replies)
+    bound = model.bind(banned_openers=banned) if banning else model
     quiet = bound.with_config(tags=[TAG_NOSTREAM])  # the gate decides what is shown
     with model_call_errors(model):  # an endpoint's failure says which endpoint and what to do
         for chunk in quiet.stream(list(messages)):
@@ -207,7 +209,7 @@ def checked_reply(
     Returns (reply, calls, notes for the trace, degradations)."""
     text, call, gate = stream_reply(
         model, messages, node=node, model_name=model_name, emit=emit, valence=checks.valence,
-        checking=checks.enabled,
+        checking=checks.enabled, earlier_replies=checks.earlier_replies,
     )  # fmt: skip
     calls, notes = [call], list(gate.notes)
     if not checks.enabled:
@@ -219,8 +221,9 @@ def checked_reply(
     notes.append(f"rewritten: {reasons}")
     retry = [*messages, SystemMessage(RETRY_TASK.format(reasons=reasons))]
     text, call, gate = stream_reply(
-        model, retry, node=node, model_name=model_name, valence=checks.valence
-    )
+        model, retry, node=node, model_name=model_name, valence=checks.valence,
+        earlier_replies=[*checks.earlier_replies, text],
+    )  # fmt: skip
     calls.append(call)
     notes += gate.notes
     found = gate.found or check(text, checks)

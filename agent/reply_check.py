@@ -68,12 +68,25 @@ CONDOLENCE_OPENING_PHRASES = (
 )  # fmt: skip
 
 
-def banned_openers(valence: float | None) -> tuple[str, ...]:
+REPEAT_OPENING_WORDS = 4  # an earlier reply's first words a new reply may not open with
+
+
+def banned_openers(
+    valence: float | None, earlier_replies: Sequence[str] = ()
+) -> tuple[str, ...]:
     """The phrases a reply may not open with, for decoding-time bans (lower case): stock
-    openers, JSON and the compact note always; condolences when the news is good."""
+    openers, JSON and the compact note always; condolences when the news is good; and the
+    opening words of every earlier reply of the session (a verbatim repeat cannot start)."""
     notes = tuple(f"{d} {word}" for d in "123456789" for word in NOTE_NEEDS)
     positive = valence is not None and valence >= POSITIVE
-    return STOCK_OPENING_PHRASES + notes + (CONDOLENCE_OPENING_PHRASES if positive else ())
+    earlier = tuple(p for p in (opening(r) for r in earlier_replies) if p)
+    return STOCK_OPENING_PHRASES + notes + (CONDOLENCE_OPENING_PHRASES if positive else ()) + earlier
+
+
+def opening(reply: str, count: int = REPEAT_OPENING_WORDS) -> str:
+    """A reply's first `count` words as written (lower case), or "" if it is shorter."""
+    parts = reply.replace("\u2019", "'").lower().split()
+    return " ".join(parts[:count]) if len(parts) > count else ""
 
 
 class Problem(StrEnum):

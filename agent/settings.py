@@ -60,6 +60,13 @@ class Settings(BaseSettings):
         "tokens), auto (note on the embedded model, full on an endpoint).",
     )
     temperature: float = Field(default=0.7, ge=0.0, le=2.0)
+    repeat_penalty: float = Field(
+        default=1.0, ge=1.0, le=2.0,
+        description="Embedded model: llama.cpp's repeat penalty (1.0 = off); see the README.",
+    )
+    presence_penalty: float = Field(
+        default=0.0, ge=0.0, le=2.0, description="Embedded model: llama.cpp's presence penalty."
+    )
     n_ctx: int = Field(default=4096, ge=512)
     n_threads: int = Field(
         default_factory=lambda: max(1, min(4, os.cpu_count() or 1)),

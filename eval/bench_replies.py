@@ -85,7 +85,10 @@ def dialogues(count: int, turns: int) -> list[list[str]]:
     return picked
 
 
-def play(model: str, check: bool, convs: list[list[str]], progress: Progress) -> dict[str, Any]:
+def play(
+    model: str, check: bool, convs: list[list[str]], progress: Progress,
+    repeat_penalty: float = 1.0,
+) -> dict[str, Any]:  # fmt: skip
     """Play the conversations through empathos; return counts per problem and timings."""
     from agent.context import Context
     from agent.runner import Agent, TurnError
@@ -98,7 +101,10 @@ def play(model: str, check: bool, convs: list[list[str]], progress: Progress) ->
         f"{model} check={'on' if check else 'off'}", total=sum(map(len, convs))
     )
     with tempfile.TemporaryDirectory() as tmp:
-        settings = Settings(data_dir=Path(tmp) / "data", model=model, reply_check=check)
+        settings = Settings(
+            data_dir=Path(tmp) / "data", model=model, reply_check=check,
+            repeat_penalty=repeat_penalty,
+        )  # fmt: skip
         agent = Agent(Context(settings))
         for n, conv in enumerate(convs):
             user = f"person{n}"
@@ -152,6 +158,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--turns", type=int, default=4)
     parser.add_argument("--conditions", default="off,on", help="check off, on, or both")
     parser.add_argument("--out", type=Path, help="write the numbers as JSON here")
+    parser.add_argument("--repeat-penalty", type=float, default=1.0, help="llama.cpp's, 1.0 = off")
     args = parser.parse_args(argv)
     console = Console()
     if args.human:
@@ -164,7 +171,10 @@ def main(argv: list[str] | None = None) -> None:
     convs = dialogues(args.dialogues, args.turns)
     with Progress(console=console) as progress:
         wanted = [c == "on" for c in args.conditions.split(",")]
-        results = {check: play(args.model, check, convs, progress) for check in wanted}
+        results = {
+            check: play(args.model, check, convs, progress, args.repeat_penalty)
+            for check in wanted
+        }
     table = Table(title=f"{args.model}: per 100 ordinary replies ({len(convs)} ESConv people)")
     table.add_column("")
     for check in results:

@@ -11,7 +11,7 @@ import pytest
 from langchain_core.messages import HumanMessage, SystemMessage
 
 from agent import prompts
-from agent.analysis import asks_about_own_past, note_grammar, note_text, read_note
+from agent.analysis import asks_about_own_past, note_grammar, read_note
 from agent.errors import ModelPreempted
 from agent.llama import ChatLlamaCpp, foreground
 from agent.reply import Gate
@@ -30,7 +30,8 @@ def test_a_note_becomes_the_analysis_with_the_persons_own_sentence():
     analysis = read_note("2 validate no", MESSAGE)
     assert analysis.cause_span == "My dad laughed at me."
     assert analysis.need is Need.VALIDATION and analysis.risk is False
-    assert note_text(analysis, MESSAGE) == "2 validate no"
+    notes = prompts.note_notes(analysis, MESSAGE)
+    assert notes.startswith("Your note") and '"My dad laughed at…"' in notes
     assert read_note("9 heard yes", MESSAGE).cause_span == "Now I feel stupid."  # clamped
     assert read_note("1 heard yes", MESSAGE).risk is True
 
@@ -127,6 +128,8 @@ def test_opener_bans_follow_the_news():
     assert "i understand" in banned_openers(None) and "{" in banned_openers(-0.5)
     assert "2 heard" in banned_openers(0.0)  # the note written again as the reply
     assert "i'm sorry" in banned_openers(0.8) and "i'm sorry" not in banned_openers(-0.8)
+    earlier = banned_openers(None, ["That sounds heavy to carry.", "Hi there."])
+    assert "that sounds heavy to" in earlier and "hi there." not in earlier  # too short
     found = check_reply("2 heard no", message=MESSAGE)
     assert [f.problem for f in found] == [Problem.ANALYSIS]
 
