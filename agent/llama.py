@@ -170,7 +170,7 @@ def _dicts(messages: list[BaseMessage]) -> Any:
 
 @lru_cache(maxsize=32)
 def _grammar(gbnf: str) -> Any:
-    from llama_cpp import LlamaGrammar
+    from llama_cpp.llama_grammar import LlamaGrammar
 
     try:
         return LlamaGrammar.from_string(gbnf, verbose=False)
@@ -348,7 +348,8 @@ class ChatLlamaCpp(BaseChatModel):
         llama, lock = self._llama()
         with lock, self._errors():
             tokens = _prefix_tokens(llama, messages)
-            cached = llama.longest_token_prefix(llama._input_ids[: llama.n_tokens], tokens)
+            held = list(llama._input_ids[: llama.n_tokens])
+            cached: int = llama.longest_token_prefix(held, tokens)
             if cached == len(tokens):
                 return 0
             llama.n_tokens = cached  # eval drops the cache beyond this point first
@@ -356,7 +357,8 @@ class ChatLlamaCpp(BaseChatModel):
                 if _CLOSING.is_set():
                     break
                 llama.eval(tokens[start : start + PREFILL_CHUNK])
-            return llama.n_tokens - cached
+            evaluated: int = llama.n_tokens - cached
+            return evaluated
 
     def _last_chunk(self, llama: Llama, text: str, finish: str | None) -> ChatGenerationChunk:
         """Close a stream with token usage (counted, as streams carry none) and finish reason."""

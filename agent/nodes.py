@@ -32,7 +32,7 @@ from agent.context import Context, default_context
 from agent.llama import ChatLlamaCpp
 from agent.llm import LLMError, invoke_structured, model_call_errors, record_call
 from agent.reply import ReplyChecks, checked_reply, stream_reply, writer_emit
-from agent.schemas import CauseAnalysis, SafetyAssessment
+from agent.schemas import CauseAnalysis, LLMCall, SafetyAssessment
 from agent.state import TurnState
 from agent.trace import build_trace
 from agent.validation import message_problem
@@ -167,7 +167,7 @@ def analysis_call(ctx: Context, state: TurnState) -> list[BaseMessage]:
 
 def write_note(
     ctx: Context, messages: list[BaseMessage], message: str
-) -> tuple[CauseAnalysis, list[Any]]:
+) -> tuple[CauseAnalysis, list[LLMCall]]:
     """The compact note: grammar-constrained on the embedded model (three tokens), structured
     output elsewhere."""
     model = ctx.chat_model
@@ -208,8 +208,8 @@ def analyze_cause(state: TurnState, runtime: Runtime[Context]) -> Update:
                 node="analyze_cause",
                 max_tokens=ctx.settings.analysis_max_tokens,
             )
-    except (LLMError, ValueError, TimeoutError, ConnectionError) as exc:  # reply without it; if the model
-        # is really down the reply call fails too, and the turn ends in a clear error
+    except (LLMError, ValueError, TimeoutError, ConnectionError) as exc:  # reply without it;
+        # if the model is really down the reply call fails too, and the turn ends in a clear error
         fallback = fallback_analysis(state["message"], state["emotion"])
         safety = ctx.safety.combine(state["safety"], None)  # no reading: err on safety
         return {

@@ -52,10 +52,10 @@ REPLY_TASK = """\
 Now write your reply to them. Strategy: {strategy}. Approach: {lens}.{analogy}"""
 
 MEMORY_ANSWER_TASK = """\
-Now write your reply to them. They ask about something they told you before: answer from the things they told \
-you (listed above), saying it plainly with the detail they gave (names, numbers, dates). If \
-none of those holds the answer, say honestly that you don't remember them telling you, and \
-ask them to remind you. Do not relate it to anything else."""
+Now write your reply to them. They ask about something they told you before: answer from \
+the things they told you (listed above), saying it plainly with the detail they gave (names, \
+numbers, dates). If none of those holds the answer, say honestly that you don't remember them \
+telling you, and ask them to remind you. Do not relate it to anything else."""
 
 NOTHING_REMEMBERED_TASK = """\
 Now write your reply to them. They ask about something they told you before, but you have \

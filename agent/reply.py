@@ -88,6 +88,7 @@ class Gate:
 
     def __post_init__(self) -> None:
         self.head_done = self.checking and not self.hold_head
+
     found: list[Finding] = field(default_factory=list)
     notes: list[str] = field(default_factory=list)
 
@@ -115,7 +116,11 @@ class Gate:
 
     def _head(self, final: bool) -> bool:
         text = self.raw.lstrip()
-        if text.startswith(("{", "[", "```")) or ANALYSIS_FIELDS.search(text) or NOTE_LIKE.match(text):
+        if (
+            text.startswith(("{", "[", "```"))
+            or ANALYSIS_FIELDS.search(text)
+            or NOTE_LIKE.match(text)
+        ):
             self.found.append(Finding(Problem.JSON, "the reply began as JSON or the analysis"))
             self.head_done = True
             return False

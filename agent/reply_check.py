@@ -71,16 +71,16 @@ CONDOLENCE_OPENING_PHRASES = (
 REPEAT_OPENING_WORDS = 4  # an earlier reply's first words a new reply may not open with
 
 
-def banned_openers(
-    valence: float | None, earlier_replies: Sequence[str] = ()
-) -> tuple[str, ...]:
+def banned_openers(valence: float | None, earlier_replies: Sequence[str] = ()) -> tuple[str, ...]:
     """The phrases a reply may not open with, for decoding-time bans (lower case): stock
     openers, JSON and the compact note always; condolences when the news is good; and the
     opening words of every earlier reply of the session (a verbatim repeat cannot start)."""
     notes = tuple(f"{d} {word}" for d in "123456789" for word in NOTE_NEEDS)
     positive = valence is not None and valence >= POSITIVE
     earlier = tuple(p for p in (opening(r) for r in earlier_replies) if p)
-    return STOCK_OPENING_PHRASES + notes + (CONDOLENCE_OPENING_PHRASES if positive else ()) + earlier
+    return (
+        STOCK_OPENING_PHRASES + notes + (CONDOLENCE_OPENING_PHRASES if positive else ()) + earlier
+    )
 
 
 def opening(reply: str, count: int = REPEAT_OPENING_WORDS) -> str:

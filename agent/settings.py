@@ -61,7 +61,9 @@ class Settings(BaseSettings):
     )
     temperature: float = Field(default=0.7, ge=0.0, le=2.0)
     repeat_penalty: float = Field(
-        default=1.0, ge=1.0, le=2.0,
+        default=1.0,
+        ge=1.0,
+        le=2.0,
         description="Embedded model: llama.cpp's repeat penalty (1.0 = off); see the README.",
     )
     presence_penalty: float = Field(

@@ -21,16 +21,15 @@ import argparse
 import json
 import re
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
+from contextlib import AbstractContextManager, nullcontext
 from pathlib import Path
 from typing import Any
+from unittest.mock import patch
 
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
-from agent import nodes
 from agent.context import Context
 from agent.runner import Agent
 from agent.settings import DEFAULT_MODEL, Settings
@@ -90,16 +89,9 @@ def seed_memories(context: Context, user: str) -> None:
         )
 
 
-@contextmanager
-def memory_answers(enabled: bool) -> Iterator[None]:
+def memory_answers(enabled: bool) -> AbstractContextManager[object]:
     """Run with the memory-answer path, or without it (questions go through the policy)."""
-    original = nodes.asks_about_own_past
-    if not enabled:
-        nodes.asks_about_own_past = lambda _message: False
-    try:
-        yield
-    finally:
-        nodes.asks_about_own_past = original
+    return nullcontext() if enabled else patch("agent.nodes.asks_about_own_past", lambda _m: False)
 
 
 def ask(model: str, enabled: bool, root: Path, progress: Progress) -> dict[str, Any]:

@@ -172,8 +172,7 @@ def main(argv: list[str] | None = None) -> None:
     with Progress(console=console) as progress:
         wanted = [c == "on" for c in args.conditions.split(",")]
         results = {
-            check: play(args.model, check, convs, progress, args.repeat_penalty)
-            for check in wanted
+            check: play(args.model, check, convs, progress, args.repeat_penalty) for check in wanted
         }
     table = Table(title=f"{args.model}: per 100 ordinary replies ({len(convs)} ESConv people)")
     table.add_column("")

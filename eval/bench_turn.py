@@ -59,6 +59,17 @@ class Turn:
     nodes_ms: dict[str, float] = field(default_factory=dict)
 
 
+class FirstToken:
+    """Remembers when the first token was shown."""
+
+    def __init__(self) -> None:
+        self.at: float | None = None
+
+    def __call__(self, _token: str) -> None:
+        if self.at is None:
+            self.at = time.perf_counter()
+
+
 def median(values: Sequence[float]) -> float:
     return statistics.median(values) if values else float("nan")
 
@@ -68,18 +79,15 @@ def run_session(agent: Agent, count: int, pause: float) -> list[Turn]:
     session = agent.context.store.new_session("bench")
     turns = []
     for i in range(count + 1):
-        first: list[float] = []
+        first = FirstToken()
         start = time.perf_counter()
-        result = agent.run_turn(
-            "bench", session, MESSAGES[i % len(MESSAGES)],
-            on_token=lambda _t: first.append(time.perf_counter()) if not first else None,
-        )  # fmt: skip
+        result = agent.run_turn("bench", session, MESSAGES[i % len(MESSAGES)], on_token=first)
         total = time.perf_counter() - start
         state = result.state
         calls = state.get("llm_calls", [])
         timings = state.get("timings", {})
         turns.append(Turn(
-            first_token_s=(first[0] - start) if first else total,
+            first_token_s=(first.at or start + total) - start,
             turn_s=total,
             reply_tokens=sum(c.completion_tokens for c in calls if c.node == "generate_reply"),
             non_llm_ms=(sum(timings.values()) - sum(c.seconds for c in calls)) * 1000,
@@ -96,15 +104,15 @@ def run_baseline(context: Context, count: int) -> list[Turn]:
     turns = []
     for i in range(count + 1):
         message = MESSAGES[i % len(MESSAGES)]
-        first: list[float] = []
+        first = FirstToken()
         start = time.perf_counter()
         reply, call, _ = stream_reply(
             context.chat_model, plain_messages(message, history), node="baseline",
             model_name="", checking=False,
-            emit=lambda _t: first.append(time.perf_counter()) if not first else None,
+            emit=first,
         )  # fmt: skip
         total = time.perf_counter() - start
-        turns.append(Turn((first[0] - start) if first else total, total, call.completion_tokens))
+        turns.append(Turn((first.at or start + total) - start, total, call.completion_tokens))
         history += [("user", message), ("assistant", reply)]
     return turns[1:]
 
@@ -165,13 +173,17 @@ def render(results: dict[str, dict[str, Any]], turns: int) -> Table:
     ]
     for label, key, fmt in rows:
         if key is None:
-            cells = [f"{r['reply_tokens']:.0f} / {r['base_reply_tokens']:.0f}" for r in results.values()]
+            cells = [
+                f"{r['reply_tokens']:.0f} / {r['base_reply_tokens']:.0f}" for r in results.values()
+            ]
         else:
             cells = [fmt.format(r[key]) for r in results.values()]
         table.add_row(label, *cells)
     nodes = sorted({n for r in results.values() for n in r["nodes_ms"]})
     for node in nodes:
-        table.add_row(f"  {node} (ms)", *[f"{r['nodes_ms'].get(node, 0):.1f}" for r in results.values()])
+        table.add_row(
+            f"  {node} (ms)", *[f"{r['nodes_ms'].get(node, 0):.1f}" for r in results.values()]
+        )
     return table
 
 
