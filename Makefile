@@ -40,6 +40,7 @@ lint: install
 bench: models
 	$(EMPATHOS) models install qwen2.5-coder-0.5b-instruct
 	$(PY) -m eval.bench_turn
+	$(PY) -m eval.bench_memory_questions
 	$(PY) -m eval.bench_memory
 	$(PY) -m eval.bench_safety
 	$(PY) -m eval.bench_safety --set eval/safety_fresh.jsonl

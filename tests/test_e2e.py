@@ -1,5 +1,6 @@
 """End to end on real parts: the `empathos` command, the real graph, SQLite, the emotion and
-safety plug-ins on the real embedder, and the real embedded model (SmolLM2-135M, small max_tokens).
+safety plug-ins on the real embedder, and the real embedded model (SmolLM2-135M, small max_tokens;
+`EMPATHOS_TEST_MODEL=qwen2.5-coder-0.5b-instruct` runs them on another installed model).
 
 `make test` installs the smoke-test model first; without it these tests are skipped with the
 command that installs it.
@@ -8,6 +9,7 @@ command that installs it.
 from __future__ import annotations
 
 import json
+import os
 
 import pytest
 from click.testing import CliRunner
@@ -16,7 +18,7 @@ from agent.models import ModelNotInstalledError, resolve_model_path
 from agent.settings import Settings
 from tui.cli import cli
 
-MODEL = "smollm2-135m-instruct"
+MODEL = os.environ.get("EMPATHOS_TEST_MODEL", "smollm2-135m-instruct")  # any installed model
 pytestmark = pytest.mark.model
 
 

