@@ -10,6 +10,7 @@ worker's lifecycle (start, hold during a turn, finish, stop while a person is fo
 
 from __future__ import annotations
 
+import atexit
 import logging
 import threading
 from collections.abc import Callable, Iterator
@@ -149,10 +150,26 @@ class Context:
         return worker.problem if worker is not None else None
 
     def start_memory_worker(self) -> MemoryWorker:
-        """Start the background memory thread (long-running front ends: chat, TUI)."""
+        """Start the background memory thread (long-running front ends: chat, TUI). At exit
+        the thread is stopped before the models are closed (see `stop_memory_worker`)."""
         worker = self.memory_worker
+        if not worker.running:
+            atexit.register(self.stop_memory_worker)
         worker.start()
         return worker
+
+    def stop_memory_worker(self, timeout: float = 10.0) -> bool:
+        """Stop the background memory thread now: an embedded model call it is making gives
+        way at once (its job goes back on the queue), so the thread ends between jobs. A daemon
+        thread still inside llama.cpp or torch while the interpreter shuts down aborts the
+        process. Returns whether it stopped."""
+        from agent.llama import background_stopping
+
+        worker: MemoryWorker | None = self.services.built("memory_worker")
+        if worker is None:
+            return True
+        with background_stopping():
+            return worker.stop(timeout)
 
     def vector(self, text: str) -> NDArray[np.float32]:
         """Return the embedding of `text`, computed once per turn and shared by the plug-ins."""
@@ -211,13 +228,12 @@ class Context:
         return cached
 
     def warm_up(self) -> None:
-        """Load the embedder and the plug-ins now (e.g. in a background worker), and put the
-        fixed start of every prompt into the embedded model's cache."""
+        """Load the embedder and the plug-ins now (e.g. in a background worker), and start
+        putting the fixed start of every prompt into the embedded model's cache (if it is
+        loaded; a first turn that comes sooner waits for it)."""
         self.embedder.embed_one("warm up")
         _ = self.emotion, self.safety
-        thread = self.prefill()
-        if thread is not None:
-            thread.join()
+        self.prefill()
 
     def prefill(
         self, user_id: str | None = None, session_id: str | None = None, *, load: bool = False

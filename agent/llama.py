@@ -51,7 +51,7 @@ _Loaded = tuple["Llama", threading.Lock]
 _LOADED: dict[tuple[str, int, int, Role], _Loaded] = {}
 _LOADING = threading.Lock()
 _ABORT_CALLBACKS: list[Any] = []  # ctypes callbacks must outlive the contexts that call them
-_CLOSING = threading.Event()  # set at exit: a prefill stops between chunks
+_CLOSING = threading.Event()  # set at exit: no model loads, a prefill stops between chunks
 PREFILL_CHUNK = 64  # tokens a prefill evaluates between looks at `_CLOSING`
 
 
@@ -60,22 +60,28 @@ class _Foreground:
 
     def __init__(self) -> None:
         self.count = 0
+        self.stopping = False  # background work is being stopped: waiting calls give way
         self.changed = threading.Condition()
 
     @contextmanager
-    def hold(self) -> Iterator[None]:
+    def hold(self, stopping: bool = False) -> Iterator[None]:
         with self.changed:
             self.count += 1
+            self.stopping = self.stopping or stopping
+            self.changed.notify_all()
         try:
             yield
         finally:
             with self.changed:
                 self.count -= 1
+                self.stopping = self.stopping and not stopping
                 self.changed.notify_all()
 
     def wait_until_quiet(self) -> None:
         with self.changed:
-            self.changed.wait_for(lambda: self.count == 0)
+            self.changed.wait_for(lambda: self.count == 0 or self.stopping)
+            if self.stopping:
+                raise ModelPreempted("background work is being stopped; this call gave way")
 
 
 _FOREGROUND = _Foreground()
@@ -84,6 +90,11 @@ _FOREGROUND = _Foreground()
 def foreground() -> AbstractContextManager[None]:
     """Mark a turn in progress: background model calls wait, and running ones are aborted."""
     return _FOREGROUND.hold()
+
+
+def background_stopping() -> AbstractContextManager[None]:
+    """Stop background model work now: running calls abort, waiting ones give way."""
+    return _FOREGROUND.hold(stopping=True)
 
 
 def foreground_active() -> bool:
@@ -104,6 +115,9 @@ def _load(path: str, n_ctx: int, n_threads: int, verbose: bool, role: Role = "tu
     (the weights are memory-mapped: a second role costs its context, not a second copy)."""
     key = (path, n_ctx, n_threads, role)
     with _LOADING:
+        if _CLOSING.is_set():  # a daemon thread after exit began: a model loaded now would
+            # be freed by the garbage collector after llama.cpp's backend, which aborts
+            raise ModelCallError("The process is shutting down; no model is loaded now.")
         if key not in _LOADED:
             from llama_cpp import Llama
 
@@ -131,7 +145,6 @@ def release_models() -> None:
             with lock:
                 llama.close()
         _LOADED.clear()
-    _CLOSING.clear()
 
 
 atexit.register(release_models)
@@ -296,10 +309,9 @@ class ChatLlamaCpp(BaseChatModel):
         return {**params, "logits_processor": LogitsProcessorList([OpenerBan(llama, banned)])}
 
     def _llama(self) -> _Loaded:
-        loaded = _load(self.model_path, self.n_ctx, self.n_threads, self.verbose, self.role)
         if self.role == "background":
             _FOREGROUND.wait_until_quiet()
-        return loaded
+        return _load(self.model_path, self.n_ctx, self.n_threads, self.verbose, self.role)
 
     def _preempted(self) -> bool:
         return self.role == "background" and foreground_active()
@@ -375,6 +387,9 @@ class ChatLlamaCpp(BaseChatModel):
 
     @contextmanager
     def _errors(self) -> Iterator[None]:
+        if _CLOSING.is_set():  # entered under the model's lock: it is not closed yet, but
+            # release_models is waiting to close it
+            raise ModelCallError("The process is shutting down; the model is being closed.")
         try:
             yield
         except (ValueError, RuntimeError) as exc:

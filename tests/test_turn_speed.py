@@ -14,7 +14,7 @@ from langchain_core.messages import HumanMessage, SystemMessage
 from agent import prompts
 from agent.analysis import asks_about_own_past, note_grammar, read_note
 from agent.errors import ModelPreempted
-from agent.llama import ChatLlamaCpp, foreground
+from agent.llama import ChatLlamaCpp, background_stopping, foreground
 from agent.reply import Gate
 from agent.reply_check import Problem, banned_openers, check_reply
 from agent.schemas import Need
@@ -233,6 +233,10 @@ def test_a_background_call_gives_way_to_a_turn(model_path):
         assert waited.is_alive()
     waited.join(60)
     assert isinstance(outcome[-1], str)
+    # Stopping background work (at exit): a call waiting for the model gives way at once.
+    with foreground(), background_stopping():
+        with pytest.raises(ModelPreempted):
+            background.invoke([HumanMessage("Hi")], max_tokens=2)
 
 
 @pytest.mark.model
