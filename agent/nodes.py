@@ -301,7 +301,7 @@ def generate_reply(state: TurnState, runtime: Runtime[Context]) -> Update:
         catalogue.strategy_named(plan.strategy) if plan else None,
         grounding,
         memory_question=plan is not None and plan.answer_from_memory,
-        remembered=bool(current_memories(ctx, state)),
+        best_memory=next(iter(current_memories(ctx, state)), None),
     )
     messages = reply_call(ctx, state, task)
     reply, calls, notes, failed = checked_reply(
