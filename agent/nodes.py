@@ -188,6 +188,7 @@ def write_note(
 
 
 NOTE_MAX_TOKENS = 12
+ANSWER_MIN_RELEVANCE = GROUNDING_MIN_RELEVANCE  # a memory this unlike the question answers nothing
 
 
 @timed
@@ -301,7 +302,10 @@ def generate_reply(state: TurnState, runtime: Runtime[Context]) -> Update:
         catalogue.strategy_named(plan.strategy) if plan else None,
         grounding,
         memory_question=plan is not None and plan.answer_from_memory,
-        best_memory=next(iter(current_memories(ctx, state)), None),
+        best_memory=next(
+            (m for m in current_memories(ctx, state) if m.relevance >= ANSWER_MIN_RELEVANCE),
+            None,
+        ),
     )
     messages = reply_call(ctx, state, task)
     reply, calls, notes, failed = checked_reply(
@@ -335,6 +339,7 @@ def reply_checks(state: TurnState, catalogue: Catalogue, enabled: bool = True) -
         message=state["message"],
         earlier_replies=[text for role, text in state["recall"].history if role != "user"],
         exemplars=[e for strategy in catalogue.strategy for e in strategy.exemplars],
+        instructions=[prompts.shared_system()],
         valence=state["emotion"].valence if state.get("emotion") else None,
         enabled=enabled,
     )

@@ -70,6 +70,7 @@ class ReplyChecks:
     message: str
     earlier_replies: Sequence[str] = ()
     exemplars: Sequence[str] = ()
+    instructions: Sequence[str] = ()  # the system prompt: a reply never recites it
     valence: float | None = None
     enabled: bool = True
 
@@ -246,7 +247,7 @@ def checked_reply(
 def check(text: str, checks: ReplyChecks) -> list[Finding]:
     return check_reply(
         text, message=checks.message, earlier_replies=checks.earlier_replies,
-        exemplars=checks.exemplars, valence=checks.valence,
+        exemplars=checks.exemplars, valence=checks.valence, instructions=checks.instructions,
     )  # fmt: skip
 
 

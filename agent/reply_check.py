@@ -165,6 +165,21 @@ def closest(text: str, candidates: Sequence[str]) -> tuple[float, str]:
     return best
 
 
+RECITED = 0.7  # share of a reply sentence found word for word in the instructions
+
+
+def recited_instruction(reply_sentences: Sequence[str], instructions: Sequence[str]) -> str | None:
+    """Return a sentence of the reply that is mostly a passage of the instructions, if any."""
+    told = [normal(text) for text in instructions]
+    for sentence in (s for s in reply_sentences if len(s.split()) >= 6):
+        for text in told:
+            matcher = difflib.SequenceMatcher(None, sentence, text, autojunk=False)
+            block = matcher.find_longest_match(0, len(sentence), 0, len(text))
+            if block.size >= max(40, RECITED * len(sentence)):
+                return sentence
+    return None
+
+
 def check_reply(
     reply: str,
     *,
@@ -172,6 +187,7 @@ def check_reply(
     earlier_replies: Sequence[str] = (),
     exemplars: Sequence[str] = (),
     valence: float | None = None,
+    instructions: Sequence[str] = (),
 ) -> list[Finding]:
     """Return what is wrong with `reply` (an empty list: nothing)."""
     if not words(reply):
@@ -193,6 +209,8 @@ def check_reply(
         if ratio >= COPIED_EXEMPLAR:
             found.append(Finding(Problem.EXEMPLAR, f"the reply copies the example {exemplar!r}"))
             break
+    if (recited := recited_instruction(copied, instructions)) is not None:
+        found.append(Finding(Problem.ANALYSIS, f"the reply recites its instructions ({recited!r})"))
     if (span := echoed_voice(reply, message)) is not None:
         found.append(Finding(Problem.VOICE, f"the reply speaks as the person ({span!r})"))
     if STOCK_OPENERS.match(reply):

@@ -134,6 +134,11 @@ def test_opener_bans_follow_the_news():
     assert "that sounds heavy to" in earlier and "hi there." not in earlier  # too short
     found = check_reply("2 heard no", message=MESSAGE)
     assert [f.problem for f in found] == [Problem.ANALYSIS]
+    recited = check_reply(
+        "Yes, if it hints at suicide, self-harm, violence or abuse, otherwise no.",
+        message="Did I tell you where I grew up?", instructions=[prompts.shared_system()],
+    )  # fmt: skip
+    assert [f.problem for f in recited] == [Problem.ANALYSIS]
 
 
 def test_without_holding_the_head_the_first_token_shows_at_once():
