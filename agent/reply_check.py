@@ -25,6 +25,7 @@ from collections import Counter
 from collections.abc import Sequence
 from dataclasses import dataclass
 from enum import StrEnum
+from functools import lru_cache
 
 from agent.analysis import NOTE_NEEDS
 
@@ -165,18 +166,25 @@ def closest(text: str, candidates: Sequence[str]) -> tuple[float, str]:
     return best
 
 
-RECITED = 0.7  # share of a reply sentence found word for word in the instructions
+RECITED_WORDS = 8  # words in a row from the instructions that make a reply a recital
+
+
+@lru_cache(maxsize=8)
+def word_runs(text: str, size: int = RECITED_WORDS) -> frozenset[tuple[str, ...]]:
+    """Every run of `size` words of a text (cached: the instructions rarely change)."""
+    found = words(text)
+    return frozenset(tuple(found[i : i + size]) for i in range(len(found) - size + 1))
 
 
 def recited_instruction(reply_sentences: Sequence[str], instructions: Sequence[str]) -> str | None:
-    """Return a sentence of the reply that is mostly a passage of the instructions, if any."""
-    told = [normal(text) for text in instructions]
-    for sentence in (s for s in reply_sentences if len(s.split()) >= 6):
-        for text in told:
-            matcher = difflib.SequenceMatcher(None, sentence, text, autojunk=False)
-            block = matcher.find_longest_match(0, len(sentence), 0, len(text))
-            if block.size >= max(40, RECITED * len(sentence)):
-                return sentence
+    """Return a sentence of the reply that recites the instructions (shares a run of
+    `RECITED_WORDS` words with them), if any."""
+    runs = [word_runs(text) for text in instructions]
+    for sentence in reply_sentences:
+        found = words(sentence)
+        mine = {tuple(found[i : i + RECITED_WORDS]) for i in range(len(found) - RECITED_WORDS + 1)}
+        if any(mine & theirs for theirs in runs):
+            return sentence
     return None
 
 
