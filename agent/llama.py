@@ -202,6 +202,7 @@ class OpenerBan:
         self.llama, self.phrases = llama, tuple(p.lower() for p in phrases)
         self.start: int | None = None
         self.pieces: dict[int, str] = {}
+        self.done = False  # past the opening: nothing more to watch
 
     def piece(self, token: int) -> str:
         if token not in self.pieces:
@@ -212,10 +213,13 @@ class OpenerBan:
     def __call__(self, input_ids: Any, scores: Any) -> Any:
         import numpy as np
 
+        if self.done:
+            return scores
         if self.start is None:
             self.start = len(input_ids)
         said = "".join(self.piece(int(t)) for t in input_ids[self.start :])
         if len(said) > OPENING_CHARS:
+            self.done = True
             return scores
         for token in np.argpartition(scores, -TOP_K)[-TOP_K:]:
             text = (said + self.piece(int(token))).lstrip()
@@ -344,8 +348,6 @@ class ChatLlamaCpp(BaseChatModel):
             )
             texts, finish = [], None
             for chunk in chunks:
-                if self._preempted():
-                    raise ModelPreempted(f"{self.label}: a turn began; this call gave way")
                 choice = chunk["choices"][0]
                 finish = choice.get("finish_reason") or finish
                 if text := choice["delta"].get("content"):

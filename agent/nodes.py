@@ -302,10 +302,7 @@ def generate_reply(state: TurnState, runtime: Runtime[Context]) -> Update:
         catalogue.strategy_named(plan.strategy) if plan else None,
         grounding,
         memory_question=plan is not None and plan.answer_from_memory,
-        best_memory=next(
-            (m for m in current_memories(ctx, state) if m.relevance >= ANSWER_MIN_RELEVANCE),
-            None,
-        ),
+        best_memory=best_memory(ctx, state) if plan and plan.answer_from_memory else None,
     )
     messages = reply_call(ctx, state, task)
     reply, calls, notes, failed = checked_reply(
@@ -317,6 +314,12 @@ def generate_reply(state: TurnState, runtime: Runtime[Context]) -> Update:
     planned = {"plan": plan} if plan is not None else {}
     degraded += failed + update["degraded"]
     return {**update, **planned, "llm_calls": calls, "reply_checks": notes, "degraded": degraded}
+
+
+def best_memory(ctx: Context, state: TurnState) -> MemoryRef | None:
+    """The recalled memory that best answers a question about the past, if one is related."""
+    related = (m for m in current_memories(ctx, state) if m.relevance >= ANSWER_MIN_RELEVANCE)
+    return next(related, None)
 
 
 def reply_call(ctx: Context, state: TurnState, task: str) -> list[BaseMessage]:
