@@ -31,6 +31,7 @@ from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
 
+from agent.prompts import shared_system
 from agent.reply_check import Problem, check_reply
 from eval.real_messages import shared_data_dir
 from strategies.catalogue import load_catalogue
@@ -59,7 +60,7 @@ def human_check() -> Counter[str]:
         earlier = [t["text"] for t in context if t["speaker"] == "supporter"]
         found = check_reply(
             row["response"], message=context[-1]["text"], earlier_replies=earlier,
-            exemplars=examples,
+            exemplars=examples, instructions=[shared_system()],
         )  # fmt: skip
         counts["replies"] += 1
         counts.update({f.problem.value for f in found})
