@@ -35,6 +35,7 @@ if TYPE_CHECKING:
     from agent.llm import StructuredMethod
     from agent.safety import SafetyScreen
     from agent.schemas import EmotionReading
+    from memory.jobs import Job
     from memory.memories import MemoryStore
     from memory.outcomes import Outcomes
     from memory.privacy import ForgetReport
@@ -203,8 +204,13 @@ class Context:
         with foreground(), worker.busy() if worker is not None else nullcontext():
             yield
 
-    def finish_memory_work(self, on_progress: Callable[[int], None] | None = None) -> int:
-        """Stop the background thread and run the jobs still queued; return how many ran.
+    def finish_memory_work(
+        self, on_progress: Callable[[int], None] | None = None, user_id: str | None = None,
+        on_job: Callable[[Job], None] | None = None,
+    ) -> int:  # fmt: skip
+        """Stop the background thread and run the jobs still queued (only `user_id`'s, if
+        given: a simulation never runs one person's jobs under another's clock); return how
+        many ran. `on_progress` hears how many are queued, `on_job` of each one run.
 
         Jobs are durable, so skipping this loses nothing: they run on the next start.
         """
@@ -212,10 +218,10 @@ class Context:
         if worker is None:
             return 0
         worker.stop()
-        pending = worker.queue.pending()
+        pending = worker.queue.pending(user_id)
         if pending and on_progress is not None:
             on_progress(pending)
-        return int(worker.drain().done)
+        return int(worker.drain(user_id=user_id, on_job=on_job).done)
 
     def read_emotion(self, text: str) -> EmotionReading:
         """Return the emotion plug-in's reading of `text`, computed once per turn."""

@@ -33,6 +33,11 @@ class Job:
     attempts: int
 
 
+def job_ids(kinds: Sequence[str], turn_id: str) -> list[str]:
+    """The ids of a turn's jobs of these kinds (one job per kind and turn)."""
+    return [f"{kind}:{turn_id}" for kind in kinds]
+
+
 def stamp_in(seconds: float) -> str:
     return (datetime.now(UTC) + timedelta(seconds=seconds)).isoformat(timespec="milliseconds")
 
@@ -50,7 +55,7 @@ class JobQueue:
 
     def enqueue(self, kinds: Sequence[str], user_id: str, payload: dict[str, Any]) -> list[str]:
         """Queue one job per kind for a turn, once per (kind, turn), in one transaction."""
-        ids, stamp = [f"{kind}:{payload['turn_id']}" for kind in kinds], now()
+        ids, stamp = job_ids(kinds, payload["turn_id"]), now()
         with self._lock, transaction(self.db):
             seq = self.db.execute("select coalesce(max(seq), 0) + 1 from jobs").fetchone()[0]
             rows = [{"id": job_id, "seq": seq + i, "user_id": user_id, "kind": kind,
@@ -61,10 +66,13 @@ class JobQueue:
             self.db.table("jobs").insert_all(rows, pk="id", ignore=True)
         return ids
 
-    def claim(self, ignore_backoff: bool = False) -> Job | None:
-        """Take the oldest due pending job and mark it running (atomic across connections)."""
+    def claim(self, ignore_backoff: bool = False, user_id: str | None = None) -> Job | None:
+        """Take the oldest due pending job (of `user_id` only, if given) and mark it running
+        (atomic across connections)."""
         due = "" if ignore_backoff else " and run_after <= ?"
         args = [] if ignore_backoff else [now()]
+        if user_id is not None:
+            due, args = due + " and user_id = ?", [*args, user_id]
         with self._lock:
             rows = self.db.execute(
                 f"select id, user_id, kind, payload, attempts from jobs where status = 'pending'"
@@ -105,11 +113,12 @@ class JobQueue:
     def _set(self, job_id: str, **values: Any) -> None:
         self.db.table("jobs").update(job_id, {**values, "updated_at": now()})
 
-    def recover(self) -> int:
+    def recover(self, user_id: str | None = None) -> int:
         """Put jobs whose process died (or this process's, whose worker is not running) back
-        on the queue, counted as an attempt; jobs another live process runs are left alone."""
+        on the queue, counted as an attempt; jobs another live process runs are left alone.
+        With `user_id`, only that user's (another thread may be running other people's)."""
         with self._lock, transaction(self.db):
-            dead = orphaned_jobs(self.db)
+            dead = orphaned_jobs(self.db, user_id)
             for job_id in dead:
                 self.db.execute(
                     "update jobs set status = 'pending', attempts = attempts + 1, "
@@ -133,6 +142,16 @@ class JobQueue:
             )
         return cursor.rowcount
 
+    def statuses(self, ids: Sequence[str]) -> dict[str, str]:
+        """Return the status of each of these jobs that exists (pending, running, done, failed)."""
+        found: dict[str, str] = {}
+        for start in range(0, len(ids), 500):  # within SQLite's limit on parameters
+            chunk = list(ids[start : start + 500])
+            marks = ", ".join("?" * len(chunk))
+            rows = self.db.execute(f"select id, status from jobs where id in ({marks})", chunk)
+            found.update((str(job_id), str(status)) for job_id, status in rows.fetchall())
+        return found
+
     def pending(self, user_id: str | None = None) -> int:
         where = "status in ('pending', 'running')" + ("" if user_id is None else " and user_id = ?")
         return int(self.db.execute(
@@ -154,10 +173,14 @@ def process_alive(pid: int) -> bool:
     return True
 
 
-def orphaned_jobs(db: Database) -> list[str]:
+def orphaned_jobs(db: Database, user_id: str | None = None) -> list[str]:
     """Ids of running jobs no live process runs (claimed by a dead one, by no one, or by this
-    process, which calls this only while its own worker thread is stopped)."""
-    rows = db.execute("select id, claimed_by from jobs where status = 'running'").fetchall()
+    process, which calls this only while its own worker thread is stopped), of one user if
+    given."""
+    where, args = ("", []) if user_id is None else (" and user_id = ?", [user_id])
+    rows = db.execute(
+        f"select id, claimed_by from jobs where status = 'running'{where}", args
+    ).fetchall()
     return [
         job_id for job_id, owner in rows
         if not (owner or "").isdigit() or owner == str(os.getpid()) or not process_alive(int(owner))

@@ -8,9 +8,11 @@ Its words live in SQLite (`memories`, with superseded versions kept as history);
 current, its vector lives in the user's Chroma collection. A new fact is compared with the
 user's nearest current memories (cosine >= 0.6): the same fact merges into the old one (one more
 source turn; only at cosine >= 0.75, whatever a judge says), a contradicting fact supersedes it
-(the old one stays as history and is never recalled). Writes are keyed by a hash of (user, turn,
-text), so re-running an interrupted extraction writes nothing twice. Remembered text is data:
-it is stored and returned verbatim, never interpreted.
+(the old one stays as history and is never recalled), unless the old one was said later (an
+older chat ingested now): then the new fact goes straight to history. Rows carry the time the
+words were said. Writes are keyed by a hash of (user, turn, text), so re-running an interrupted
+extraction writes nothing twice. Remembered text is data: it is stored and returned verbatim,
+never interpreted.
 """
 
 from __future__ import annotations
@@ -18,6 +20,7 @@ from __future__ import annotations
 import hashlib
 from collections.abc import Sequence
 from dataclasses import dataclass
+from datetime import UTC, datetime
 from enum import StrEnum
 from typing import TYPE_CHECKING, Any, Literal, Protocol
 
@@ -88,6 +91,18 @@ def memory_id(user_id: str, turn_id: str, text: str) -> str:
     return hashlib.sha1(key.encode()).hexdigest()[:16]
 
 
+def stored_time(moment: str) -> str:
+    """An ISO-8601 time as the stores keep it (UTC, milliseconds), so stored times compare as
+    text; raise `MemoryStoreError` for one without a zone."""
+    try:
+        parsed = datetime.fromisoformat(moment)
+    except ValueError as exc:
+        raise MemoryStoreError(f"{moment!r} is not an ISO-8601 time.") from exc
+    if parsed.tzinfo is None:
+        raise MemoryStoreError(f"{moment} has no time zone; give one (e.g. +00:00).")
+    return parsed.astimezone(UTC).isoformat(timespec="milliseconds")
+
+
 @dataclass(frozen=True)
 class Memory:
     id: str
@@ -138,30 +153,41 @@ class MemoryStore:
         self.related_at, self.merge_at, self.neighbours = related_at, merge_at, neighbours
 
     def remember(
-        self, user_id: str, facts: Sequence[ExtractedFact], turn_id: str
+        self, user_id: str, facts: Sequence[ExtractedFact], turn_id: str, at: str | None = None
     ) -> list[WriteResult]:
-        """Store facts from one turn: merge repeats, supersede contradictions, add the rest."""
+        """Store facts from one turn: merge repeats, supersede contradictions, add the rest.
+
+        `at` (ISO-8601) is when the words were said, for the rows' times instead of the clock:
+        the worker passes the turn's time, so a fact from an ingested chat of last year is a
+        year old in recall, and one from a live turn is as old as the message."""
         if not facts:
             return []
+        stamp = stored_time(at) if at else now(self.clock)
         vectors = self.embedder.embed([fact.text for fact in facts])
-        return [self._place(user_id, f, v, turn_id) for f, v in zip(facts, vectors, strict=True)]
+        return [self._place(user_id, f, v, turn_id, stamp)
+                for f, v in zip(facts, vectors, strict=True)]  # fmt: skip
 
     def _place(
-        self, user_id: str, fact: ExtractedFact, vector: NDArray[np.float32], turn_id: str
-    ) -> WriteResult:
-        same, contradicted = None, []
+        self, user_id: str, fact: ExtractedFact, vector: NDArray[np.float32], turn_id: str,
+        stamp: str,
+    ) -> WriteResult:  # fmt: skip
+        same: Memory | None = None
+        contradicted: list[str] = []  # superseded by the new fact
+        later: list[str] = []  # said after it: they supersede the new fact
         for memory, similarity in self.similar(user_id, vector, self.neighbours, self.related_at):
             relation = self.judge.relation(fact.text, memory.text, similarity)
-            if relation == "contradicts":
-                contradicted.append(memory.id)
+            if relation == "contradicts":  # the later statement wins, whichever came in first
+                (later if memory.last_seen_at > stamp else contradicted).append(memory.id)
             elif relation == "same" and same is None and similarity >= self.merge_at:
                 same = memory
         if same is not None:
-            self._merge(same, fact, turn_id)
+            self._merge(same, fact, turn_id, stamp)
             target, action = same.id, "merged"
         else:
-            target, action = self._insert(user_id, fact, vector, turn_id), "added"
-        self._supersede(user_id, contradicted, target)
+            target, action = self._insert(user_id, fact, vector, turn_id, stamp=stamp), "added"
+        self._supersede(user_id, contradicted, target, stamp)
+        if later and action == "added":  # said before what replaced it (an older chat ingested)
+            self._supersede(user_id, [target], later[0], stamp)
         return WriteResult(action, target, tuple(contradicted))  # type: ignore[arg-type]
 
     def similar(
@@ -174,9 +200,9 @@ class MemoryStore:
 
     def _insert(
         self, user_id: str, fact: ExtractedFact, vector: NDArray[np.float32], turn_id: str,
-        origin: str = "extracted",
+        origin: str = "extracted", stamp: str | None = None,
     ) -> str:  # fmt: skip
-        new_id, stamp = memory_id(user_id, turn_id, fact.text), now(self.clock)
+        new_id, stamp = memory_id(user_id, turn_id, fact.text), stamp or now(self.clock)
         self.vectors.add(user_id, [new_id], vector[None, :])
         with transaction(self.db):
             self.db.table("memories").upsert(
@@ -190,13 +216,13 @@ class MemoryStore:
                 },
                 pk="id",
             )  # fmt: skip
-            self._add_source(user_id, new_id, turn_id)
+            self._add_source(user_id, new_id, turn_id, stamp)
         return new_id
 
-    def _merge(self, memory: Memory, fact: ExtractedFact, turn_id: str) -> None:
+    def _merge(self, memory: Memory, fact: ExtractedFact, turn_id: str, stamp: str) -> None:
         if turn_id in self.sources(memory.user_id, memory.id):
             return
-        stamp = now(self.clock)
+        seen = max(memory.last_seen_at, stamp)  # an older chat ingested later ages nothing
         with transaction(self.db):
             self.db.table("memories").update(
                 memory.id,
@@ -205,18 +231,18 @@ class MemoryStore:
                     "emotion": fact.emotion or memory.emotion,
                     "valence": fact.valence if fact.emotion else memory.valence,
                     "happened": memory.happened or fact.happened,
-                    "updated_at": stamp, "last_seen_at": stamp,
+                    "updated_at": seen, "last_seen_at": seen,
                 },
             )  # fmt: skip
-            self._add_source(memory.user_id, memory.id, turn_id)
+            self._add_source(memory.user_id, memory.id, turn_id, stamp)
 
-    def _add_source(self, user_id: str, memory: str, turn_id: str) -> None:
+    def _add_source(self, user_id: str, memory: str, turn_id: str, stamp: str) -> None:
         row = {"memory_id": memory, "turn_id": turn_id, "user_id": user_id}
         self.db.table("memory_sources").insert(
-            {**row, "created_at": now(self.clock)}, pk=("memory_id", "turn_id"), ignore=True
+            {**row, "created_at": stamp}, pk=("memory_id", "turn_id"), ignore=True
         )
 
-    def _supersede(self, user_id: str, old_ids: Sequence[str], new_id: str) -> None:
+    def _supersede(self, user_id: str, old_ids: Sequence[str], new_id: str, stamp: str) -> None:
         old_ids = [i for i in old_ids if i != new_id]
         if not old_ids:
             return
@@ -227,7 +253,7 @@ class MemoryStore:
                     {
                         "status": "superseded",
                         "superseded_by": new_id,
-                        "updated_at": now(self.clock),
+                        "updated_at": stamp,
                     },
                 )
         self.vectors.delete(user_id, old_ids)

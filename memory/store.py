@@ -137,20 +137,24 @@ class ConversationStore:
         )
         return user_id
 
-    def new_session(self, user_id: str, title: str = "") -> str:
+    def new_session(self, user_id: str, title: str = "", session_id: str | None = None) -> str:
+        """Start a session and return its id. With `session_id` (a caller's stable id, e.g. an
+        ingested history's) it is idempotent: a session of this user with that id is returned
+        as it is; one of another user's raises `StoreError`."""
         self.ensure_user(user_id)
-        session_id = new_id()
         at = now(self.clock)
-        self.db.table("sessions").insert(
-            {
-                "id": session_id,
-                "user_id": user_id,
-                "title": title,
-                "created_at": at,
-                "updated_at": at,
-            }
-        )
-        return session_id
+        row = {"id": session_id or new_id(), "user_id": user_id, "title": title,
+               "created_at": at, "updated_at": at}  # fmt: skip
+        self.db.table("sessions").insert(row, ignore=session_id is not None)
+        if session_id is not None:
+            owner = self.db.execute(
+                "select user_id from sessions where id = ?", [session_id]
+            ).fetchone()[0]
+            if owner != user_id:
+                raise StoreError(
+                    f"Session id {session_id!r} belongs to another user; use another id."
+                )
+        return str(row["id"])
 
     def latest_session(self, user_id: str) -> str | None:
         rows = self.db.table("sessions").rows_where(

@@ -21,7 +21,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
@@ -39,6 +39,7 @@ from memory.traits import TraitModel
 
 Handler = Callable[[dict[str, Any]], None]
 TURN_JOBS = ("outcome", "extract", "traits")
+PAST_TURN_JOBS = ("extract", "traits")  # an ingested turn: empathos chose no reply to score
 CONTEXT_TURNS = 2
 
 
@@ -103,7 +104,7 @@ class MemoryServices:
         facts = self.extractor.extract(turn.user_text, context)
         facts = [with_turn_feeling(f, turn) for f in facts
                  if is_grounded(f.text, [turn.user_text])]  # fmt: skip
-        self.memories.remember(turn.user_id, facts, turn.id)
+        self.memories.remember(turn.user_id, facts, turn.id, at=turn.created_at)
 
     def update_traits(self, payload: dict[str, Any]) -> None:
         turn = self._turn(payload)
@@ -159,24 +160,36 @@ class MemoryWorker:
         self.restarts = 0
         self.problem: str | None = None  # what stopped the loop last, for the front ends
 
-    def enqueue_turn(self, user_id: str, session_id: str, turn_id: str) -> list[str]:
-        """Queue outcome scoring, extraction and trait update for a finished turn."""
+    def enqueue_turn(
+        self, user_id: str, session_id: str, turn_id: str, kinds: Sequence[str] = TURN_JOBS
+    ) -> list[str]:
+        """Queue a finished turn's memory work: outcome scoring, extraction and trait update
+        (`kinds`: fewer, e.g. `PAST_TURN_JOBS` for a turn from an ingested history)."""
         payload = {"user_id": user_id, "session_id": session_id, "turn_id": turn_id}
-        ids = self.queue.enqueue(TURN_JOBS, user_id, payload)
+        ids = self.queue.enqueue(kinds, user_id, payload)
         self.touch()
         self._wake.set()
         return ids
 
-    def drain(self, max_jobs: int = 10_000, ignore_backoff: bool = True) -> DrainReport:
+    def drain(
+        self, max_jobs: int = 10_000, ignore_backoff: bool = True, user_id: str | None = None,
+        on_job: Callable[[Job], None] | None = None,
+    ) -> DrainReport:  # fmt: skip
         """Run queued jobs in this thread until none is due (for one-shot commands and tests),
-        after repairing what a killed process left (see `recover`)."""
-        self.recover()
+        after repairing what a killed process left (see `recover`).
+
+        With `user_id`, only that user's jobs (repairs included): a simulation runs several
+        people at once, each on its own clock, and one must never run another's jobs.
+        `on_job` hears of each job once it has run (whatever came of it)."""
+        self.recover(user_id=user_id)
         report, handlers = DrainReport(), self.services.handlers()
         for _ in range(max_jobs):
-            job = self.queue.claim(ignore_backoff)
+            job = self.queue.claim(ignore_backoff, user_id)
             if job is None:
                 break
             error = run_job(handlers, self.queue, job)
+            if on_job is not None:
+                on_job(job)
             if error is None:
                 report.done += 1
                 continue
@@ -249,12 +262,16 @@ class MemoryWorker:
                     min(MAX_RESTART_WAIT, self.queue.backoff * 2 ** (self.restarts - 1))
                 )
 
-    def recover(self, services: MemoryServices | None = None) -> int:
+    def recover(self, services: MemoryServices | None = None, user_id: str | None = None) -> int:
         """Repair what a killed process left: jobs it was running go back on the queue, and
-        the vectors are brought in step with the rows (`MemoryStore.reconcile`). Returns how
-        many jobs were put back."""
-        requeued = self.queue.recover()
-        changed = (services or self.services).memories.reconcile()
+        the vectors are brought in step with the rows (`MemoryStore.reconcile`; with `user_id`,
+        that user's jobs and vectors only). Returns how many jobs were put back."""
+        requeued = self.queue.recover(user_id)
+        memories = (services or self.services).memories
+        if user_id is None:
+            changed = memories.reconcile()
+        else:
+            changed = {user_id: n} if (n := memories.reindex(user_id, only_missing=True)) else {}
         if changed:
             log.warning("vectors brought in step after an interruption: %s", changed)
         return requeued

@@ -1,20 +1,22 @@
-"""`empathos memory`: list, search, show, edit, forget, export and import what is remembered."""
+"""`empathos memory`: list, search, show, edit, forget, export and import what is remembered,
+and ingest a person's past conversations."""
 
 from __future__ import annotations
 
 import json
 import os
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
 
-from tui.options import data_dir_option, os_problem, settings_from, user_option
+from tui.options import data_dir_option, model_options, os_problem, settings_from, user_option
 
 if TYPE_CHECKING:
     from agent.context import Context
+    from agent.ingest import IngestReport
     from memory.memories import Memory
 
 
@@ -204,3 +206,71 @@ def import_command(file: Path, user: str, replace: bool, data_dir: Path | None) 
             forget_everything(opened, user)
         counts = import_user(opened.store.db, opened.memories, doc)
     click.echo(f"Imported {user}: " + ", ".join(f"{n} {t}" for t, n in counts.items() if n))
+
+
+def ingest_context(**options: Any) -> Context:
+    """The run context an ingest uses: models from the CLI options (tests inject fakes here)."""
+    from agent.context import Context
+
+    return Context(settings_from(**options))
+
+
+@contextmanager
+def ingest_progress() -> Iterator[Callable[[int, int], None]]:
+    """Yield a progress callback drawing one bar on stderr (turns stored and remembered)."""
+    from rich.console import Console
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    columns = (TextColumn("ingesting turns"), BarColumn(), MofNCompleteColumn(),
+               TimeElapsedColumn())  # fmt: skip
+    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
+        task = bar.add_task("ingest", total=None)
+
+        def update(done: int, total: int) -> None:
+            bar.update(task, completed=done, total=total)
+
+        yield update
+
+
+def ingest_summary(report: IngestReport) -> str:
+    return (
+        f"ingested {report.messages} messages as {report.turns} turns in {report.sessions} "
+        f"sessions ({report.already_there} already there); {report.memories} memories"
+    )
+
+
+@memory.command("ingest")
+@click.argument("history", type=click.Path(dir_okay=False, path_type=Path))
+@user_option
+@click.option("--source", help="Name this history (default: the file's name). The same history "
+              "under the same name is stored once, however often it is ingested.")  # fmt: skip
+@model_options
+@data_dir_option
+def ingest_command(history: Path, user: str, source: str | None, **options: Any) -> None:
+    """Turn USER's past conversations in HISTORY (JSONL) into sessions, turns and memories."""
+    from agent.errors import LLMError
+    from agent.ingest import HistoryError, ingest, read_history
+    from memory.store import check_user_id
+
+    try:
+        with memory_errors():
+            check_user_id(user)
+        messages = read_history(history)  # the whole file, before anything is written
+        with memory_errors():
+            context = ingest_context(**options)
+            _ = context.services.background_model  # a missing model stops us here, not per job
+            with ingest_progress() as on_progress:
+                report = ingest(
+                    context, user, messages, source=source or history.name, on_progress=on_progress
+                )
+    except (HistoryError, LLMError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    click.echo(ingest_summary(report))
+    if report.skipped_assistant:
+        click.echo(f"({report.skipped_assistant} assistant message(s) before anything the person "
+                   "said in their session were skipped)", err=True)  # fmt: skip
+    if report.failed_jobs:
+        raise click.ClickException(
+            f"{report.failed_jobs} memory job(s) failed, so some facts are missing from memory; "
+            "the conversations are stored. `empathos doctor` shows why."
+        )
