@@ -2,7 +2,7 @@
 model (so the graph streams it like any other). One loaded model per (file, context, threads,
 role) is shared by the process; calls to it are serialised by its lock.
 
-Two roles keep background work from slowing a turn down:
+Three roles keep other work from slowing a turn down or evicting its cached prompt:
 - `turn` (the reply path) keeps its own llama.cpp context, so its cached prompt (the
   conversation so far) survives whatever else runs; `prefill` evaluates the next turn's prefix
   while the person reads and types.
@@ -10,6 +10,9 @@ Two roles keep background work from slowing a turn down:
   memory-mapped weights. It starts a call only when no turn is in progress (`foreground`), and a
   turn that begins meanwhile aborts it at once (llama.cpp's abort callback): the call raises
   `ModelPreempted` and the caller runs it again later.
+- `simulator` (the user simulator of `empathos simulate`) has a context of its own too, so
+  playing the person never evicts the agent's cached prompt; like `turn`, it is never preempted
+  and never waits for the foreground.
 """
 
 from __future__ import annotations
@@ -46,7 +49,7 @@ TOP_K = 40  # llama-cpp-python's default: sampling only ever picks among these
 OPENING_CHARS = 48  # how much of the reply the opener ban watches
 
 
-Role = Literal["turn", "background"]
+Role = Literal["turn", "background", "simulator"]
 _Loaded = tuple["Llama", threading.Lock]
 _LOADED: dict[tuple[str, int, int, Role], _Loaded] = {}
 _LOADING = threading.Lock()
@@ -269,7 +272,9 @@ class ChatLlamaCpp(BaseChatModel):
     seed: int = 7
     verbose: bool = False
     role: Role = Field(
-        default="turn", description="turn: the reply path; background: yields to turns."
+        default="turn",
+        description="turn: the reply path; background: yields to turns; simulator: plays the "
+        "person in simulations (own context, never yields).",
     )
 
     model_config = ConfigDict(protected_namespaces=())

@@ -1,0 +1,2 @@
+"""Scripted and simulated multi-session conversations (`empathos simulate`): scenario files,
+the user simulator, the runner and the summary."""
