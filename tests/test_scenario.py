@@ -1,0 +1,424 @@
+"""Scenario files: the three examples and the errors a broken file gets.
+
+The examples (examples/*.yaml) must load and keep the shape that makes them useful on a small
+local model: one person each, 3-4 sessions, at most 4 live turns a session, 12-16 in all, probes
+whose answer was really said in an earlier session, and one crisis that the screen catches.
+A file that does not validate gets a `ScenarioError` naming the file, the line and the field.
+"""
+
+from __future__ import annotations
+
+import re
+from datetime import UTC, datetime
+from pathlib import Path
+
+import pytest
+
+from eval.simulate.scenario import (
+    Scenario,
+    ScenarioError,
+    Session,
+    load_scenario,
+    parse_scenario,
+    strategy_names,
+)
+from memory.traits import BIG_FIVE
+
+EXAMPLES = Path(__file__).resolve().parent.parent / "examples"
+NAMES = ("grief", "job_loss", "exam_anxiety")
+
+
+@pytest.fixture(scope="module")
+def examples() -> dict[str, Scenario]:
+    return {name: load_scenario(EXAMPLES / f"{name}.yaml") for name in NAMES}
+
+
+def said_by_person(session: Session) -> list[str]:
+    """What the person says in a session (not the probes, not the crisis)."""
+    if session.script is not None:
+        return list(session.script)
+    if session.simulate is not None:
+        return [session.simulate.opening]
+    return [line.text for line in session.history or [] if line.role == "user"]
+
+
+# ------------------------------------------------------------------------------ the examples
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_example_loads_with_one_person_and_a_small_budget(examples, name: str) -> None:
+    scenario = examples[name]
+    assert scenario.name == name
+    assert scenario.description
+    assert EXAMPLES.joinpath(f"{name}.yaml").read_text().startswith("# ")  # the comment header
+    [person] = scenario.people
+    assert 3 <= len(person.sessions) <= 4
+    for session in person.sessions:
+        assert session.turn_budget() <= 4, session
+        if session.simulate is not None:
+            assert session.simulate.turns <= 4
+    probes = sum(len(s.probes) for s in person.sessions)
+    assert 1 <= probes <= 2
+    live = sum(s.turn_budget() for s in person.sessions)
+    assert scenario.turn_budget() == live + probes
+    assert 12 <= scenario.turn_budget() <= 16
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_example_sessions_are_in_time_order(examples, name: str) -> None:
+    scenario = examples[name]
+    moments = [s.when(scenario.start) for s in scenario.people[0].sessions]
+    assert all(m.tzinfo is not None for m in moments)
+    assert moments == sorted(moments)
+    assert len(set(moments)) == len(moments)  # no two sessions at the same moment
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_example_cards_are_complete(examples, name: str) -> None:
+    person = examples[name].people[0]
+    card = person.card
+    sentences = re.findall(r"[.!?](?:\s|$)", card.background.strip())
+    assert 3 <= len(sentences) <= 5, card.background
+    assert card.style and card.values
+    assert 2 <= len(card.people) <= 4
+    assert all(p.notes for p in card.people)
+    assert 2 <= len(card.events) <= 3
+    traits = card.big_five.model_dump()
+    assert set(traits) == set(BIG_FIVE)
+    assert min(traits.values()) <= 0.35 and max(traits.values()) >= 0.7  # a person, not a mean
+    assert all(s.goal for s in person.sessions)
+    truth = person.truth()
+    assert truth["wants_advice"] == card.support.wants_advice
+    assert truth["neuroticism"] == card.big_five.neuroticism
+
+
+def test_examples_are_three_different_people(examples) -> None:
+    people = [s.people[0] for s in examples.values()]
+    assert len({p.id for p in people}) == 3
+    fives = [tuple(p.card.big_five.model_dump().values()) for p in people]
+    assert len(set(fives)) == 3
+    assert all(set(f) != {0.5} for f in fives)
+    advice = sorted(p.card.support.wants_advice for p in people)
+    assert advice[0] <= 0.1 and advice[-1] >= 0.8  # from hating advice to wanting it
+
+
+def test_support_preferences_fit_each_person(examples) -> None:
+    grief, job, exam = (examples[n].people[0].card.support for n in NAMES)
+    assert grief.wants_to_be_heard >= 0.8 and grief.wants_advice <= 0.2
+    assert {"Reflection of feelings", "Restatement or Paraphrasing"} <= set(
+        grief.preferred_strategies
+    )
+    assert "Providing Suggestions" in grief.disliked_strategies
+    assert job.humour >= 0.8 and job.directness >= 0.8 and job.wants_advice <= 0.1
+    assert {"Providing Suggestions", "Information"} <= set(job.disliked_strategies)
+    assert "Affirmation and Reassurance" in job.preferred_strategies
+    assert exam.wants_advice >= 0.8
+    assert {"Providing Suggestions", "Information"} <= set(exam.preferred_strategies)
+    assert "Reflection of feelings" in exam.disliked_strategies
+    for support in (grief, job, exam):
+        named = set(support.preferred_strategies) | set(support.disliked_strategies)
+        assert named <= strategy_names()
+
+
+def test_session_kinds(examples) -> None:
+    kinds = {n: [s.kind for s in examples[n].people[0].sessions] for n in NAMES}
+    assert {"history", "script", "simulate"} <= set(kinds["grief"])
+    assert kinds["job_loss"].count("simulate") > len(kinds["job_loss"]) / 2
+    assert set(kinds["exam_anxiety"]) == {"script"}
+
+
+def test_grief_history_is_a_short_past_conversation(examples) -> None:
+    scenario = examples["grief"]
+    [history] = [s for s in scenario.people[0].sessions if s.kind == "history"]
+    assert history.when(scenario.start) <= scenario.start
+    lines = history.history or []
+    assert 6 <= len(lines) <= 8
+    assert [line.role for line in lines] == ["user", "assistant"] * (len(lines) // 2)
+    minutes = [line.minute for line in lines]
+    assert None not in minutes and minutes == sorted(minutes)
+    assert history.turn_budget() == 0
+
+
+def test_only_exam_anxiety_has_a_crisis_and_it_ends_its_last_session(examples) -> None:
+    crises = {n: [s.crisis for s in examples[n].people[0].sessions if s.crisis] for n in NAMES}
+    assert crises["grief"] == crises["job_loss"] == []
+    [crisis] = crises["exam_anxiety"]
+    last = examples["exam_anxiety"].people[0].sessions[-1]
+    assert last.crisis == crisis and last.kind == "script" and last.date is not None
+    assert not last.probes
+
+
+@pytest.mark.parametrize("name", NAMES)
+def test_probes_ask_about_what_an_earlier_session_said(examples, name: str) -> None:
+    sessions = examples[name].people[0].sessions
+    found = 0
+    for n, session in enumerate(sessions):
+        earlier = " ".join(t for s in sessions[:n] for t in said_by_person(s)).lower()
+        for probe in session.probes:
+            found += 1
+            assert 1 <= len(probe.expect_any) <= 3 and probe.reference
+            words = [w.lower() for w in probe.expect_any]
+            assert any(w in earlier for w in words), probe.question
+            assert not any(w in probe.question.lower() for w in words), probe.question
+    assert found >= 1
+
+
+@pytest.fixture(scope="module")
+def screen():
+    from agent.safety import SafetyScreen
+
+    return SafetyScreen.load()
+
+
+def test_the_crisis_gets_the_crisis_reply_and_nothing_else_does(examples, screen) -> None:
+    ordinary = [
+        text
+        for scenario in examples.values()
+        for session in scenario.people[0].sessions
+        for text in said_by_person(session) + [p.question for p in session.probes]
+    ]
+    assert len(ordinary) >= 20
+    for text in ordinary:
+        assert screen.screen(text).band != "crisis", text
+    [crisis] = [s.crisis for s in examples["exam_anxiety"].people[0].sessions if s.crisis]
+    explicit = [h for h in screen.patterns.match(crisis) if h.strength == "explicit"]
+    assert explicit, "the crisis message must be explicit, not one the classifier may miss"
+    assessment = screen.screen(crisis)
+    assert assessment.crisis and assessment.category == "self_harm"
+
+
+# ------------------------------------------------------------------------------ the errors
+
+BASE = """\
+name: s
+start: 2026-03-02
+people:
+  - id: ana
+    card:
+      background: Ana, 30, lost her job at the bakery.
+      big_five:
+        openness: 0.5
+        conscientiousness: 0.5
+        extraversion: 0.5
+        agreeableness: 0.5
+        neuroticism: 0.5
+      support:
+        wants_to_be_heard: 0.8
+        wants_advice: 0.2
+        preferred_strategies: [Question]
+        disliked_strategies: [Information]
+    sessions:
+      - day: 0
+        script: [hi, i lost my job at the bakery on friday]
+      - day: 7
+        simulate:
+          opening: week two of no job
+          situation: Ana is looking for work and feels stuck.
+          turns: 2
+"""
+PERSON = BASE[BASE.index("  - id: ana") :]
+
+
+def edit(old: str, new: str, text: str = BASE) -> str:
+    assert text.count(old) == 1, old
+    return text.replace(old, new)
+
+
+def error(text: str) -> str:
+    with pytest.raises(ScenarioError) as caught:
+        parse_scenario(text, "s.yaml")
+    return str(caught.value)
+
+
+def test_base_is_valid_and_a_bare_date_starts_at_19_utc() -> None:
+    scenario = parse_scenario(BASE, "s.yaml")
+    assert scenario.start == datetime(2026, 3, 2, 19, tzinfo=UTC)
+    sessions = scenario.people[0].sessions
+    assert sessions[1].when(scenario.start) == datetime(2026, 3, 9, 19, tzinfo=UTC)
+    dated = parse_scenario(edit("- day: 7", "- date: 2026-03-10"), "s.yaml")
+    assert dated.people[0].sessions[1].when(dated.start) == datetime(2026, 3, 10, 19, tzinfo=UTC)
+
+
+def test_a_moment_with_a_zone_is_kept_and_compared_in_utc() -> None:
+    text = edit("start: 2026-03-02", "start: 2026-03-02T08:30:00+01:00")
+    text = edit("- day: 7", "- date: 2026-03-02T08:00:00+00:00", text)
+    scenario = parse_scenario(text, "s.yaml")
+    assert scenario.start.utcoffset() is not None
+    later = scenario.people[0].sessions[1].when(scenario.start)
+    assert later == datetime(2026, 3, 2, 8, tzinfo=UTC) > scenario.start
+
+
+def test_big_five_out_of_range_names_file_line_and_field() -> None:
+    message = error(edit("neuroticism: 0.5", "neuroticism: 1.4"))
+    assert message.startswith("s.yaml line 12, people[0].card.big_five.neuroticism: ")
+    assert "less than or equal to 1" in message
+    assert "\n" not in message  # one problem, one line
+
+
+def test_every_problem_is_reported() -> None:
+    text = edit("openness: 0.5", "openness: -0.1", edit("neuroticism: 0.5", "neuroticism: 2"))
+    lines = error(text).splitlines()
+    assert [line.split(":")[0] for line in lines] == [
+        "s.yaml line 8, people[0].card.big_five.openness",
+        "s.yaml line 12, people[0].card.big_five.neuroticism",
+    ]
+
+
+def test_unknown_strategy() -> None:
+    message = error(edit("[Question]", "[Question, Hugging]"))
+    assert message.startswith("s.yaml line 16, people[0].card.support.preferred_strategies: ")
+    assert "unknown strategy 'Hugging'" in message
+    assert "Reflection of feelings" in message  # says what would do
+
+
+def test_a_strategy_both_preferred_and_disliked() -> None:
+    message = error(edit("[Information]", "[Information, Question]"))
+    assert ", people[0].card.support: 'Question' is both preferred and disliked" in message
+    assert re.match(r"s\.yaml line 1[34],", message)  # the support block
+
+
+def test_a_session_with_two_kinds() -> None:
+    text = edit("on friday]\n", "on friday]\n        simulate: {opening: hi, situation: sad}\n")
+    message = error(text)
+    assert message == (
+        "s.yaml line 19, people[0].sessions[0]: a session needs exactly one of script, "
+        "simulate or history (it has script and simulate)"
+    )
+
+
+def test_a_session_with_no_kind() -> None:
+    text = edit(
+        "        script: [hi, i lost my job at the bakery on friday]\n",
+        "        goal: to be heard\n",
+    )
+    assert error(text) == (
+        "s.yaml line 19, people[0].sessions[0]: "
+        "a session needs exactly one of script, simulate or history"
+    )
+
+
+def test_a_scenario_needs_a_person_with_a_session() -> None:
+    message = error(edit("people:\n" + PERSON, "people: []\n"))
+    assert message.startswith("s.yaml line 3, people: List should have at least 1 item")
+    message = error(BASE[: BASE.index("    sessions:")] + "    sessions: []\n")
+    assert "people[0].sessions: List should have at least 1 item" in message
+
+
+def test_a_session_with_neither_day_nor_date() -> None:
+    message = error(edit("      - day: 0\n        script:", "      - script:"))
+    assert message.startswith("s.yaml line 19, people[0].sessions[0]: ")
+    assert "exactly one of day (after the start) or date" in message
+
+
+def test_a_session_with_both_day_and_date() -> None:
+    message = error(edit("- day: 7", "- day: 7\n        date: 2026-03-09"))
+    assert "people[0].sessions[1]: a session needs exactly one of day" in message
+
+
+def test_sessions_out_of_time_order() -> None:
+    message = error(edit("- day: 0", "- day: 10"))
+    assert (
+        "s.yaml line 21, people[0].sessions[1]: session 2 (2026-03-09) is before session 1 "
+        in message
+    )
+    assert "(2026-03-12)" in message
+
+
+def test_a_duplicate_person_id() -> None:
+    message = error(BASE + PERSON)
+    assert message == (
+        "s.yaml line 26, people[1].id: person id 'ana' is used twice; each person needs their own"
+    )
+    assert parse_scenario(BASE + edit("- id: ana", "- id: bo", PERSON), "s.yaml")
+
+
+@pytest.mark.parametrize("bad", ["ana smith", "-ana", "x" * 65])
+def test_an_invalid_user_id(bad: str) -> None:
+    message = error(edit("id: ana", f"id: '{bad}'"))
+    assert message.startswith("s.yaml line 4, people[0].id: Invalid user name ")
+    assert repr(bad) in message
+
+
+def test_an_unknown_key() -> None:
+    message = error(edit("script:", "scirpt:"))
+    assert "s.yaml line 20, people[0].sessions[0].scirpt: Extra inputs are not permitted" in (
+        message
+    )
+
+
+def test_broken_yaml_names_its_line() -> None:
+    message = error(edit("lost her job at the bakery.", "lost: her job: at the bakery."))
+    assert message.startswith("s.yaml line 6: not valid YAML (")
+    message = error(edit("[Question]", "[Question"))
+    assert re.match(r"s\.yaml line \d+: not valid YAML \(", message)
+
+
+@pytest.mark.parametrize("text", ["", "just a line\n", "- a\n- list\n"])
+def test_a_file_that_is_not_a_mapping(text: str) -> None:
+    assert error(text) == "s.yaml: a scenario is a mapping with name, start and people."
+
+
+def test_a_naive_datetime_is_refused() -> None:
+    message = error(edit("- day: 7", "- date: 2026-03-09T19:00:00"))
+    assert message.startswith("s.yaml line 21, people[0].sessions[1]: date has no zone")
+    message = error(edit("start: 2026-03-02", "start: 2026-03-02T19:00:00"))
+    assert message.startswith("s.yaml line 2, start: start has no zone")
+    history = edit(
+        "        script: [hi, i lost my job at the bakery on friday]",
+        "        history:\n"
+        "          - {role: user, text: hi, time: 2026-02-20T10:00:00}\n"
+        "          - {role: assistant, text: hello, minute: 1}",
+    )
+    assert "people[0].sessions[0].history[0]: time has no zone" in error(history)
+
+
+def test_a_missing_file(tmp_path: Path) -> None:
+    missing = tmp_path / "nope.yaml"
+    with pytest.raises(ScenarioError, match="no such scenario file") as caught:
+        load_scenario(missing)
+    assert str(missing) in str(caught.value)
+
+
+def test_a_file_is_read_and_named_by_its_name(tmp_path: Path) -> None:
+    path = tmp_path / "week.yaml"
+    path.write_text(BASE, encoding="utf-8")
+    assert load_scenario(path).people[0].id == "ana"
+    path.write_text(edit("wants_advice: 0.2", "wants_advice: high"), encoding="utf-8")
+    with pytest.raises(ScenarioError) as caught:
+        load_scenario(path)
+    assert str(caught.value).startswith("week.yaml line 15, people[0].card.support.wants_advice: ")
+
+
+def test_a_history_session_takes_no_probes_or_crisis() -> None:
+    history = edit(
+        "        script: [hi, i lost my job at the bakery on friday]",
+        "        history:\n"
+        "          - {role: user, text: i lost my job at the bakery, minute: 0}\n"
+        "          - {role: assistant, text: that sounds hard, minute: 1}",
+    )
+    scenario = parse_scenario(history, "s.yaml")
+    assert scenario.people[0].sessions[0].kind == "history"
+    assert scenario.turn_budget() == 2  # the history is ingested, not lived
+    probes = (
+        "        probes:\n"
+        "          - question: where did i work?\n"
+        "            expect_any: [bakery]\n"
+    )
+    message = error(edit("minute: 1}\n", "minute: 1}\n" + probes, history))
+    assert message.startswith("s.yaml line 19, people[0].sessions[0]: a history session")
+    message = error(edit("minute: 1}\n", "minute: 1}\n        crisis: help\n", history))
+    assert "no crisis or probes" in message
+
+
+def test_truth_holds_the_big_five_and_the_support_scores() -> None:
+    person = parse_scenario(BASE, "s.yaml").people[0]
+    truth = person.truth()
+    assert set(truth) == set(BIG_FIVE) | {
+        "wants_to_be_heard",
+        "wants_advice",
+        "humour",
+        "directness",
+    }
+    assert truth["wants_to_be_heard"] == 0.8 and truth["wants_advice"] == 0.2
+    assert truth["humour"] == truth["directness"] == 0.5  # the defaults
+    assert truth["neuroticism"] == 0.5
