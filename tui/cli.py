@@ -14,6 +14,7 @@ from tui.commands.feedback import feedback
 from tui.commands.memory import memory
 from tui.commands.models import models
 from tui.commands.screen import screen
+from tui.commands.simulate import simulate
 from tui.commands.traits import traits
 
 
@@ -32,6 +33,7 @@ cli.add_command(memory)
 cli.add_command(traits)
 cli.add_command(feedback)
 cli.add_command(doctor)
+cli.add_command(simulate)
 
 
 def main() -> None:

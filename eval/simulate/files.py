@@ -1,0 +1,61 @@
+"""The run dir's files: names, the durable journal reader, atomic JSON writes.
+
+RUN_DIR/run.json                    the scenario, settings, seed, model sha256s, versions
+RUN_DIR/people/ID/transcript.jsonl  every step, appended and synced as it finishes
+RUN_DIR/people/ID/transcript.md     the same, for a person to read
+RUN_DIR/people/ID/person.json       traits beside the truth, strategies, probes, per session
+RUN_DIR/summary.json                per person and overall
+RUN_DIR/data/                       the shared data dir of all people (unless --data-dir)
+"""
+
+from __future__ import annotations
+
+import json
+import os
+from collections.abc import Iterator
+from pathlib import Path
+from typing import Any
+
+from eval.errors import EvalError
+
+RUN_FILE, SUMMARY_FILE, PEOPLE_DIR = "run.json", "summary.json", "people"
+
+
+class SimulationError(EvalError):
+    """A run that cannot start or go on; the run dir stays consistent and resumable."""
+
+
+def read_journal(path: Path) -> list[dict[str, Any]]:
+    """Read a transcript.jsonl. A torn last line (a kill mid-write) is dropped, and the file
+    is cut back to the last whole record so the next append starts on a fresh line."""
+    raw = path.read_bytes()
+    lines = raw.split(b"\n")
+    records, good = [], 0
+    for n, line in enumerate(lines, start=1):
+        if not line.strip():
+            good += len(line) + 1
+            continue
+        try:
+            records.append(json.loads(line))
+        except json.JSONDecodeError as exc:
+            if n < len(lines) - 1 or raw.endswith(b"\n"):  # not the torn tail: real damage
+                damaged = f"{path} line {n} is not JSON; the run dir is damaged."
+                raise SimulationError(damaged) from exc
+            break
+        good += len(line) + 1
+    if good < len(raw):
+        with path.open("r+b") as handle:
+            handle.truncate(min(good, len(raw)))
+    return records
+
+
+def write_json(path: Path, data: Any) -> None:
+    """Write JSON atomically (a kill never leaves half a file)."""
+    temporary = path.with_suffix(path.suffix + ".tmp")
+    temporary.write_text(json.dumps(data, indent=2, ensure_ascii=False) + "\n", encoding="utf-8")
+    os.replace(temporary, path)
+
+
+def people_dirs(run_dir: Path) -> Iterator[Path]:
+    folder = run_dir / PEOPLE_DIR
+    yield from sorted(p for p in folder.iterdir() if p.is_dir()) if folder.exists() else ()

@@ -1,0 +1,565 @@
+"""Run a scenario: live weeks with each person on a simulated clock, and write what happened.
+
+`Simulation(scenario, settings, out).run()` takes every person of the scenario (or a shard of
+them) through their sessions in order, all in one shared data dir (as the users of one install
+share it), each on their own `SimulatedClock`:
+- `history` sessions are ingested into memory (`agent.ingest`, the path of `empathos memory
+  ingest`) at the session's date;
+- `script` and `simulate` sessions are real turns of the real graph; after each reply the user
+  simulator (`eval.simulate.user_sim`) gives its reaction and SAGE emotion change, and, in a
+  simulated session, writes the person's next message;
+- a session's crisis moment is sent last and must get the crisis reply;
+- at the end of a session the person's memory jobs run (under their clock) and the agent's
+  inferred traits are recorded beside the hidden truth; then the probes are asked.
+
+Every finished step is appended to the person's `transcript.jsonl` (flushed and synced) before
+the next begins; ids of sessions and turns are derived from the scenario, person and position,
+so `resume` skips what is written, reuses a turn the store finished but the journal missed (a
+kill between the two), and never duplicates one.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import os
+import platform
+import re
+import threading
+import time
+from collections.abc import Callable
+from concurrent.futures import ThreadPoolExecutor, as_completed
+from dataclasses import dataclass, field
+from datetime import datetime, timedelta
+from importlib import metadata
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+from agent.errors import AgentError
+from eval.errors import EvalError
+from eval.simulate.files import (
+    PEOPLE_DIR,
+    RUN_FILE,
+    SimulationError,
+    read_journal,
+    write_json,
+)  # fmt: skip
+from eval.simulate.scenario import Person, Scenario, Session
+from eval.simulate.summary import person_report, summarize_run, transcript_markdown
+from memory.errors import MemoryLayerError
+
+if TYPE_CHECKING:
+    from langchain_core.language_models import BaseChatModel
+
+    from agent.context import Context
+    from agent.llm import StructuredMethod
+    from agent.runner import Agent
+    from agent.settings import Settings
+    from eval.simulate.user_sim import UserSimulator
+    from memory.store import Turn
+
+TURN_MINUTES = 3  # the simulated time between two turns of a session
+PROBE_DELAY = timedelta(hours=1)  # probes come an hour after their session
+FORMAT = 1
+LEAVES = "(you say goodbye and leave the conversation)"  # the next "message" after the last
+
+
+@dataclass(frozen=True)
+class Shard:
+    """The I-th of N deterministic shares of the people (1-based): person k goes to shard
+    k mod N + 1, in the scenario's order."""
+
+    index: int = 1
+    count: int = 1
+
+    @classmethod
+    def parse(cls, text: str) -> Shard:
+        try:
+            index, count = (int(part) for part in text.split("/"))
+        except ValueError:
+            raise SimulationError(f"--shard {text!r}: write I/N, e.g. 2/4.") from None
+        if not 1 <= index <= count:
+            raise SimulationError(f"--shard {text!r}: I must be between 1 and N.")
+        return cls(index, count)
+
+    def people(self, scenario: Scenario) -> list[Person]:
+        return [p for k, p in enumerate(scenario.people) if k % self.count == self.index - 1]
+
+    def __str__(self) -> str:
+        return f"{self.index}/{self.count}"
+
+
+@dataclass(frozen=True)
+class Progress:
+    """One step done: for a progress display."""
+
+    person: str
+    session: int
+    sessions: int
+    turns: int  # live turns done by this person so far (probes included)
+    note: str = ""
+
+
+def stable_id(*parts: object) -> str:
+    """A short id derived from the parts: the same scenario gives the same ids every run."""
+    digest = hashlib.sha256("|".join(str(p) for p in parts).encode()).hexdigest()
+    return f"sim-{digest[:20]}"
+
+
+class Journal:
+    """A person's transcript.jsonl: the steps already done, and appending new ones durably."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self.records: list[dict[str, Any]] = []
+        if path.exists():
+            self.records = read_journal(path)
+
+    def find(self, type_: str, session: int, turn: int | None = None) -> dict[str, Any] | None:
+        return next(
+            (r for r in self.records
+             if r["type"] == type_ and r["session"] == session and r.get("turn") == turn),
+            None,
+        )  # fmt: skip
+
+    def append(self, record: dict[str, Any]) -> None:
+        line = json.dumps(record, ensure_ascii=False, sort_keys=True)
+        with self.path.open("a", encoding="utf-8") as handle:
+            handle.write(line + "\n")
+            handle.flush()
+            os.fsync(handle.fileno())
+        self.records.append(record)
+
+
+@dataclass
+class SharedServices:
+    """What every person's context shares: the models and plug-ins (loaded once)."""
+
+    settings: Settings
+    given: dict[str, Any] = field(default_factory=dict)
+
+    def load(self) -> None:
+        """Load the embedder and the plug-ins once for every person (the chat models share
+        their llama.cpp contexts anyway, per role, across instances)."""
+        from agent.services import Services
+
+        base = Services(self.settings, **self.given)
+        for name in ("embedder", "emotion", "safety"):
+            self.given.setdefault(name, getattr(base, name))
+
+    def context(self, clock: Any) -> Context:
+        from agent.context import Context
+
+        return Context(self.settings, clock=clock, **self.given)
+
+
+class Simulation:
+    """A scenario run into a run dir (see the module docstring)."""
+
+    def __init__(
+        self,
+        scenario: Scenario,
+        settings: Settings,
+        out: Path,
+        *,
+        scenario_file: Path | None = None,
+        user_model: tuple[BaseChatModel, StructuredMethod] | None = None,
+        user_model_name: str = "",
+        concurrency: int = 1,
+        shard: Shard = Shard(),
+        resume: bool = False,
+        given: dict[str, Any] | None = None,
+        on_progress: Callable[[Progress], None] | None = None,
+    ) -> None:
+        if concurrency < 1:
+            raise SimulationError("--concurrency must be at least 1.")
+        self.scenario, self.out, self.shard = scenario, out, shard
+        self.settings = settings
+        self.scenario_file, self.concurrency, self.resume = scenario_file, concurrency, resume
+        self.user_model, self.user_model_name = user_model, user_model_name
+        self.shared = SharedServices(self.settings, dict(given or {}))
+        self.on_progress = on_progress or (lambda _: None)
+        self._lock = threading.Lock()
+
+    # --- the run dir -------------------------------------------------------------------------
+    def describe(self) -> dict[str, Any]:
+        """What run.json says about this run (compared on resume, kept by merge)."""
+        return {
+            "format": FORMAT,
+            "scenario": self.scenario.model_dump(mode="json"),
+            "scenario_sha256": scenario_digest(self.scenario),
+            "scenario_file": str(self.scenario_file) if self.scenario_file else None,
+            "seed": self.settings.seed,
+            "shard": str(self.shard),
+            "people": [p.id for p in self.shard.people(self.scenario)],
+            "settings": {
+                "model": self.settings.model,
+                "base_url": self.settings.base_url,
+                "variant": self.settings.variant,
+                "analysis": self.settings.analysis,
+                "temperature": self.settings.temperature,
+                "max_tokens": self.settings.max_tokens,
+                "user_model": self.user_model_name or self.settings.model,
+                "data_dir": str(self.settings.data_dir),
+                "chroma_url": self.settings.chroma_url,
+            },  # fmt: skip
+        }
+
+    def prepare(self) -> None:
+        """Create the run dir, or check that `resume` continues the same run."""
+        run_file = self.out / RUN_FILE
+        described = self.describe()
+        if run_file.exists():
+            if not self.resume:
+                raise SimulationError(
+                    f"{self.out} already holds a run; pass --resume to continue it, or choose "
+                    "another --out."
+                )
+            before = json.loads(run_file.read_text(encoding="utf-8"))
+            for key in ("scenario_sha256", "seed", "shard"):
+                if before.get(key) != described[key]:
+                    raise SimulationError(
+                        f"{self.out} was started with a different {key} ({before.get(key)} vs "
+                        f"{described[key]}); resume with the same scenario and options, or use "
+                        "a new --out."
+                    )
+            for key in ("model", "base_url", "variant", "user_model"):
+                if before["settings"].get(key) != described["settings"][key]:
+                    raise SimulationError(
+                        f"{self.out} was started with {key} {before['settings'].get(key)!r}, "
+                        f"not {described['settings'][key]!r}: resume with the same models."
+                    )
+            return
+        if self.out.exists() and any(self.out.iterdir()) and not self.resume:
+            raise SimulationError(
+                f"{self.out} is not empty and holds no run; choose another --out."
+            )
+        (self.out / PEOPLE_DIR).mkdir(parents=True, exist_ok=True)
+        described |= {
+            "started_at": datetime.now().astimezone().isoformat(timespec="seconds"),
+            "models": model_digests(self.settings, self.user_model_name),
+            "versions": versions(),
+        }
+        write_json(run_file, described)
+
+    # --- running -----------------------------------------------------------------------------
+    def run(self) -> list[str]:
+        """Run every person of the shard; return the ids of people who could not finish
+        (each with the reason in their journal). Raises only for a run that cannot start."""
+        self.prepare()
+        self.shared.load()
+        people = self.shard.people(self.scenario)
+        failed: list[str] = []
+        if self.concurrency == 1 or len(people) == 1:
+            failed = [p.id for p in people if not self._person_safely(p)]
+        else:
+            with ThreadPoolExecutor(self.concurrency, thread_name_prefix="empathos-sim") as pool:
+                futures = {pool.submit(self._person_safely, p): p.id for p in people}
+                failed = sorted(futures[f] for f in as_completed(futures) if not f.result())
+        summarize_run(self.out)
+        return failed
+
+    def _person_safely(self, person: Person) -> bool:
+        journal = Journal(self.person_dir(person.id) / "transcript.jsonl")
+        runner = PersonRun(self, person, journal)
+        try:
+            runner.run()
+            return True
+        except (EvalError, AgentError, MemoryLayerError, OSError) as exc:
+            journal.append({"type": "error", "session": -1, "turn": None, "error": str(exc)})
+            runner.report()
+            self.on_progress(Progress(person.id, -1, len(person.sessions), 0, f"stopped: {exc}"))
+            return False
+
+    def person_dir(self, person_id: str) -> Path:
+        path = self.out / PEOPLE_DIR / person_id
+        path.mkdir(parents=True, exist_ok=True)
+        return path
+
+    def simulator(self, person: Person) -> UserSimulator:
+        from eval.simulate.user_sim import UserSimulator, build_user_model
+
+        with self._lock:
+            if self.user_model is None:
+                self.user_model = build_user_model(self.settings)
+            model, method = self.user_model
+        return UserSimulator(model, person.card, method=method, name=person.id)
+
+
+class PersonRun:
+    """One person's sessions, resumable step by step."""
+
+    def __init__(self, sim: Simulation, person: Person, journal: Journal) -> None:
+        from memory.clock import SimulatedClock
+
+        self.sim, self.person, self.journal = sim, person, journal
+        self.start = sim.scenario.start
+        self.clock = SimulatedClock(person.sessions[0].when(self.start))
+        self._context: Context | None = None
+        self._agent: Agent | None = None
+        self._simulator: UserSimulator | None = None
+        self.turns_done = sum(1 for r in journal.records if r["type"] in ("turn", "probe"))
+
+    @property
+    def context(self) -> Context:
+        if self._context is None:
+            self._context = self.sim.shared.context(self.clock)
+        return self._context
+
+    @property
+    def agent(self) -> Agent:
+        if self._agent is None:
+            from agent.runner import Agent
+
+            self._agent = Agent(self.context)
+        return self._agent
+
+    @property
+    def simulator(self) -> UserSimulator:
+        if self._simulator is None:
+            self._simulator = self.sim.simulator(self.person)
+        return self._simulator
+
+    def id(self, *parts: object) -> str:
+        return stable_id(self.sim.scenario.name, self.person.id, *parts)
+
+    def run(self) -> None:
+        if self.journal.find("done", -1) is not None:
+            return
+        self.context.store.ensure_user(self.person.id)
+        self.agent.resume_pending(self.person.id)  # a turn a kill left half-done
+        for index, session in enumerate(self.person.sessions):
+            if self.journal.find("session_end", index) is None:
+                if session.kind == "history":
+                    self.ingest(index, session)
+                else:
+                    self.live(index, session)
+            for number, _ in enumerate(session.probes):
+                if self.journal.find("probe", index, number) is None:
+                    self.probe(index, session, number)
+        self.journal.append({"type": "done", "session": -1, "turn": None})
+        self.report()
+
+    def progress(self, session: int, note: str = "") -> None:
+        self.sim.on_progress(
+            Progress(self.person.id, session, len(self.person.sessions), self.turns_done, note)
+        )
+
+    # --- sessions ----------------------------------------------------------------------------
+    def ingest(self, index: int, session: Session) -> None:
+        from agent.ingest import HistoryMessage, ingest
+
+        when = session.when(self.start)
+        self.clock.set(when)
+        assert session.history is not None
+        messages = [
+            HistoryMessage(
+                role=line.role,
+                text=line.text,
+                session=f"session {index + 1}",
+                time=line.time or when + timedelta(minutes=line.minute or 0),
+            )  # fmt: skip
+            for line in session.history
+        ]
+        report = ingest(self.context, self.person.id, messages, source=self.id("history", index))
+        self.end_session(index, session, None, {"ingested": vars_of(report)})
+
+    def live(self, index: int, session: Session) -> None:
+        from eval.simulate.user_sim import Emotion
+
+        when = session.when(self.start)
+        self.clock.set(when)
+        session_id = self.context.store.new_session(
+            self.person.id, f"{self.sim.scenario.name}: session {index + 1}",
+            session_id=self.id("session", index),
+        )  # fmt: skip
+        emotion, conversation = Emotion(), []
+        message = session.script[0] if session.script else session.simulate.opening  # type: ignore[union-attr]
+        budget = len(session.script) if session.script else session.simulate.turns  # type: ignore[union-attr]
+        outcome: str | None = None
+        for number in range(budget):
+            done = self.journal.find("turn", index, number)
+            if done is not None:  # journalled before a stop: replay it into the state
+                conversation += [("user", done["message"]), ("assistant", done["reply"] or "")]
+                if done.get("emotion") is not None:
+                    emotion.apply(done["reaction"]["emotion_change"])
+                message, outcome = done.get("next_message"), done.get("outcome")
+                if outcome or message is None:
+                    break
+                continue
+            self.clock.set(when + timedelta(minutes=TURN_MINUTES * number))
+            turn, seconds = self.turn(self.id("turn", index, number), session_id, message)
+            conversation += [("user", message), ("assistant", turn.reply or "")]
+            last = number == budget - 1
+            following = session.script[number + 1] if session.script and not last else None
+            reaction: Any = None
+            reacting = time.perf_counter()
+            if turn.crisis:  # a false alarm: a simulated person leaves, a script goes on
+                next_message = following
+            else:
+                reaction, _ = self.simulator.react(
+                    conversation, goal=session.goal,
+                    situation=session.simulate.situation if session.simulate else None,
+                    next_fixed=LEAVES if last else following,
+                    emotion=emotion.score, today=self.clock.now().date(),
+                )  # fmt: skip
+                emotion.apply(reaction.emotion_change)
+                outcome = emotion.outcome if session.simulate else None
+                next_message = None if last or outcome else (following or reaction.message)
+            self.record_turn(
+                turn, index, number, message, seconds, kind=session.kind,
+                reaction=reaction.model_dump() if reaction is not None else None,
+                emotion=emotion.score if reaction is not None else None,
+                simulator_seconds=round(time.perf_counter() - reacting, 3),
+                next_message=next_message, outcome=outcome,
+            )  # fmt: skip
+            self.progress(index)
+            if outcome or next_message is None:
+                break
+            message = next_message
+        if session.crisis and self.journal.find("turn", index, budget) is None:
+            self.clock.set(when + timedelta(minutes=TURN_MINUTES * budget))
+            turn, seconds = self.turn(self.id("turn", index, budget), session_id, session.crisis)
+            self.record_turn(
+                turn, index, budget, session.crisis, seconds, kind="crisis", crisis_expected=True
+            )
+            self.progress(index)
+        self.end_session(index, session, session_id, {"outcome": outcome})
+
+    def turn(self, turn_id: str, session_id: str, message: str) -> tuple[Turn, float]:
+        """Run a turn, or take it from the store if a stop came after it finished."""
+        store = self.context.store
+        started = time.perf_counter()
+        stored = store.get_turn(turn_id)
+        if stored is None or stored.status != "done":
+            result = self.agent.run_turn(self.person.id, session_id, message, turn_id=turn_id)
+            if result.rejected:
+                raise SimulationError(
+                    f"{self.person.id}: the message {message[:60]!r} was rejected: "
+                    f"{result.rejected}"
+                )
+            stored = store.get_turn(turn_id)
+        assert stored is not None
+        return stored, round(time.perf_counter() - started, 3)
+
+    def record_turn(
+        self, turn: Turn, session: int, number: int, message: str, seconds: float, *,
+        kind: str, type_: str = "turn", crisis_expected: bool = False, **extra: Any,
+    ) -> None:  # fmt: skip
+        self.turns_done += 1
+        self.journal.append({
+            "type": type_, "session": session, "turn": number, "kind": kind,
+            "at": turn.created_at, "turn_id": turn.id, "message": message, "reply": turn.reply,
+            "crisis": turn.crisis, "crisis_expected": crisis_expected,
+            "strategy": turn.trace.plan.strategy if turn.trace.plan else None,
+            "lens": turn.trace.plan.lens if turn.trace.plan else None,
+            "seconds": seconds, "leaks": self.leaks(turn),
+            "trace": turn.trace.model_dump(mode="json"),
+            "reaction": None,
+            "emotion": None,
+            "next_message": None,
+            "outcome": None, **extra,
+        })  # fmt: skip
+
+    def leaks(self, turn: Turn) -> list[str]:
+        """Memories this turn recalled that are not this person's (must always be empty)."""
+        ids = [m.id for m in turn.trace.memories_used]
+        if not ids:
+            return []
+        owners = owners_of(self.context, ids)
+        return [i for i in ids if owners.get(i) != self.person.id]
+
+    def end_session(
+        self, index: int, session: Session, session_id: str | None, extra: dict[str, Any]
+    ) -> None:
+        """Run the person's memory work under their clock, then record the agent's view."""
+        jobs = self.context.finish_memory_work(user_id=self.person.id)
+        traits = {
+            name: {"value": t.value, "confidence": t.confidence, "source": t.source}
+            for name, t in self.context.traits.values(self.person.id).items()
+        }
+        self.journal.append({
+            "type": "session_end", "session": index, "turn": None, "kind": session.kind,
+            "at": session.when(self.start).isoformat(), "session_id": session_id,
+            "memory_jobs": jobs, "traits": traits, "truth": self.person.truth(),
+            "memories": len(self.context.memories.all(self.person.id)), **extra,
+        })  # fmt: skip
+        self.progress(index, "session done")
+        self.report()
+
+    def probe(self, index: int, session: Session, number: int) -> None:
+        probe = session.probes[number]
+        self.clock.set(session.when(self.start) + PROBE_DELAY + timedelta(minutes=number))
+        session_id = self.context.store.new_session(
+            self.person.id, f"{self.sim.scenario.name}: probe after session {index + 1}",
+            session_id=self.id("probe-session", index, number),
+        )  # fmt: skip
+        turn, seconds = self.turn(self.id("probe", index, number), session_id, probe.question)
+        recalled = " ".join(m.text for m in turn.trace.memories_used)
+        self.record_turn(
+            turn, index, number, probe.question, seconds, kind="probe", type_="probe",
+            expect_any=probe.expect_any, reference=probe.reference,
+            reply_hit=mentions_any(turn.reply or "", probe.expect_any),
+            memory_hit=mentions_any(recalled, probe.expect_any),
+        )  # fmt: skip
+        self.progress(index, "probe")
+
+    def report(self) -> None:
+        """Rewrite the person's readable transcript and per-person report from the journal."""
+        folder = self.sim.person_dir(self.person.id)
+        write_json(folder / "person.json", person_report(self.person, self.journal.records))
+        (folder / "transcript.md").write_text(
+            transcript_markdown(self.sim.scenario, self.person, self.journal.records),
+            encoding="utf-8",
+        )
+
+
+def mentions_any(text: str, words: list[str]) -> bool:
+    """Whether any of the words (or phrases) is in the text as a whole word, in any case:
+    "23" is not found in "2023"."""
+    return any(re.search(rf"(?<!\w){re.escape(word)}(?!\w)", text, re.IGNORECASE) for word in words)
+
+
+def owners_of(context: Context, memory_ids: list[str]) -> dict[str, str]:
+    """Who each memory belongs to, read from the store without a user filter (the check)."""
+    marks = ",".join("?" * len(memory_ids))
+    rows = context.store.db.execute(
+        f"select id, user_id from memories where id in ({marks})", memory_ids
+    ).fetchall()
+    return {row[0]: row[1] for row in rows}
+
+
+def vars_of(report: Any) -> dict[str, Any]:
+    return {k: v for k, v in vars(report).items() if isinstance(v, int | str | float)}
+
+
+def scenario_digest(scenario: Scenario) -> str:
+    text = json.dumps(scenario.model_dump(mode="json"), sort_keys=True)
+    return hashlib.sha256(text.encode()).hexdigest()
+
+
+def model_digests(settings: Settings, user_model: str) -> dict[str, Any]:
+    """The sha256 of each embedded model file the run uses (endpoints: their URL and id)."""
+    from agent.models import load_registry, sha256_file
+
+    found: dict[str, Any] = {}
+    for name in dict.fromkeys([settings.model, user_model or settings.model]):
+        if settings.base_url:
+            found[name] = {"endpoint": settings.base_url}
+        elif name in load_registry().names():
+            found[name] = {"sha256": load_registry().get(name).sha256}
+        elif Path(name).is_file():
+            found[name] = {"sha256": sha256_file(Path(name))}
+        else:
+            found[name] = {"sha256": None}
+    return found
+
+
+def versions() -> dict[str, str]:
+    found = {"python": platform.python_version()}
+    for package in ("empathos", "llama-cpp-python", "langgraph", "chromadb", "torch"):
+        try:
+            found[package] = metadata.version(package)
+        except metadata.PackageNotFoundError:
+            found[package] = "not installed"
+    return found

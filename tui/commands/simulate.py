@@ -1,0 +1,180 @@
+"""`empathos simulate`: live weeks with scripted and simulated people, against a hidden truth.
+
+empathos simulate SCENARIO.yaml --out RUN_DIR [--model M] [--user-model M2] [--seed N]
+                  [--concurrency K] [--shard I/N] [--resume]
+empathos simulate merge RUN_DIR... --out DIR
+"""
+
+from __future__ import annotations
+
+import sys
+from contextlib import contextmanager
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+from click_default_group import DefaultGroup
+
+from tui.options import model_options, os_problem, settings_from
+
+if TYPE_CHECKING:
+    from collections.abc import Iterator
+
+    from eval.simulate.run import Progress
+
+
+@contextmanager
+def simulation_errors() -> Iterator[None]:
+    """Typed errors become one clear line (and exit 1); the run dir stays resumable."""
+    from agent.errors import AgentError
+    from eval.errors import EvalError
+    from memory.errors import MemoryLayerError
+
+    try:
+        yield
+    except (EvalError, AgentError, MemoryLayerError) as exc:
+        raise click.ClickException(str(exc)) from exc
+    except OSError as exc:
+        raise os_problem(exc) from exc
+
+
+def _simulate() -> None:
+    """Run scripted and simulated multi-session conversations (see `simulate run --help`)."""
+
+
+# `simulate SCENARIO` means `simulate run SCENARIO` (click-default-group); `merge` is the other.
+simulate: click.Group = click.group(  # DefaultGroup has no type hints
+    "simulate", cls=DefaultGroup, default="run", default_if_no_args=False
+)(_simulate)  # type: ignore[no-untyped-call]
+
+
+@simulate.command("run")
+@click.argument("scenario_file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option(
+    "--out",
+    "out",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="The run dir: run.json, people/*/transcript.jsonl|.md, summary.json.",
+)
+@click.option("--user-model", help="The user simulator's model (default: the agent's).")
+@click.option("--user-base-url", help="The user simulator's endpoint (default: the agent's).")
+@click.option("--user-api-key", help="The user simulator endpoint's API key.")
+@click.option("--seed", type=int, help="Sampling seed (default: the scenario's).")
+@click.option(
+    "--concurrency",
+    type=click.IntRange(1, 64),
+    default=1,
+    show_default=True,
+    help="People run at once (an endpoint runs them in parallel; the embedded model "
+    "takes one call at a time).",
+)
+@click.option(
+    "--shard",
+    default="1/1",
+    show_default=True,
+    help="Run only the I-th of N deterministic shares of the people.",
+)
+@click.option("--resume", is_flag=True, help="Continue an interrupted run in --out.")
+@click.option(
+    "--data-dir",
+    type=click.Path(file_okay=False, path_type=Path),
+    help="The shared data dir of all people (default: RUN_DIR/data).",
+)
+@model_options
+def run_command(
+    scenario_file: Path, out: Path, user_model: str | None, user_base_url: str | None,
+    user_api_key: str | None, seed: int | None, concurrency: int, shard: str, resume: bool,
+    data_dir: Path | None, **options: Any,
+) -> None:  # fmt: skip
+    """Live the people of SCENARIO_FILE through their sessions; write RUN_DIR and a summary."""
+    from rich.console import Console
+
+    from eval.simulate.run import Shard, Simulation
+    from eval.simulate.scenario import load_scenario
+    from eval.simulate.summary import summarize_run, summary_tables
+
+    err = Console(stderr=True)
+    with simulation_errors():
+        scenario = load_scenario(scenario_file)  # nothing is written for a bad file
+        sharding = Shard.parse(shard)
+        settings = settings_from(
+            data_dir=data_dir or out / "data", seed=scenario.seed if seed is None else seed,
+            **options,
+        )  # fmt: skip
+        user = None
+        if user_model or user_base_url:
+            from eval.simulate.user_sim import build_user_model
+
+            user = build_user_model(
+                settings, model=user_model, base_url=user_base_url, api_key=user_api_key
+            )
+        simulation = Simulation(
+            scenario, settings, out, scenario_file=scenario_file, user_model=user,
+            user_model_name=user_model or "", concurrency=concurrency, shard=sharding,
+            resume=resume,
+        )  # fmt: skip
+        people = sharding.people(scenario)
+        total = sum(s.turn_budget() + len(s.probes) for p in people for s in p.sessions)
+        with progress_display(err, total, [p.id for p in people]) as on_progress:
+            simulation.on_progress = on_progress
+            failed = simulation.run()
+        summary = summarize_run(out)
+    Console().print(*summary_tables(summary))
+    click.echo(f"run dir: {out} (summary.json, people/*/transcript.md)")
+    if failed:
+        click.echo(
+            f"{len(failed)} of {len(people)} people stopped ({', '.join(failed)}); the reason is "
+            f"at the end of their transcript. Fix it and run again with --resume.",
+            err=True,
+        )
+        sys.exit(1)
+
+
+@contextmanager
+def progress_display(console: Any, total: int, people: list[str]) -> Iterator[Any]:
+    """A rich progress bar over all turns, and one line per person (session n of m)."""
+    from rich import progress
+
+    columns = (progress.TextColumn("{task.description}"), progress.BarColumn(),
+               progress.MofNCompleteColumn(), progress.TimeElapsedColumn())  # fmt: skip
+    with progress.Progress(*columns, console=console) as bar:
+        overall = bar.add_task("all turns", total=total)
+        rows = {p: bar.add_task(f"{p}: waiting", total=None) for p in people}
+        done: dict[str, int] = dict.fromkeys(people, 0)
+
+        def on_progress(event: Progress) -> None:
+            grown = event.turns - done.get(event.person, 0)
+            done[event.person] = event.turns
+            bar.advance(overall, max(0, grown))
+            where = f"session {event.session + 1}/{event.sessions}" if event.session >= 0 else ""
+            note = f" — {event.note}" if event.note else ""
+            bar.update(rows[event.person], description=f"{event.person}: {where}{note}")
+
+        yield on_progress
+
+
+@simulate.command("merge")
+@click.argument(
+    "run_dirs",
+    nargs=-1,
+    required=True,
+    type=click.Path(file_okay=False, exists=True, path_type=Path),
+)
+@click.option(
+    "--out",
+    "out",
+    required=True,
+    type=click.Path(file_okay=False, path_type=Path),
+    help="A new directory for the merged run.",
+)
+def merge_command(run_dirs: tuple[Path, ...], out: Path) -> None:
+    """Combine shard RUN_DIRS of one scenario into one run with one summary."""
+    from rich.console import Console
+
+    from eval.simulate.summary import merge_runs, summary_tables
+
+    with simulation_errors():
+        summary = merge_runs(list(run_dirs), out)
+    Console().print(*summary_tables(summary))
+    click.echo(f"merged {len(run_dirs)} run dirs into {out}")
