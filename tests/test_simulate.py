@@ -371,3 +371,38 @@ def test_the_readme_scenario_example_is_valid() -> None:
     rosa = scenario.people[0]
     assert [s.kind for s in rosa.sessions] == ["history", "script", "simulate"]
     assert rosa.sessions[0].when(scenario.start) < scenario.start
+
+
+def test_kill_9_mid_run_then_resume_duplicates_nothing(tmp_path: Path) -> None:
+    """SIGKILL the run three times at random moments; resume each time; then check that every
+    step is journalled once and every turn stored once."""
+    import random
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    rng, killed = random.Random(7), 0
+    root = Path(__file__).parents[1]
+    for _ in range(3):
+        child = subprocess.Popen([sys.executable, "-m", "tests.sim_child", str(tmp_path)], cwd=root)
+        first = tmp_path / "run" / "people" / "ana" / "transcript.jsonl"
+        deadline = time.monotonic() + 60
+        while not first.exists() and child.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.05)  # the child is starting up: kill it once it is running turns
+        time.sleep(rng.uniform(0.0, 1.5))
+        if child.poll() is None:
+            child.send_signal(signal.SIGKILL)
+            killed += 1
+        child.wait(timeout=60)
+    assert killed >= 1
+    assert simulation(tmp_path, THREE, resume=True).run() == []
+    db = open_database(tmp_path / "data" / "empathos.db")
+    for who in ("ana", "bo", "cy"):
+        records = journal(tmp_path, who)
+        ids = [r["turn_id"] for r in records if r["type"] in ("turn", "probe")]
+        assert len(ids) == len(set(ids)) == 6
+        assert [r["type"] for r in records].count("session_end") == 2
+        stored = [r["id"] for r in db.table("turns").rows_where("user_id = ?", [who])]
+        assert sorted(stored) == sorted(ids)
+    assert json.loads((tmp_path / "run" / "summary.json").read_text())["finished"] == 3
