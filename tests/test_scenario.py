@@ -422,3 +422,8 @@ def test_truth_holds_the_big_five_and_the_support_scores() -> None:
     assert truth["wants_to_be_heard"] == 0.8 and truth["wants_advice"] == 0.2
     assert truth["humour"] == truth["directness"] == 0.5  # the defaults
     assert truth["neuroticism"] == 0.5
+
+
+def test_a_quoted_date_only_start_is_a_date() -> None:
+    text = BASE.replace("start: 2026-03-02", "start: '2026-03-02'")
+    assert parse_scenario(text, "s.yaml").start.hour == 19

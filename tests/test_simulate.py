@@ -406,3 +406,24 @@ def test_kill_9_mid_run_then_resume_duplicates_nothing(tmp_path: Path) -> None:
         stored = [r["id"] for r in db.table("turns").rows_where("user_id = ?", [who])]
         assert sorted(stored) == sorted(ids)
     assert json.loads((tmp_path / "run" / "summary.json").read_text())["finished"] == 3
+
+
+def test_esconv_conversations_are_rebuilt_from_overlapping_items(tmp_path: Path) -> None:
+    from eval.simulate.esconv_replay import conversations
+
+    def item(context: list[tuple[str, str]], response: str) -> str:
+        turns = [{"speaker": who, "text": text} for who, text in context]
+        return json.dumps({"context": turns, "strategy": "Question", "response": response})
+
+    lines = [
+        item([("seeker", "s1")], "r1"),
+        item([("seeker", "s1"), ("supporter", "r1"), ("seeker", "s2")], "r2"),
+        item([("supporter", "r1"), ("seeker", "s2"), ("supporter", "r2"), ("seeker", "s3")], "r3"),
+        item([("seeker", "t1")], "u1"),
+    ]
+    path = tmp_path / "dev.jsonl"
+    path.write_text("\n".join(lines) + "\n")
+    first, second = conversations(path)
+    assert [text for who, text in first["turns"] if who == "seeker"] == ["s1", "s2", "s3"]
+    assert [text for who, text in first["turns"] if who == "supporter"] == ["r1", "r2", "r3"]
+    assert second["turns"] == [("seeker", "t1"), ("supporter", "u1")]

@@ -30,6 +30,7 @@ from memory.traits import BIG_FIVE
 
 PLACED = re.compile(r"^(people\[\d+\](?:\.\w+)?(?:\[\d+\])?): (.*)$", re.S)
 PART = re.compile(r"\w+")
+DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 SESSION_HOUR = 19  # a session given by its date alone starts at 19:00 UTC
 Score = Annotated[float, Field(ge=0.0, le=1.0)]
 Text = Annotated[str, Field(min_length=1, max_length=4000)]
@@ -260,6 +261,8 @@ class Scenario(Strict):
 
 def at_session_hour(value: Any) -> Any:
     """A bare date means that day at the session hour, UTC."""
+    if isinstance(value, str) and DATE_ONLY.match(value):  # a quoted date
+        value = date.fromisoformat(value)
     if isinstance(value, date) and not isinstance(value, datetime):
         return datetime.combine(value, time(SESSION_HOUR), tzinfo=UTC)
     return value
