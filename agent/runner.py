@@ -44,7 +44,7 @@ class TurnFailedError(TurnError):
             f"Your message was saved (turn {turn_id})." if saved
             else "Your message could not be saved: please send it again."
         )  # fmt: skip
-        super().__init__(f"The turn failed: {reason}. {kept}")
+        super().__init__(f"The turn failed: {reason.rstrip('.')}. {kept}")
         self.turn_id, self.reason, self.saved = turn_id, reason, saved
 
 

@@ -123,9 +123,12 @@ def run_command(
     Console().print(*summary_tables(summary))
     click.echo(f"run dir: {out} (summary.json, people/*/transcript.md)")
     if failed:
+        for person in failed:
+            errors = summary["per_person"].get(person, {}).get("errors") or ["(no reason kept)"]
+            click.echo(f"{person} stopped: {errors[-1]}", err=True)
         click.echo(
-            f"{len(failed)} of {len(people)} people stopped ({', '.join(failed)}); the reason is "
-            f"at the end of their transcript. Fix it and run again with --resume.",
+            f"{len(failed)} of {len(people)} people stopped. Fix the cause and run the same "
+            f"command with --resume: it goes on from the last finished turn.",
             err=True,
         )
         sys.exit(1)
