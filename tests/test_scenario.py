@@ -427,3 +427,17 @@ def test_truth_holds_the_big_five_and_the_support_scores() -> None:
 def test_a_quoted_date_only_start_is_a_date() -> None:
     text = BASE.replace("start: 2026-03-02", "start: '2026-03-02'")
     assert parse_scenario(text, "s.yaml").start.hour == 19
+
+
+def test_history_lines_must_be_in_order_and_not_blank() -> None:
+    history = BASE.replace(
+        "        script: [hi, i lost my job at the bakery on friday]",
+        "        history:\n"
+        "          - {role: user, text: lost my job, minute: 5}\n"
+        "          - {role: assistant, text: oh no, minute: 2}",
+    )
+    message = error(history)
+    assert "people[0].sessions[0].history[1]: said at 2026-03-02 19:02, before the line" in message
+    assert "line 22" in message  # the line of that history entry
+    blank = history.replace("text: oh no, minute: 2", "text: '  ', minute: 6")
+    assert "history[1].text: text is blank" in error(blank)

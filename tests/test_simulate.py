@@ -146,7 +146,14 @@ def test_the_clock_reaches_stored_timestamps_and_recency(tmp_path: Path) -> None
     four_weeks = START + timedelta(days=28)
     assert recency(memory["created_at"], four_weeks, 30) == pytest.approx(0.5 ** (28 / 30), 1e-3)
     probe = next(r for r in journal(tmp_path) if r["type"] == "probe")
-    assert probe["at"].startswith("2026-03-09T20:00")  # an hour after its session
+    assert probe["at"].startswith("2026-03-09T20:09")  # an hour after its session's last turn
+    # recall ranked the memories by the simulated clock: a week-old memory has a week's decay
+    asked = datetime.fromisoformat(probe["at"])
+    for used in probe["trace"]["memories_used"]:
+        row = db.table("memories").get(used["id"])
+        age = (asked - datetime.fromisoformat(row["last_seen_at"])).total_seconds() / 86400
+        assert used["recency"] == pytest.approx(0.5 ** (age / 30), abs=1e-3)
+    assert any(m["recency"] < 0.9 for m in probe["trace"]["memories_used"])
 
 
 def test_resume_after_a_stop_mid_run_duplicates_nothing(tmp_path: Path) -> None:
@@ -179,6 +186,25 @@ def test_resume_after_a_stop_mid_run_duplicates_nothing(tmp_path: Path) -> None:
     stored = [r["id"] for r in db.table("turns").rows_where("user_id = 'ana'")]
     assert sorted(stored) == sorted(ids)  # one row per turn: nothing ran twice
     assert [r["type"] for r in records].count("session_end") == 2
+    stopped = next(r for r in records if r["session"] == 1 and r["turn"] == 0)
+    row = db.table("turns").get(stopped["turn_id"])  # finished under its own session's clock
+    assert row["created_at"].startswith("2026-03-09") and row["completed_at"].startswith(
+        "2026-03-09"
+    )
+
+
+def test_the_journal_keeps_whole_records_and_refuses_damage(tmp_path: Path) -> None:
+    from eval.simulate.run import Journal
+
+    path = tmp_path / "j.jsonl"
+    path.write_text('{"type": "turn", "session": 0}\n{"type": "done", "session": -1}')
+    journal = Journal(path)  # whole last record, only its newline lost: kept, newline added
+    assert [r["type"] for r in journal.records] == ["turn", "done"]
+    journal.append({"type": "error", "session": -1})
+    assert [r["type"] for r in read_journal(path)] == ["turn", "done", "error"]
+    path.write_text('{"type": "turn", "session": 0}\n{"type": "tu\n{"type": "done"}\n')
+    with pytest.raises(SimulationError, match="line 2 is not JSON"):
+        read_journal(path)
 
 
 def test_a_turn_finished_but_not_journalled_is_taken_from_the_store(tmp_path: Path) -> None:
@@ -254,7 +280,10 @@ def test_junk_from_the_simulator_stops_the_person_clearly_and_resume_finishes(
     assert "Stopped" in (tmp_path / "run" / "people" / "ana" / "transcript.md").read_text()
     assert [r["type"] for r in records].count("turn") == 0  # nothing half-recorded
     assert simulation(tmp_path, resume=True).run() == []
-    assert journal(tmp_path)[-1]["type"] == "done"
+    records = journal(tmp_path)
+    assert records[-1]["type"] == "done"
+    first = next(r for r in records if r["type"] == "session_end")
+    assert first["memory_jobs"] > 0 and first["memories"] >= 1 and first["traits"]
 
 
 def test_resume_refuses_another_scenario(tmp_path: Path) -> None:

@@ -29,15 +29,17 @@ def conversations(path: Path) -> list[dict[str, Any]]:
     """Whole conversations from the next-strategy items. An item holds the last few turns
     before a supporter's reply, the reply and its strategy; items of one conversation follow
     each other, each context overlapping the turns before it (the reply included; where it
-    does not, its whole context is new), and a conversation starts at an item with a one-turn
-    context."""
+    does not, its whole context is new). A conversation starts at an item with a one-turn
+    context, or one that overlaps nothing and opens with the supporter ("Hello, how may I
+    help you today?")."""
     found: list[dict[str, Any]] = []
     for line in path.read_text(encoding="utf-8").splitlines():
         item = json.loads(line)
         context = [(t["speaker"], t["text"]) for t in item["context"]]
         turns = found[-1]["turns"] if found else []
         overlap = next((k for k in range(len(context), 0, -1) if turns[-k:] == context[:k]), 0)
-        if len(context) == 1 or not found:
+        opened_by_supporter = not overlap and context[0][0] == "supporter"
+        if len(context) == 1 or not found or opened_by_supporter:
             found.append({"turns": list(context), "strategies": []})
         else:
             turns += context[overlap:]

@@ -26,26 +26,30 @@ class SimulationError(EvalError):
 
 
 def read_journal(path: Path) -> list[dict[str, Any]]:
-    """Read a transcript.jsonl. A torn last line (a kill mid-write) is dropped, and the file
-    is cut back to the last whole record so the next append starts on a fresh line."""
+    """Read a transcript.jsonl. Every record is written as one line ending in a newline, so
+    only an unterminated last piece can be torn (a kill mid-write): it is cut off if it is not
+    whole JSON, and given its newline if it is; damage anywhere else is an error."""
     raw = path.read_bytes()
-    lines = raw.split(b"\n")
-    records, good = [], 0
-    for n, line in enumerate(lines, start=1):
+    lines = raw.split(b"\n")  # the last piece is the unterminated tail (b"" if none)
+    records = []
+    for n, line in enumerate(lines[:-1], start=1):
         if not line.strip():
-            good += len(line) + 1
             continue
         try:
             records.append(json.loads(line))
         except json.JSONDecodeError as exc:
-            if n < len(lines) - 1 or raw.endswith(b"\n"):  # not the torn tail: real damage
-                damaged = f"{path} line {n} is not JSON; the run dir is damaged."
-                raise SimulationError(damaged) from exc
-            break
-        good += len(line) + 1
-    if good < len(raw):
-        with path.open("r+b") as handle:
-            handle.truncate(min(good, len(raw)))
+            damaged = f"{path} line {n} is not JSON; the run dir is damaged."
+            raise SimulationError(damaged) from exc
+    tail = lines[-1]
+    if tail.strip():
+        try:
+            records.append(json.loads(tail))
+        except json.JSONDecodeError:  # torn: cut back to the last whole record
+            with path.open("r+b") as handle:
+                handle.truncate(len(raw) - len(tail))
+        else:  # whole, only its newline lost
+            with path.open("ab") as handle:
+                handle.write(b"\n")
     return records
 
 

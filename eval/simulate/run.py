@@ -59,7 +59,7 @@ if TYPE_CHECKING:
     from memory.store import Turn
 
 TURN_MINUTES = 3  # the simulated time between two turns of a session
-PROBE_DELAY = timedelta(hours=1)  # probes come an hour after their session
+PROBE_DELAY = timedelta(hours=1)  # probes come an hour after their session's last turn
 FORMAT = 1
 LEAVES = "(you say goodbye and leave the conversation)"  # the next "message" after the last
 
@@ -223,7 +223,7 @@ class Simulation:
                         f"{described[key]}); resume with the same scenario and options, or use "
                         "a new --out."
                     )
-            for key in ("model", "base_url", "variant", "user_model"):
+            for key in ("model", "base_url", "variant", "user_model", "data_dir", "chroma_url"):
                 if before["settings"].get(key) != described["settings"][key]:
                     raise SimulationError(
                         f"{self.out} was started with {key} {before['settings'].get(key)!r}, "
@@ -265,7 +265,7 @@ class Simulation:
         try:
             runner.run()
             return True
-        except (EvalError, AgentError, MemoryLayerError, OSError) as exc:
+        except (EvalError, AgentError, MemoryLayerError, OSError, ValueError) as exc:
             journal.append({"type": "error", "session": -1, "turn": None, "error": str(exc)})
             runner.report()
             self.on_progress(Progress(person.id, -1, len(person.sessions), 0, f"stopped: {exc}"))
@@ -298,6 +298,7 @@ class PersonRun:
         self._context: Context | None = None
         self._agent: Agent | None = None
         self._simulator: UserSimulator | None = None
+        self._resumed = False  # whether turns a stop left pending were looked for
         self.turns_done = sum(1 for r in journal.records if r["type"] in ("turn", "probe"))
 
     @property
@@ -327,7 +328,6 @@ class PersonRun:
         if self.journal.find("done", -1) is not None:
             return
         self.context.store.ensure_user(self.person.id)
-        self.agent.resume_pending(self.person.id)  # a turn a kill left half-done
         for index, session in enumerate(self.person.sessions):
             if self.journal.find("session_end", index) is None:
                 if session.kind == "history":
@@ -357,7 +357,7 @@ class PersonRun:
                 role=line.role,
                 text=line.text,
                 session=f"session {index + 1}",
-                time=line.time or when + timedelta(minutes=line.minute or 0),
+                time=line.at(when),
             )  # fmt: skip
             for line in session.history
         ]
@@ -430,6 +430,9 @@ class PersonRun:
         """Run a turn, or take it from the store if a stop came after it finished."""
         store = self.context.store
         started = time.perf_counter()
+        if not self._resumed:  # a turn a stop left half-done is this one: the clock is set
+            self._resumed = True
+            self.agent.resume_pending(self.person.id)
         stored = store.get_turn(turn_id)
         if stored is None or stored.status != "done":
             result = self.agent.run_turn(self.person.id, session_id, message, turn_id=turn_id)
@@ -473,6 +476,7 @@ class PersonRun:
         self, index: int, session: Session, session_id: str | None, extra: dict[str, Any]
     ) -> None:
         """Run the person's memory work under their clock, then record the agent's view."""
+        _ = self.context.memory_worker  # built, so queued jobs run even if no turn ran here
         jobs = self.context.finish_memory_work(user_id=self.person.id)
         traits = {
             name: {"value": t.value, "confidence": t.confidence, "source": t.source}
@@ -489,7 +493,10 @@ class PersonRun:
 
     def probe(self, index: int, session: Session, number: int) -> None:
         probe = session.probes[number]
-        self.clock.set(session.when(self.start) + PROBE_DELAY + timedelta(minutes=number))
+        last_turn = TURN_MINUTES * session.turn_budget()
+        self.clock.set(
+            session.when(self.start) + timedelta(minutes=last_turn + number) + PROBE_DELAY
+        )
         session_id = self.context.store.new_session(
             self.person.id, f"{self.sim.scenario.name}: probe after session {index + 1}",
             session_id=self.id("probe-session", index, number),

@@ -28,7 +28,7 @@ from eval.errors import EvalError
 from memory.store import check_user_id
 from memory.traits import BIG_FIVE
 
-PLACED = re.compile(r"^(people\[\d+\](?:\.\w+)?(?:\[\d+\])?): (.*)$", re.S)
+PLACED = re.compile(r"^(people\[\d+\](?:\.\w+(?:\[\d+\])?)*): (.*)$", re.S)
 PART = re.compile(r"\w+")
 DATE_ONLY = re.compile(r"^\d{4}-\d{2}-\d{2}$")
 SESSION_HOUR = 19  # a session given by its date alone starts at 19:00 UTC
@@ -120,6 +120,17 @@ class HistoryLine(Strict):
     text: Text
     time: datetime | None = Field(default=None, description="When it was said (with a zone).")
     minute: int | None = Field(default=None, ge=0, description="Or: minutes after the start.")
+
+    @field_validator("text")
+    @classmethod
+    def not_blank(cls, text: str) -> str:
+        if not text.strip():
+            raise ValueError("text is blank; write what was said")
+        return text
+
+    def at(self, start: datetime) -> datetime:
+        """When it was said: its own time, or `minute` minutes after the session's start."""
+        return self.time or start + timedelta(minutes=self.minute or 0)
 
     @model_validator(mode="after")
     def one_time(self) -> HistoryLine:
@@ -245,6 +256,15 @@ class Scenario(Strict):
                     "their own"
                 )
         for k, person in enumerate(self.people):
+            for n, session in enumerate(person.sessions):
+                times = [line.at(session.when(self.start)) for line in session.history or []]
+                for i, (a, b) in enumerate(zip(times, times[1:], strict=False), start=1):
+                    if b < a:
+                        raise ValueError(
+                            f"people[{k}].sessions[{n}].history[{i}]: said at {b:%Y-%m-%d %H:%M}, "
+                            f"before the line above it ({a:%Y-%m-%d %H:%M}); history lines "
+                            "go in the order they were said"
+                        )
             moments = [s.when(self.start) for s in person.sessions]
             for n, (a, b) in enumerate(zip(moments, moments[1:], strict=False), start=1):
                 if b < a:
