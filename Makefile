@@ -6,11 +6,12 @@ EMPATHOS := $(VENV)/bin/empathos
 MODEL ?= qwen2.5-coder-1.5b-instruct
 TEST_MODEL ?= smollm2-135m-instruct
 CHAT_USER ?= $(or $(USER),me)
+SCENARIO ?= exam_anxiety
 # llama-cpp-python builds from source: portable, no extras (pip caches the built wheel).
 export CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DLLAVA_BUILD=OFF -DLLAMA_BUILD_TESTS=OFF \
   -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_SERVER=OFF
 
-.PHONY: install chat test lint bench models
+.PHONY: install chat test lint bench models simulate
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -27,6 +28,10 @@ models: install
 
 chat: models
 	$(EMPATHOS) chat --user $(CHAT_USER)
+
+# Live weeks with one of the example people (examples/*.yaml); RUN_DIR is runs/$(SCENARIO).
+simulate: models
+	$(EMPATHOS) simulate examples/$(SCENARIO).yaml --out runs/$(SCENARIO) $(if $(wildcard runs/$(SCENARIO)/run.json),--resume)
 
 test: install
 	$(EMPATHOS) models install $(TEST_MODEL)
