@@ -212,11 +212,10 @@ class Context:
         given: a simulation never runs one person's jobs under another's clock); return how
         many ran. `on_progress` hears how many are queued, `on_job` of each one run.
 
-        Jobs are durable, so skipping this loses nothing: they run on the next start.
+        Jobs are durable, so skipping this loses nothing: they run on the next start. Queued
+        jobs run even if this process ran no turn (e.g. a simulation resumed at a session's end).
         """
-        worker: MemoryWorker | None = self.services.built("memory_worker")
-        if worker is None:
-            return 0
+        worker = self.memory_worker
         worker.stop()
         pending = worker.queue.pending(user_id)
         if pending and on_progress is not None:

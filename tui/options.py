@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
@@ -64,6 +65,18 @@ def settings_from(**options: Any) -> Settings:
         raise click.UsageError(f"Invalid settings: {exc}") from exc
     except tomllib.TOMLDecodeError as exc:
         raise click.UsageError(f"{config_file()} is not valid TOML ({exc}): fix it.") from exc
+
+
+@contextmanager
+def errors_as_click(*kinds: type[Exception]) -> Iterator[None]:
+    """Turn the typed errors `kinds` into CLI errors with their messages (exit 1, no
+    traceback), and an OSError into one that names the path."""
+    try:
+        yield
+    except kinds as exc:
+        raise click.ClickException(str(exc)) from exc
+    except OSError as exc:
+        raise os_problem(exc) from exc
 
 
 def os_problem(exc: OSError) -> click.ClickException:

@@ -22,8 +22,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import platform
 import re
 import threading
 import time
@@ -31,7 +29,6 @@ from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
-from importlib import metadata
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -40,10 +37,13 @@ from eval.errors import EvalError
 from eval.simulate.files import (
     PEOPLE_DIR,
     RUN_FILE,
+    Journal,
     SimulationError,
-    read_journal,
+    model_digests,
+    scenario_digest,
+    versions,
     write_json,
-)  # fmt: skip
+)
 from eval.simulate.scenario import Person, Scenario, Session
 from eval.simulate.summary import person_report, summarize_run, transcript_markdown
 from memory.errors import MemoryLayerError
@@ -104,31 +104,6 @@ def stable_id(*parts: object) -> str:
     """A short id derived from the parts: the same scenario gives the same ids every run."""
     digest = hashlib.sha256("|".join(str(p) for p in parts).encode()).hexdigest()
     return f"sim-{digest[:20]}"
-
-
-class Journal:
-    """A person's transcript.jsonl: the steps already done, and appending new ones durably."""
-
-    def __init__(self, path: Path) -> None:
-        self.path = path
-        self.records: list[dict[str, Any]] = []
-        if path.exists():
-            self.records = read_journal(path)
-
-    def find(self, type_: str, session: int, turn: int | None = None) -> dict[str, Any] | None:
-        return next(
-            (r for r in self.records
-             if r["type"] == type_ and r["session"] == session and r.get("turn") == turn),
-            None,
-        )  # fmt: skip
-
-    def append(self, record: dict[str, Any]) -> None:
-        line = json.dumps(record, ensure_ascii=False, sort_keys=True)
-        with self.path.open("a", encoding="utf-8") as handle:
-            handle.write(line + "\n")
-            handle.flush()
-            os.fsync(handle.fileno())
-        self.records.append(record)
 
 
 @dataclass
@@ -476,7 +451,6 @@ class PersonRun:
         self, index: int, session: Session, session_id: str | None, extra: dict[str, Any]
     ) -> None:
         """Run the person's memory work under their clock, then record the agent's view."""
-        _ = self.context.memory_worker  # built, so queued jobs run even if no turn ran here
         jobs = self.context.finish_memory_work(user_id=self.person.id)
         traits = {
             name: {"value": t.value, "confidence": t.confidence, "source": t.source}
@@ -538,35 +512,3 @@ def owners_of(context: Context, memory_ids: list[str]) -> dict[str, str]:
 
 def vars_of(report: Any) -> dict[str, Any]:
     return {k: v for k, v in vars(report).items() if isinstance(v, int | str | float)}
-
-
-def scenario_digest(scenario: Scenario) -> str:
-    text = json.dumps(scenario.model_dump(mode="json"), sort_keys=True)
-    return hashlib.sha256(text.encode()).hexdigest()
-
-
-def model_digests(settings: Settings, user_model: str) -> dict[str, Any]:
-    """The sha256 of each embedded model file the run uses (endpoints: their URL and id)."""
-    from agent.models import load_registry, sha256_file
-
-    found: dict[str, Any] = {}
-    for name in dict.fromkeys([settings.model, user_model or settings.model]):
-        if settings.base_url:
-            found[name] = {"endpoint": settings.base_url}
-        elif name in load_registry().names():
-            found[name] = {"sha256": load_registry().get(name).sha256}
-        elif Path(name).is_file():
-            found[name] = {"sha256": sha256_file(Path(name))}
-        else:
-            found[name] = {"sha256": None}
-    return found
-
-
-def versions() -> dict[str, str]:
-    found = {"python": platform.python_version()}
-    for package in ("empathos", "llama-cpp-python", "langgraph", "chromadb", "torch"):
-        try:
-            found[package] = metadata.version(package)
-        except metadata.PackageNotFoundError:
-            found[package] = "not installed"
-    return found

@@ -215,6 +215,10 @@ class Person(Strict):
     def valid_user(cls, value: str) -> str:
         return check_user_id(value)
 
+    def turn_budget(self) -> int:
+        """This person's live turns, probes included (for a progress bar)."""
+        return sum(s.turn_budget() + len(s.probes) for s in self.sessions)
+
     def truth(self) -> dict[str, float]:
         """The hidden values the agent's inferred traits are compared with."""
         support = self.card.support
@@ -276,7 +280,7 @@ class Scenario(Strict):
 
     def turn_budget(self) -> int:
         """Live turns in the whole scenario (probes included), for the progress bar."""
-        return sum(s.turn_budget() + len(s.probes) for p in self.people for s in p.sessions)
+        return sum(person.turn_budget() for person in self.people)
 
 
 def at_session_hour(value: Any) -> Any:

@@ -9,7 +9,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from tui.options import data_dir_option, model_options, os_problem, settings_from, user_option
+from tui.options import data_dir_option, errors_as_click, model_options, settings_from, user_option
 
 if TYPE_CHECKING:
     from collections.abc import Iterator
@@ -24,12 +24,8 @@ def cli_errors() -> Iterator[None]:
     from agent.runner import TurnError
     from memory.store import StoreError
 
-    try:
+    with errors_as_click(LLMError, TurnError, StoreError):
         yield
-    except (LLMError, TurnError, StoreError) as exc:
-        raise click.ClickException(str(exc)) from exc
-    except OSError as exc:
-        raise os_problem(exc) from exc
 
 
 def open_agent(**options: Any) -> Agent:

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import json
 import os
-from collections.abc import Callable, Iterator
+from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -13,6 +13,7 @@ from typing import TYPE_CHECKING, Any
 import click
 
 from tui.options import data_dir_option, model_options, os_problem, settings_from, user_option
+from tui.progress import progress_bars
 
 if TYPE_CHECKING:
     from agent.context import Context
@@ -215,23 +216,6 @@ def ingest_context(**options: Any) -> Context:
     return Context(settings_from(**options))
 
 
-@contextmanager
-def ingest_progress() -> Iterator[Callable[[int, int], None]]:
-    """Yield a progress callback drawing one bar on stderr (turns stored and remembered)."""
-    from rich.console import Console
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
-
-    columns = (TextColumn("ingesting turns"), BarColumn(), MofNCompleteColumn(),
-               TimeElapsedColumn())  # fmt: skip
-    with Progress(*columns, console=Console(stderr=True), transient=True) as bar:
-        task = bar.add_task("ingest", total=None)
-
-        def update(done: int, total: int) -> None:
-            bar.update(task, completed=done, total=total)
-
-        yield update
-
-
 def ingest_summary(report: IngestReport) -> str:
     return (
         f"ingested {report.messages} messages as {report.turns} turns in {report.sessions} "
@@ -259,10 +243,11 @@ def ingest_command(history: Path, user: str, source: str | None, **options: Any)
         with memory_errors():
             context = ingest_context(**options)
             _ = context.services.background_model  # a missing model stops us here, not per job
-            with ingest_progress() as on_progress:
+            with progress_bars() as update:
                 report = ingest(
-                    context, user, messages, source=source or history.name, on_progress=on_progress
-                )
+                    context, user, messages, source=source or history.name,
+                    on_progress=lambda done, total: update("ingesting turns", done, total),
+                )  # fmt: skip
     except (HistoryError, LLMError) as exc:
         raise click.ClickException(str(exc)) from exc
     click.echo(ingest_summary(report))

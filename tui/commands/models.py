@@ -5,11 +5,12 @@ from __future__ import annotations
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 import click
 
-from tui.options import settings_from
+from tui.options import errors_as_click, settings_from
+from tui.progress import progress_bars
 
 if TYPE_CHECKING:
     from agent.models import ProgressCallback
@@ -22,40 +23,17 @@ def models() -> None:
 
 @contextmanager
 def rich_progress() -> Iterator[ProgressCallback]:
-    """Yield a progress callback that drives one rich progress bar per description."""
-    from rich.progress import (
-        BarColumn,
-        DownloadColumn,
-        Progress,
-        TextColumn,
-        TimeRemainingColumn,
-    )
-
-    tasks: dict[str, Any] = {}
-    with Progress(
-        TextColumn("{task.description}"),
-        BarColumn(),
-        DownloadColumn(),
-        TimeRemainingColumn(),
-        transient=True,
-    ) as bar:
-
-        def update(description: str, completed: int, total: int) -> None:
-            if description not in tasks:
-                tasks[description] = bar.add_task(description, total=total or None)
-            bar.update(tasks[description], completed=completed, total=total or None)
-
-        yield update
+    """Yield a progress callback that drives one bar (of bytes) per description."""
+    with progress_bars("bytes") as update:
+        yield lambda description, completed, total: update(description, completed, total)
 
 
 @contextmanager
 def model_errors() -> Iterator[None]:
     from agent.errors import LLMError
 
-    try:
+    with errors_as_click(LLMError):
         yield
-    except LLMError as exc:
-        raise click.ClickException(str(exc)) from exc
 
 
 def _show(rehash: bool) -> None:

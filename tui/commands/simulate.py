@@ -15,10 +15,11 @@ from typing import TYPE_CHECKING, Any
 import click
 from click_default_group import DefaultGroup
 
-from tui.options import model_options, os_problem, settings_from
+from tui.options import F, errors_as_click, model_options, settings_from
+from tui.progress import progress_bars
 
 if TYPE_CHECKING:
-    from collections.abc import Iterator
+    from collections.abc import Callable, Iterator
 
     from eval.simulate.run import Progress
 
@@ -30,12 +31,14 @@ def simulation_errors() -> Iterator[None]:
     from eval.errors import EvalError
     from memory.errors import MemoryLayerError
 
-    try:
+    with errors_as_click(EvalError, AgentError, MemoryLayerError):
         yield
-    except (EvalError, AgentError, MemoryLayerError) as exc:
-        raise click.ClickException(str(exc)) from exc
-    except OSError as exc:
-        raise os_problem(exc) from exc
+
+
+def out_option(help: str) -> Callable[[F], F]:
+    return click.option(
+        "--out", "out", required=True, type=click.Path(file_okay=False, path_type=Path), help=help
+    )
 
 
 def _simulate() -> None:
@@ -50,13 +53,7 @@ simulate: click.Group = click.group(  # DefaultGroup has no type hints
 
 @simulate.command("run")
 @click.argument("scenario_file", type=click.Path(dir_okay=False, path_type=Path))
-@click.option(
-    "--out",
-    "out",
-    required=True,
-    type=click.Path(file_okay=False, path_type=Path),
-    help="The run dir: run.json, people/*/transcript.jsonl|.md, summary.json.",
-)
+@out_option("The run dir: run.json, people/*/transcript.jsonl|.md, summary.json.")
 @click.option("--user-model", help="The user simulator's model (default: the agent's).")
 @click.option("--user-base-url", help="The user simulator's endpoint (default: the agent's).")
 @click.option("--user-api-key", help="The user simulator endpoint's API key.")
@@ -94,7 +91,6 @@ def run_command(
     from eval.simulate.scenario import load_scenario
     from eval.simulate.summary import summarize_run, summary_tables
 
-    err = Console(stderr=True)
     with simulation_errors():
         scenario = load_scenario(scenario_file)  # nothing is written for a bad file
         sharding = Shard.parse(shard)
@@ -115,8 +111,8 @@ def run_command(
             resume=resume,
         )  # fmt: skip
         people = sharding.people(scenario)
-        total = sum(s.turn_budget() + len(s.probes) for p in people for s in p.sessions)
-        with progress_display(err, total, [p.id for p in people]) as on_progress:
+        budgets = {person.id: person.turn_budget() for person in people}
+        with progress_display(budgets) as on_progress:
             simulation.on_progress = on_progress
             failed = simulation.run()
         summary = summarize_run(out)
@@ -135,24 +131,19 @@ def run_command(
 
 
 @contextmanager
-def progress_display(console: Any, total: int, people: list[str]) -> Iterator[Any]:
-    """A rich progress bar over all turns, and one line per person (session n of m)."""
-    from rich import progress
-
-    columns = (progress.TextColumn("{task.description}"), progress.BarColumn(),
-               progress.MofNCompleteColumn(), progress.TimeElapsedColumn())  # fmt: skip
-    with progress.Progress(*columns, console=console) as bar:
-        overall = bar.add_task("all turns", total=total)
-        rows = {p: bar.add_task(f"{p}: waiting", total=None) for p in people}
-        done: dict[str, int] = dict.fromkeys(people, 0)
+def progress_display(budgets: dict[str, int]) -> Iterator[Callable[[Progress], None]]:
+    """A bar over all turns, and one per person (their session and turns), on stderr."""
+    done = dict.fromkeys(budgets, 0)
+    with progress_bars(transient=False) as update:
+        update("all turns", 0, sum(budgets.values()))
 
         def on_progress(event: Progress) -> None:
-            grown = event.turns - done.get(event.person, 0)
             done[event.person] = event.turns
-            bar.advance(overall, max(0, grown))
+            update("all turns", sum(done.values()), sum(budgets.values()))
             where = f"session {event.session + 1}/{event.sessions}" if event.session >= 0 else ""
             note = f" — {event.note}" if event.note else ""
-            bar.update(rows[event.person], description=f"{event.person}: {where}{note}")
+            update(event.person, event.turns, budgets[event.person],
+                   f"{event.person}: {where}{note}")  # fmt: skip
 
         yield on_progress
 
@@ -164,13 +155,7 @@ def progress_display(console: Any, total: int, people: list[str]) -> Iterator[An
     required=True,
     type=click.Path(file_okay=False, exists=True, path_type=Path),
 )
-@click.option(
-    "--out",
-    "out",
-    required=True,
-    type=click.Path(file_okay=False, path_type=Path),
-    help="A new directory for the merged run.",
-)
+@out_option("A new directory for the merged run.")
 def merge_command(run_dirs: tuple[Path, ...], out: Path) -> None:
     """Combine shard RUN_DIRS of one scenario into one run with one summary."""
     from rich.console import Console
