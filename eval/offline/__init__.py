@@ -1,0 +1,1 @@
+"""Offline evaluation: benchmark items, systems side by side, a judge, one report."""
