@@ -2,7 +2,7 @@
 model (so the graph streams it like any other). One loaded model per (file, context, threads,
 role) is shared by the process; calls to it are serialised by its lock.
 
-Three roles keep other work from slowing a turn down or evicting its cached prompt:
+Four roles keep other work from slowing a turn down or evicting its cached prompt:
 - `turn` (the reply path) keeps its own llama.cpp context, so its cached prompt (the
   conversation so far) survives whatever else runs; `prefill` evaluates the next turn's prefix
   while the person reads and types.
@@ -13,6 +13,9 @@ Three roles keep other work from slowing a turn down or evicting its cached prom
 - `simulator` (the user simulator of `empathos simulate`) has a context of its own too, so
   playing the person never evicts the agent's cached prompt; like `turn`, it is never preempted
   and never waits for the foreground.
+- `judge` (the LLM judge of the offline evaluation) has a context of its own too, like
+  `simulator`: rating replies never evicts the agent's cached prompt; never preempted, never
+  waits for the foreground.
 """
 
 from __future__ import annotations
@@ -49,7 +52,7 @@ TOP_K = 40  # llama-cpp-python's default: sampling only ever picks among these
 OPENING_CHARS = 48  # how much of the reply the opener ban watches
 
 
-Role = Literal["turn", "background", "simulator"]
+Role = Literal["turn", "background", "simulator", "judge"]
 _Loaded = tuple["Llama", threading.Lock]
 _LOADED: dict[tuple[str, int, int, Role], _Loaded] = {}
 _LOADING = threading.Lock()
@@ -274,7 +277,8 @@ class ChatLlamaCpp(BaseChatModel):
     role: Role = Field(
         default="turn",
         description="turn: the reply path; background: yields to turns; simulator: plays the "
-        "person in simulations (own context, never yields).",
+        "person in simulations (own context, never yields); judge: rates replies in the offline "
+        "evaluation (own context, never yields).",
     )
 
     model_config = ConfigDict(protected_namespaces=())

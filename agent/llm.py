@@ -57,8 +57,8 @@ def build_chat_model(
     settings: Settings, *, max_tokens: int | None = None, role: Role = "turn"
 ) -> BaseChatModel:
     """Return the chat model the settings ask for: an endpoint, or the embedded GGUF (in the
-    `turn` role, as a `background` context that gives way to turns, or as the `simulator`'s
-    own context; see agent.llama)."""
+    `turn` role, as a `background` context that gives way to turns, or as the `simulator`'s or
+    the `judge`'s own context; see agent.llama)."""
     tokens = max_tokens or settings.max_tokens
     if settings.base_url:
         return _endpoint_model(settings, tokens)

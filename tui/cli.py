@@ -10,6 +10,7 @@ import click
 from tui.commands.chat import chat, say
 from tui.commands.doctor import doctor
 from tui.commands.emotions import emotions
+from tui.commands.eval import eval_group
 from tui.commands.feedback import feedback
 from tui.commands.memory import memory
 from tui.commands.models import models
@@ -34,6 +35,7 @@ cli.add_command(traits)
 cli.add_command(feedback)
 cli.add_command(doctor)
 cli.add_command(simulate)
+cli.add_command(eval_group)
 
 
 def main() -> None:

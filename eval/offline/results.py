@@ -1,0 +1,408 @@
+"""Turn an evaluation's journalled records into metrics with confidence intervals and tests.
+
+Every metric is computed only where gold exists, per system, over items: a per-item value
+(a 0/1 hit, a span F1, a judge score, or a (gold, prediction) pair for corpus metrics such as
+macro-F1) and an aggregate over those values. Each gets a percentile bootstrap 95% interval
+over items and, for every system but `full`, a paired permutation test against `full` on the
+items both answered (`eval.offline.stats`).
+"""
+
+from __future__ import annotations
+
+import math
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from statistics import fmean
+from typing import Any, cast
+
+from eval.offline import metrics, stats
+from eval.offline.items import (
+    STRATEGIES,
+    AnyItem,
+    MemoryItem,
+    ReplyItem,
+    StrategyItem,
+)
+
+Value = Any
+Extract = Callable[[AnyItem, dict[str, Any], "Lookup"], Value | None]
+Aggregate = Callable[[Sequence[Value]], float]
+RECALL_K = 3
+JUDGE_DIMENSIONS = {
+    "likert": ("overall", "affective", "cognitive"),
+    "epitome": ("emotional_reactions", "interpretations", "explorations"),
+    "personaemp": ("resonation", "expression", "reception"),
+}
+
+
+@dataclass(frozen=True)
+class Lookup:
+    """The records of a run by what they belong to."""
+
+    outputs: dict[tuple[str, str], dict[str, Any]]
+    verdicts: dict[tuple[str, str, str], dict[str, Any]]
+    pasts: dict[str, dict[str, Any]]
+    foreign: dict[str, list[str]]
+
+
+@dataclass(frozen=True)
+class Metric:
+    name: str
+    task: str
+    extract: Extract
+    aggregate: Aggregate = fmean
+    higher_is_better: bool = True
+    description: str = ""
+
+
+def mean_or_nan(values: Sequence[float]) -> float:
+    return fmean(values) if values else math.nan
+
+
+# --- per-item values -------------------------------------------------------------------------
+def emotion_hit(item: AnyItem, out: dict[str, Any], _: Lookup) -> float | None:
+    gold = item.gold.emotions if isinstance(item, ReplyItem) else getattr(item, "labels", [])
+    if not gold or not out.get("emotion"):
+        return None
+    return float(out["emotion"] in gold)
+
+
+def emotion_pair(item: AnyItem, out: dict[str, Any], _: Lookup) -> Value | None:
+    gold = item.gold.emotions if isinstance(item, ReplyItem) else getattr(item, "labels", [])
+    if not gold or not out.get("emotion"):
+        return None
+    return (list(gold), out["emotion"])
+
+
+def emotion_macro_f1(pairs: Sequence[Value]) -> float:
+    return float(metrics.emotion_scores([g for g, _ in pairs], [p for _, p in pairs])["macro_f1"])
+
+
+def cause_f1(item: AnyItem, out: dict[str, Any], _: Lookup) -> float | None:
+    if not isinstance(item, ReplyItem) or item.gold.cause_span is None:
+        return None
+    if out.get("cause_span") is None:
+        return None
+    return metrics.span_f1(item.gold.cause_span, out["cause_span"])
+
+
+def strategy_in(field_name: str) -> Extract:
+    def extract(item: AnyItem, out: dict[str, Any], _: Lookup) -> float | None:
+        wanted = getattr(item.gold, field_name, []) if isinstance(item, ReplyItem) else []
+        if not wanted or not out.get("strategy"):
+            return None
+        return float(out["strategy"] in wanted)
+
+    return extract
+
+
+def uses_memory(item: AnyItem, out: dict[str, Any], _: Lookup) -> float | None:
+    if not isinstance(item, ReplyItem) or not item.gold.memory_words or not out.get("reply"):
+        return None
+    return float(metrics.mentions_any(out["reply"], item.gold.memory_words))
+
+
+def foreign_mention(item: AnyItem, out: dict[str, Any], lookup: Lookup) -> float | None:
+    """Whether the reply names another person's remembered words that this item never said."""
+    words = lookup.foreign.get(item.id, [])
+    if not words or not out.get("reply"):
+        return None
+    return float(metrics.mentions_any(out["reply"], words))
+
+
+def leaked(item: AnyItem, out: dict[str, Any], _: Lookup) -> float | None:
+    return float(bool(out.get("leaks"))) if "leaks" in out else None
+
+
+def reply_text(item: AnyItem, out: dict[str, Any], _: Lookup) -> str | None:
+    return out.get("reply") or None
+
+
+def distinct(n: int) -> Aggregate:
+    return lambda texts: metrics.distinct_n(list(texts), n)
+
+
+def seconds(item: AnyItem, out: dict[str, Any], _: Lookup) -> float | None:
+    return out.get("seconds") if "reply" in out else None
+
+
+def llm_calls(item: AnyItem, out: dict[str, Any], _: Lookup) -> float | None:
+    return out.get("llm_calls") if "reply" in out else None
+
+
+def judge_score(rubric: str, dimension: str) -> Extract:
+    def extract(item: AnyItem, out: dict[str, Any], lookup: Lookup) -> float | None:
+        verdict = lookup.verdicts.get((item.id, out.get("system", ""), rubric))
+        if verdict is None or "scores" not in verdict:
+            return None
+        value = verdict["scores"].get(dimension)
+        return float(value) if value is not None else None
+
+    return extract
+
+
+def strategy_pair(item: AnyItem, out: dict[str, Any], _: Lookup) -> Value | None:
+    if not isinstance(item, StrategyItem) or not out.get("strategy"):
+        return None
+    return (item.gold, out["strategy"])
+
+
+def strategy_score(name: str) -> Aggregate:
+    def aggregate(pairs: Sequence[Value]) -> float:
+        found = metrics.strategy_scores([g for g, _ in pairs], [p for _, p in pairs], STRATEGIES)
+        return float(cast(dict[str, Any], found)[name])
+
+    return aggregate
+
+
+def answer_hit(item: AnyItem, out: dict[str, Any], _: Lookup) -> float | None:
+    if not isinstance(item, MemoryItem) or "reply" not in out:
+        return None
+    return float(metrics.mentions_any(out.get("reply") or "", item.answer))
+
+
+def recalled_answer(item: AnyItem, out: dict[str, Any], _: Lookup) -> float | None:
+    if not isinstance(item, MemoryItem) or "memories" not in out:
+        return None
+    recalled = " ".join(m["text"] for m in out["memories"])
+    return float(metrics.mentions_any(recalled, item.answer))
+
+
+def evidence_recall(item: AnyItem, out: dict[str, Any], lookup: Lookup) -> float | None:
+    """Share of evidence lines with a memory of theirs among the top-k recalled (a line whose
+    words extraction kept nothing of counts as missed: that is a memory failure too)."""
+    if not isinstance(item, MemoryItem) or not item.evidence or "memories" not in out:
+        return None
+    past = lookup.pasts.get(item.id)
+    if past is None:
+        return None
+    top = {m["id"] for m in out["memories"][:RECALL_K]}
+    lines = past.get("evidence_memories", [])
+    return fmean(float(bool(top & set(ids))) for ids in lines) if lines else None
+
+
+METRICS: list[Metric] = [
+    Metric("emotion accuracy", "reply", emotion_hit,
+           description="the emotion read is one of the gold emotions"),
+    Metric("emotion macro-F1", "reply", emotion_pair, emotion_macro_f1,
+           description="macro-F1 over the emotions in gold or predicted"),
+    Metric("cause-span F1", "reply", cause_f1,
+           description="token F1 of the analysed cause against the gold cause span (RECCON)"),
+    Metric("acceptable strategy", "reply", strategy_in("acceptable"),
+           description="the chosen strategy is one the item accepts"),
+    Metric("preferred strategy", "reply", strategy_in("preferred"),
+           description="the chosen strategy is one this person prefers"),
+    Metric("disliked strategy", "reply", strategy_in("disliked"), higher_is_better=False,
+           description="the chosen strategy is one this person dislikes"),
+    Metric("uses own memory", "reply", uses_memory,
+           description="the reply names something from this person's own history"),
+    Metric("names another's memory", "reply", foreign_mention, higher_is_better=False,
+           description="the reply names words only another person's history holds"),
+    Metric("recalled another's memory", "reply", leaked, higher_is_better=False,
+           description="a memory of another user was recalled (must be 0)"),
+    Metric("distinct-1", "reply", reply_text, distinct(1),
+           description="distinct unigrams / all unigrams over the replies"),
+    Metric("distinct-2", "reply", reply_text, distinct(2),
+           description="distinct bigrams / all bigrams over the replies"),
+    *[
+        Metric(f"judge {rubric}: {dim}", "reply", judge_score(rubric, dim),
+               description=f"the judge's {rubric} score for {dim.replace('_', ' ')}")
+        for rubric, dims in JUDGE_DIMENSIONS.items()
+        for dim in dims
+    ],
+    Metric("seconds per turn", "reply", seconds, higher_is_better=False,
+           description="wall time of the turn on this machine"),
+    Metric("LLM calls per turn", "reply", llm_calls, higher_is_better=False,
+           description="model calls the turn made"),
+    Metric("strategy accuracy", "strategy", strategy_pair, strategy_score("accuracy"),
+           description="predicted next strategy equals the human supporter's"),
+    Metric("strategy macro-F1 (Q)", "strategy", strategy_pair, strategy_score("macro_f1"),
+           description="proficiency Q of Kang et al. (ACL 2024)"),
+    Metric("strategy weighted F1", "strategy", strategy_pair, strategy_score("weighted_f1"),
+           description="F1 weighted by gold support"),
+    Metric("strategy preference bias B", "strategy", strategy_pair, strategy_score("bias"),
+           higher_is_better=False,
+           description="spread of Bradley-Terry strategy preferences (Kang et al. 2024)"),
+    Metric("answer correct", "memory", answer_hit,
+           description="the reply contains a gold answer (whole word)"),
+    Metric("answer among recalled memories", "memory", recalled_answer,
+           description="a recalled memory contains a gold answer"),
+    Metric(f"evidence recall@{RECALL_K}", "memory", evidence_recall,
+           description=f"evidence lines with a memory of theirs in the top {RECALL_K} recalled"),
+    Metric("emotion accuracy", "emotion", emotion_hit,
+           description="the plug-in's top emotion is one of the gold labels"),
+    Metric("emotion macro-F1", "emotion", emotion_pair, emotion_macro_f1,
+           description="macro-F1 over the labels in gold or predicted"),
+]  # fmt: skip
+
+
+def lookup_of(items: Sequence[AnyItem], records: Sequence[dict[str, Any]]) -> Lookup:
+    outputs, verdicts, pasts = {}, {}, {}
+    for r in records:
+        if r["type"] == "output":
+            outputs[(r["item"], r["system"])] = r
+        elif r["type"] == "verdict":
+            verdicts[(r["item"], r["system"], r["rubric"])] = r
+        elif r["type"] == "past":
+            pasts[r["item"]] = r
+    return Lookup(outputs, verdicts, pasts, foreign_words(items))
+
+
+def foreign_words(items: Sequence[AnyItem]) -> dict[str, list[str]]:
+    """For each reply item, the memory words of other people's items that its own history,
+    context and message never contain."""
+    replies = [i for i in items if isinstance(i, ReplyItem)]
+    found = {}
+    for item in replies:
+        own = " ".join([item.message, *(ln.text for ln in [*item.history, *item.context])])
+        others = {w for o in replies if o.user != item.user for w in o.gold.memory_words}
+        found[item.id] = sorted(w for w in others if not metrics.mentions_any(own, [w]))
+    return found
+
+
+def metric_rows(
+    items: Sequence[AnyItem], records: Sequence[dict[str, Any]], systems: Sequence[str],
+    *, seed: int,
+) -> list[dict[str, Any]]:  # fmt: skip
+    """Every metric for every system that has values: value, 95% CI, n, p against full."""
+    lookup = lookup_of(items, records)
+    rows = []
+    for metric in METRICS:
+        task_items = [i for i in items if i.task == metric.task]
+        names = ["emotion-plugin"] if metric.task == "emotion" else systems
+        values = {s: per_item(metric, task_items, s, lookup) for s in names}
+        for system in names:
+            present = {k: v for k, v in values[system].items() if v is not None}
+            if not present:
+                continue
+            ordered = list(present.values())
+            value = metric.aggregate(ordered)
+            low, high = stats.bootstrap_ci(len(ordered), resampled(metric.aggregate, ordered),
+                                           seed=seed)  # fmt: skip
+            rows.append({
+                "task": metric.task, "metric": metric.name, "system": system, "value": value,
+                "ci": [low, high], "n": len(ordered), "higher_is_better": metric.higher_is_better,
+                "description": metric.description,
+                "p_vs_full": paired(metric, values, system, seed),
+            })  # fmt: skip
+    return rows
+
+
+def resampled(aggregate: Aggregate, values: Sequence[Value]) -> Callable[[Any], float]:
+    """The aggregate of the items at some indexes (one bootstrap resample)."""
+    return lambda indexes: aggregate([values[i] for i in indexes])
+
+
+def per_item(
+    metric: Metric, items: Sequence[AnyItem], system: str, lookup: Lookup
+) -> dict[str, Value | None]:
+    found = {}
+    for item in items:
+        out = lookup.outputs.get((item.id, system))
+        found[item.id] = (
+            None if out is None or "error" in out else metric.extract(item, out, lookup)
+        )
+    return found
+
+
+def paired(
+    metric: Metric, values: dict[str, dict[str, Value | None]], system: str, seed: int
+) -> float | None:
+    if system == "full" or "full" not in values:
+        return None
+    both = [
+        k for k, v in values[system].items() if v is not None and values["full"].get(k) is not None
+    ]
+    if len(both) < 2:
+        return None
+    p = stats.paired_test(
+        [values[system][k] for k in both], [values["full"][k] for k in both],
+        metric.aggregate, seed=seed,
+    )  # fmt: skip
+    return None if math.isnan(p) else p
+
+
+def trait_curve(
+    items: Sequence[AnyItem], records: Sequence[dict[str, Any]]
+) -> list[dict[str, Any]]:
+    """Mean absolute trait error after each history session, over items with hidden traits."""
+    pasts = {r["item"]: r for r in records if r["type"] == "past"}
+    by_session: dict[int, list[float]] = {}
+    for item in items:
+        if not isinstance(item, ReplyItem) or item.persona is None or not item.persona.traits:
+            continue
+        for n, point in enumerate(pasts.get(item.id, {}).get("traits_curve", []), start=1):
+            error = metrics.trait_error(point["traits"], item.persona.traits)
+            if error["n"]:
+                by_session.setdefault(n, []).append(error["mae"])
+    return [{"session": n, "mae": fmean(v), "n": len(v)} for n, v in sorted(by_session.items())]
+
+
+def confusions(
+    items: Sequence[AnyItem], records: Sequence[dict[str, Any]], systems: Sequence[str]
+) -> dict[str, dict[str, Any]]:
+    lookup = lookup_of(items, records)
+    found = {}
+    strategy_items = [i for i in items if isinstance(i, StrategyItem)]
+    for system in systems:
+        answered = [
+            strategy_pair(i, lookup.outputs[(i.id, system)], lookup)
+            for i in strategy_items
+            if (i.id, system) in lookup.outputs and "error" not in lookup.outputs[(i.id, system)]
+        ]
+        pairs = [p for p in answered if p is not None]
+        if pairs:
+            scores = metrics.strategy_scores(
+                [g for g, _ in pairs], [p for _, p in pairs], STRATEGIES
+            )
+            found[system] = {"labels": list(STRATEGIES), "confusion": scores["confusion"],
+                             "preference": scores["preference"], "n": len(pairs)}  # fmt: skip
+    return found
+
+
+def judge_alignment(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """The judge against the humans on `rating` items, per dimension."""
+    by_dimension: dict[str, tuple[list[float], list[float]]] = {}
+    for r in records:
+        if r["type"] != "rating" or "scores" not in r:
+            continue
+        for dimension, human in r["human"].items():
+            if dimension in r["scores"]:
+                judge, humans = by_dimension.setdefault(dimension, ([], []))
+                judge.append(float(r["scores"][dimension]))
+                humans.append(float(human))
+    return {
+        d: {"judge": j, "human": h, **stats.alignment(j, h).as_dict()}
+        for d, (j, h) in by_dimension.items()
+    }
+
+
+def pairwise(records: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:
+    found: dict[str, dict[str, Any]] = {}
+    for r in records:
+        if r["type"] != "pair" or "outcome" not in r:
+            continue
+        tally = found.setdefault(r["system"], {"win": 0, "tie": 0, "loss": 0, "consistent": 0})
+        tally[r["outcome"]] += 1
+        tally["consistent"] += bool(r["consistent"])
+    for tally in found.values():
+        n = tally["win"] + tally["tie"] + tally["loss"]
+        tally |= {"n": n, "swap_consistency": tally["consistent"] / n if n else math.nan}
+    return found
+
+
+def failures(records: Sequence[dict[str, Any]]) -> list[dict[str, str]]:
+    """Steps whose last attempt failed (a step retried with success is not listed)."""
+    latest = {r["key"]: r for r in records if "key" in r}
+    return [
+        {"item": r["item"], "system": r.get("system", ""), "type": r["type"], "error": r["error"]}
+        for r in latest.values()
+        if "error" in r
+    ]
+
+
+def task_counts(items: Sequence[AnyItem]) -> dict[str, int]:
+    counts: dict[str, int] = {}
+    for item in items:
+        counts[item.task] = counts.get(item.task, 0) + 1
+    return counts
