@@ -11,7 +11,7 @@ SCENARIO ?= exam_anxiety
 export CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DLLAVA_BUILD=OFF -DLLAMA_BUILD_TESTS=OFF \
   -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_SERVER=OFF
 
-.PHONY: install chat test lint bench models simulate
+.PHONY: install chat test lint bench models simulate eval
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,12 @@ chat: models
 # Live weeks with one of the example people (examples/*.yaml); RUN_DIR is runs/$(SCENARIO).
 simulate: models
 	$(EMPATHOS) simulate examples/$(SCENARIO).yaml --out runs/$(SCENARIO) $(if $(wildcard runs/$(SCENARIO)/run.json),--resume)
+
+# The shipped benchmark through every pipeline variant, judged by the default model (its own
+# context); the report is runs/eval/report.html (resumes if run before).
+eval: models
+	$(EMPATHOS) eval run eval/benchmarks/empathos-small.jsonl --judge-model $(MODEL) \
+	  --rubrics likert,personaemp --report runs/eval $(if $(wildcard runs/eval/records.jsonl),--resume)
 
 test: install
 	$(EMPATHOS) models install $(TEST_MODEL)

@@ -169,23 +169,23 @@ class DownForTomas(SchemaRouterModel):
         return super()._generate(messages, *args, **kwargs)
 
 
-def bench(tmp_path: Path) -> Path:
+def bench(tmp_path: Path, text: str = BENCH) -> Path:
     path = tmp_path / "bench.jsonl"
-    path.write_text(BENCH, encoding="utf-8")
+    path.write_text(text, encoding="utf-8")
     return path
 
 
 def evaluation(
     tmp_path: Path, *, model: BaseChatModel | None = None, judge: BaseChatModel | None = None,
-    systems: list[str] = SYSTEMS, resume: bool = False, **kw: Any,
+    systems: list[str] = SYSTEMS, resume: bool = False, text: str = BENCH, **kw: Any,
 ) -> Evaluation:  # fmt: skip
     given = {
         "chat_model": model or SchemaRouterModel(), "structured_method": "json_schema_text",
         "embedder": WordsEmbedder(), "emotion": FakeEmotion(), "safety": FakeSafety(),
     }  # fmt: skip
     return Evaluation(
-        load_items([bench(tmp_path)]), Settings(data_dir=tmp_path / "d", cache_dir=tmp_path / "c",
-                                                seed=3),
+        load_items([bench(tmp_path, text)]),
+        Settings(data_dir=tmp_path / "d", cache_dir=tmp_path / "c", seed=3),
         tmp_path / "report", systems=systems,
         judge=Judge(judge, "json_schema_text", name="fake-judge") if judge else None,
         judge_name="fake-judge" if judge else "", resume=resume, given=given, **kw,
@@ -214,9 +214,10 @@ def test_an_evaluation_writes_every_output_with_the_systems_side_by_side(tmp_pat
         for system in SYSTEMS:
             assert outputs[(item, system)]["reply"], (item, system)
     assert outputs[("r1", "full")]["strategy"] and outputs[("r1", "full")]["cause_span"]
-    # no cause analysis: the stand-in takes the whole message as the cause, with no LLM call
-    assert outputs[("r1", "no-ebg")]["cause_span"] == outputs[("r1", "no-ebg")]["message"]
+    # no cause analysis: the stand-in (the whole message) is not scored as a cause found
+    assert outputs[("r1", "no-ebg")]["cause_span"] is None
     assert outputs[("r1", "no-ebg")]["llm_calls"] < outputs[("r1", "full")]["llm_calls"]
+    assert "no-ebg" not in rows(results, "reply", "cause-span F1")
     assert outputs[("r1", "single-call")]["strategy"] is None
     assert outputs[("m1", "full")]["memories"] and outputs[("m1", "no-memory")]["memories"] == []
     assert all(not r["leaks"] for r in outputs.values() if "leaks" in r)
@@ -276,11 +277,53 @@ def test_resume_reuses_finished_steps_and_retries_failed_ones(tmp_path: Path) ->
     assert judge.calls == calls  # nothing left to judge: every verdict was journalled
 
 
+def test_a_run_stopped_before_its_first_step_resumes(tmp_path: Path) -> None:
+    stopped = evaluation(tmp_path, systems=["single-call"])
+    stopped.prepare()  # run.json written; killed before any step was journalled
+    assert (tmp_path / "report" / "run.json").exists()
+    results = evaluation(tmp_path, systems=["single-call"], resume=True).run()
+    assert results["tasks"]["reply"] == 2 and results["failures"] == []
+
+
+def test_gold_changes_rescore_without_running_again(tmp_path: Path) -> None:
+    """Outputs are keyed by what the system is given: corrected gold re-scores the cached
+    turns, and the report reads only this run's records."""
+    evaluation(tmp_path, systems=["full"]).run()
+    before = evaluation(tmp_path, systems=["full"], resume=True).run()["strategy"]["full"]
+    corrected = BENCH.replace('"gold": "Question"', '"gold": "Information"')
+    assert corrected != BENCH
+    model = SchemaRouterModel()
+    again = evaluation(tmp_path, model=model, systems=["full"], resume=True, text=corrected).run()
+    assert model.calls.get("reply", 0) == 0 and model.calls.get("CauseAnalysis", 0) == 0
+    after = again["strategy"]["full"]
+    assert after["n"] == 2 and after["confusion"] != before["confusion"]  # the new gold
+    changed = json.loads(json.dumps(ITEMS))
+    changed[2]["message"] = "not great, I lost my job and my flat"
+    text = "".join(json.dumps(i) + "\n" for i in changed)
+    model = SchemaRouterModel()
+    evaluation(tmp_path, model=model, systems=["full"], resume=True, text=text).run()
+    assert model.calls.get("reply", 0) == 1, model.calls  # only the changed item ran again
+
+
+def test_the_report_draws_intervals_that_do_not_contain_the_value(tmp_path: Path) -> None:
+    """Varied replies: distinct-n gets no interval (resampling repeats replies), and bars with
+    an interval beside the value still draw."""
+    from eval.offline.report import bars
+
+    results = evaluation(tmp_path, systems=["full", "single-call"]).run()
+    distinct = rows(results, "reply", "distinct-2")["full"]
+    assert distinct["ci"][0] != distinct["ci"][0]  # NaN: no interval
+    odd = [{"metric": "m", "system": "a", "value": 0.8, "ci": [0.2, 0.5], "higher_is_better": True}]
+    assert bars(tmp_path / "odd.png", "reply", odd) == "odd.png"
+
+
 def test_bad_systems_and_limits_are_refused_clearly(tmp_path: Path) -> None:
     with pytest.raises(UnknownVariantError, match="no-such"):
         evaluation(tmp_path, systems=["full", "no-such"])
     with pytest.raises(EvaluationError, match="at least one system"):
         evaluation(tmp_path, systems=[])
+    with pytest.raises(EvaluationError, match="add full"):
+        evaluation(tmp_path, systems=["no-memory"], pairwise=True)
     ran = evaluation(tmp_path, systems=["single-call"], limit=1)
     assert [i.task for i in ran.items] == ["reply", "strategy", "emotion", "memory", "rating"]
 

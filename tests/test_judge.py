@@ -14,6 +14,7 @@ from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 from pydantic import PrivateAttr, ValidationError
 
+from eval.offline.importers import DISAGREE, NO_LEVEL_LEFT, REPEATED, import_epitome
 from eval.offline.judge import (
     RUBRICS,
     EpitomeVerdict,
@@ -168,21 +169,41 @@ def epitome_dir(folder: Path, n: int = 6, bad: bool = True) -> Path:
 def test_read_rated_joins_epitome_files_and_names_a_bad_row(tmp_path):
     rated = read_rated(epitome_dir(tmp_path / "epitome"))
     assert len(rated.pairs) == 6
-    first = next(p for p in rated.pairs if p.id == "s1/r1")
+    first = next(p for p in rated.pairs if p.id == "epitome-s1-r1")
     assert first.context == "seeker post 1, with a comma" and first.response == "reply 1"
     assert first.levels == {"emotional_reactions": 1, "interpretations": 2, "explorations": 0}
-    assert len(rated.problems) == 1
-    assert rated.problems[0].startswith("interpretations.csv line 4: level")
+    assert rated.problems == ["interpretations.csv line 4: level '7' is not 0, 1 or 2."]
 
 
-def test_one_epitome_file_gives_its_dimension_and_repeats_are_reported(tmp_path):
+def test_one_epitome_file_gives_its_dimension_and_repeats_are_tallied(tmp_path):
     file = tmp_path / "explorations.csv"
     file.write_text(HEADER + 'a,b,"post","reply",2,\na,b,"post","reply",2,\nc,d,"p","r",1,\n'
                     'c,d,"p","r",0,\n', encoding="utf-8")  # fmt: skip
     rated = read_rated(file)
-    assert [(p.id, p.levels) for p in rated.pairs] == [("a/b", {"explorations": 2})]
-    assert "line 3: repeats pair a/b" in rated.problems[0]
-    assert "humans disagree" in rated.problems[1] and "c/d has no level left" in rated.problems[2]
+    assert [(p.id, p.levels) for p in rated.pairs] == [("epitome-a-b", {"explorations": 2})]
+    assert rated.tally == {REPEATED: 1, DISAGREE: 1, NO_LEVEL_LEFT: 1} and not rated.problems
+
+
+def test_read_rated_and_the_importer_agree_on_epitome(tmp_path):
+    data = epitome_dir(tmp_path / "epitome", n=4)
+    explorations = data / "explorations.csv"
+    longer = '"seeker  post 2, with a comma, on reddit"'
+    explorations.write_text(
+        explorations.read_text().replace('"seeker post 2, with a comma"', longer)
+        + 's1,r1,"seeker post 1, with a comma","reply 1",2,\n',  # 0 before: they disagree
+        encoding="utf-8",
+    )
+    rated, converted = read_rated(data), import_epitome(data)
+    assert [(p.id, p.context, p.response, p.levels) for p in rated.pairs] == [
+        (item.id, item.context, item.response, {r.dimension: r.value for r in item.ratings})
+        for item in converted.items
+        if item.task == "rating"
+    ]
+    by_id = {p.id: p for p in rated.pairs}
+    assert "explorations" not in by_id["epitome-s1-r1"].levels  # the humans disagree
+    assert by_id["epitome-s2-r2"].levels["explorations"] == 1
+    assert by_id["epitome-s2-r2"].context.endswith("on reddit")  # the longer text is kept
+    assert rated.tally == dict(converted.tally) and rated.problems == converted.problems
 
 
 def test_read_rated_takes_a_generic_csv(tmp_path):
@@ -192,13 +213,15 @@ def test_read_rated_takes_a_generic_csv(tmp_path):
         "I lost my job.,That sounds frightening. What happened?,2,2\n"
         "I passed!,Nice.,1,\n"
         "No level here,Reply,,\n"
-        "Bad,Reply,high,0\n", encoding="utf-8",
+        "Bad,Reply,high,0\n"
+        "I lost my job.,That sounds frightening. What happened?,2,1\n", encoding="utf-8",
     )  # fmt: skip
     rated = read_rated(file)
     assert [p.levels for p in rated.pairs] == [
-        {"emotional_reactions": 2, "explorations": 2},
+        {"emotional_reactions": 2},  # the explorations levels disagree
         {"emotional_reactions": 1},
     ]
+    assert rated.tally == {REPEATED: 1, DISAGREE: 1}
     assert rated.problems[0].startswith("mine.csv line 4: row: value error, no level")
     assert rated.problems[1].startswith("mine.csv line 5: emotional_reactions")
     (tmp_path / "other.csv").write_text("text,score\nx,1\n", encoding="utf-8")

@@ -14,6 +14,10 @@ import pytest
 from eval.offline.from_sim import CRISIS, items_from_run
 from eval.offline.importers import (
     CONVERTERS,
+    DISAGREE,
+    DISPUTED_AGAIN,
+    NO_LEVEL_LEFT,
+    REPEATED,
     SUPPORTER_AGAIN,
     SourceError,
     import_epitome,
@@ -184,7 +188,8 @@ def test_epitome_files_are_joined_on_the_post_ids(tmp_path: Path) -> None:
         HEADER
         + 'a1,b1,"I failed  again.\nTwo lines.",So sorry to hear that.,1,\n'
         + "a2,b2,I am lonely.,Go out more.,1,\n"
-        + "a2,b2,I am lonely.,Go out more.,2,\n",  # conflicting level: a problem
+        + "a2,b2,I am lonely.,Go out more.,2,\n"  # conflicting level: dropped, tallied
+        + "a2,b2,I am lonely.,Go out more.,1,\n",  # rated again: stays dropped
         encoding="utf-8",
     )
     (tmp_path / "notes.csv").write_text("whatever\n", encoding="utf-8")
@@ -198,14 +203,22 @@ def test_epitome_files_are_joined_on_the_post_ids(tmp_path: Path) -> None:
         ("interpretations", 1, (0, 2)),
     ]
     assert first.ratings[0].attributes == {"rationales": "So sorry|"}
-    assert [r.value for r in by_id["epitome-a2-b2"].ratings] == [0, 1]
-    assert converted.tally == {"row repeated in its file with the same level": 1}
+    assert [(r.dimension, r.value) for r in by_id["epitome-a2-b2"].ratings] == [
+        ("emotional_reactions", 0)  # the humans disagree on interpretations: dropped
+    ]
+    assert converted.tally == {REPEATED: 1, DISAGREE: 1, DISPUTED_AGAIN: 1}
     assert converted.problems == [
         "notes.csv: not read; its name says no mechanism (emotional, interpretation, exploration).",
         "emotional-reactions.csv line 6: level '7' is not 0, 1 or 2.",
-        "interpretations.csv line 5: pair a2/b2 is rated again, 2 after 1 on an earlier line; "
-        "the earlier level is kept.",
     ]
+
+
+def test_epitome_pair_left_with_no_level_is_left_out(tmp_path: Path) -> None:
+    path = tmp_path / "explorations.csv"
+    path.write_text(HEADER + "a1,b1,Hi,So?,2,\na1,b1,Hi,So?,0,\na2,b2,Hi,Oh.,1,\n", "utf-8")
+    converted = import_epitome(path)
+    assert [item.id for item in converted.items] == ["epitome-a2-b2"]
+    assert converted.tally == {DISAGREE: 1, NO_LEVEL_LEFT: 1} and not converted.problems
 
 
 def test_epitome_reads_one_file_and_refuses_a_wrong_header(tmp_path: Path) -> None:
@@ -360,7 +373,7 @@ def test_items_from_a_run(run_dir: Path) -> None:
     assert len(probe.history) == 6  # the history session and both live turns, not the crisis
     assert "I want to end it all" not in [line.text for line in probe.history]
     assert probe.question == "what is my cat called?" and probe.answer == ["Biscuit"]
-    assert probe.evidence == [0, 1]
+    assert probe.evidence == [0]  # the person named Biscuit; the reply repeating it is not evidence
 
 
 def test_items_from_a_run_are_stable(run_dir: Path, tmp_path: Path) -> None:
@@ -394,7 +407,10 @@ def test_the_small_benchmark_gold_is_consistent() -> None:
         assert all(mentions_any(said, [word]) for word in item.gold.memory_words), item.id
     for item in loaded.by_task("memory"):
         assert isinstance(item, MemoryItem)
-        holding = [n for n, line in enumerate(item.history) if mentions_any(line.text, item.answer)]
+        holding = [
+            n for n, line in enumerate(item.history)
+            if line.role == "user" and mentions_any(line.text, item.answer)
+        ]  # fmt: skip
         assert item.evidence == holding, item.id
     replies = [i for i in loaded.by_task("reply") if isinstance(i, ReplyItem)]
     assert sum(bool(i.history) for i in replies) >= 4
@@ -405,3 +421,21 @@ def test_the_small_benchmark_holds_no_public_data_set_text() -> None:
     for item in load_items([SMALL]).items:
         assert not any(name in item.source for name in ("ESConv", "EPITOME", "GoEmotions"))
         assert "esconv" not in item.source.lower()
+
+
+def test_the_strategy_names_are_the_catalogues() -> None:
+    from eval.offline.items import STRATEGIES
+    from strategies.catalogue import load_catalogue
+
+    assert set(STRATEGIES) == {s.name for s in load_catalogue().strategy}
+
+
+def test_memory_evidence_must_be_the_persons_own_lines() -> None:
+    from eval.offline.items import parse_line
+
+    line = json.dumps({"task": "memory", "id": "m", "user": "u", "question": "q?",
+                       "answer": ["Pepper"], "evidence": [1],
+                       "history": [{"role": "user", "text": "my cat is Pepper"},
+                                   {"role": "assistant", "text": "Pepper, lovely"}]})  # fmt: skip
+    with pytest.raises(ValueError, match="assistant lines"):
+        parse_line(line)

@@ -29,8 +29,8 @@ from pydantic import BaseModel, ValidationError
 
 from eval.offline.importers import Converted, SourceError
 from eval.offline.items import STRATEGIES, Line, MemoryItem, Persona, ReplyItem, describe
+from eval.offline.metrics import mentions_any
 from eval.simulate.files import PEOPLE_DIR, RUN_FILE
-from eval.simulate.run import mentions_any
 from eval.simulate.scenario import Person, Scenario, Session
 from eval.simulate.summary import load_run
 from memory.traits import TRAITS
@@ -185,13 +185,15 @@ def reply_item(
 
 
 def memory_item(run: Run, user: str, history: list[Line], probe: Record) -> MemoryItem:
-    """A probe as a memory item; evidence: the history lines holding any answer word."""
+    """A probe as a memory item; evidence: the person's history lines holding any answer word
+    (only their words are remembered)."""
     answer = list(probe["expect_any"])
     return build(
         MemoryItem, task="memory", source=run.source, user=user, history=history,
         id=f"{run.name}-{user}-s{probe['session'] + 1}-probe{probe['turn'] + 1}",
         question=probe["message"], answer=answer,
-        evidence=[n for n, line in enumerate(history) if mentions_any(line.text, answer)],
+        evidence=[n for n, line in enumerate(history)
+                  if line.role == "user" and mentions_any(line.text, answer)],  # fmt: skip
     )  # fmt: skip
 
 

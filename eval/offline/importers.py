@@ -38,6 +38,9 @@ from eval.offline.items import (
 
 SUPPORTER_AGAIN = "supporter speaks next again"
 REPEATED = "row repeated in its file with the same level"
+DISAGREE = "level dropped: the pair is rated again with another level (the humans disagree)"
+DISPUTED_AGAIN = "row rating a pair again on a level already dropped for disagreement"
+NO_LEVEL_LEFT = "pair left out: no level left once disagreements are dropped"
 TEXTS_DIFFER = "texts differ between the files beyond spacing (the longer kept)"
 ROLES: dict[str, Literal["user", "assistant"]] = {"seeker": "user", "supporter": "assistant"}
 SPLITS = {"dev": "validation", "valid": "validation", "train": "train", "test": "test"}
@@ -183,11 +186,17 @@ class Pair:
     seeker: str
     response: str
     ratings: list[Rating] = field(default_factory=list)
+    disputed: set[str] = field(default_factory=set)  # dimensions the humans disagree on
 
 
 def import_epitome(path: Path) -> Converted:
     """EPITOME CSVs (a dir of up to three, or one file) joined on (sp_id, rp_id) → `rating`
-    items, one rating per file on the 0..2 scale of its communication mechanism."""
+    items, one rating per file on the 0..2 scale of its communication mechanism.
+
+    A pair rated again on a mechanism with the same level keeps one; with another level the
+    humans disagree, so that mechanism is dropped for the pair, and a pair left with no level
+    is left out (all tallied). Texts that differ between the files keep the longer version.
+    `judge_check.read_rated` reads EPITOME through this, so both report the same pairs."""
     converted, pairs = Converted(), dict[tuple[str, str], Pair]()
     for dimension, csv_path in epitome_files(path, converted):
         for number, row in csv_rows(csv_path, converted):
@@ -198,6 +207,9 @@ def import_epitome(path: Path) -> Converted:
             else:
                 converted.tally.update([note] if note else [])
     for (seeker_id, response_id), pair in pairs.items():
+        if not pair.ratings:
+            converted.tally[NO_LEVEL_LEFT] += 1
+            continue
         try:
             converted.items.append(
                 RatingItem(
@@ -223,9 +235,11 @@ def epitome_files(path: Path, converted: Converted) -> list[tuple[str, Path]]:
         candidates = [path]
     else:
         raise SourceError(f"{path}: no such file or directory.")
-    found = []
-    for word, dimension in EPITOME_DIMENSIONS.items():
-        found += [(dimension, p) for p in candidates if word in p.stem.lower()]
+    order = list(EPITOME_DIMENSIONS.values())
+    found = sorted(
+        ((dimension, p) for p in candidates if (dimension := epitome_dimension(p))),
+        key=lambda rated: order.index(rated[0]),
+    )
     if not found:
         raise SourceError(
             f"{path}: no EPITOME CSV (expected emotional-reactions.csv, interpretations.csv or "
@@ -239,30 +253,29 @@ def epitome_files(path: Path, converted: Converted) -> list[tuple[str, Path]]:
     return found
 
 
+def epitome_dimension(path: Path) -> str | None:
+    """The mechanism a CSV's name says (emotional…, interpretation…, exploration…), if any."""
+    stem = path.stem.lower()
+    return next((dim for word, dim in EPITOME_DIMENSIONS.items() if word in stem), None)
+
+
 def add_epitome_row(pairs: dict[tuple[str, str], Pair], dimension: str, row: Row) -> str | None:
-    """Add one file's level for a pair; return why the row was handled specially (a repeat, or
-    texts that differ from another file's), or None; ValueError if the row is not usable."""
-    if None in row:
-        raise ValueError(f"more cells than the header's {len(row) - 1} columns.")
-    if any(value is None for value in row.values()):
-        raise ValueError(f"fewer cells than the header's {len(row)} columns.")
-    seeker_id, response_id = row["sp_id"].strip(), row["rp_id"].strip()
-    if not seeker_id or not response_id or any(c.isspace() for c in seeker_id + response_id):
-        raise ValueError("sp_id and rp_id must be non-empty ids without spaces.")
-    if row["level"].strip() not in ("0", "1", "2"):
-        raise ValueError(f"level {row['level']!r} is not 0, 1 or 2.")
-    level = int(row["level"])
+    """Add one file's level for a pair; return why the row was handled specially (a repeat, a
+    disagreement, texts that differ from another file's), or None; ValueError if the row is
+    not usable."""
+    seeker_id, response_id, level = epitome_key(row)
     pair = pairs.setdefault(
         (seeker_id, response_id), Pair(row["seeker_post"], row["response_post"])
     )
+    if dimension in pair.disputed:
+        return DISPUTED_AGAIN
     earlier = next((r for r in pair.ratings if r.dimension == dimension), None)
     if earlier is not None:
-        if earlier.value != level:
-            raise ValueError(
-                f"pair {seeker_id}/{response_id} is rated again, {level} after {earlier.value:g} "
-                "on an earlier line; the earlier level is kept."
-            )
-        return REPEATED
+        if earlier.value == level:
+            return REPEATED
+        pair.ratings.remove(earlier)
+        pair.disputed.add(dimension)
+        return DISAGREE
     rationales = (row.get("rationales") or "").strip()
     pair.ratings.append(
         Rating(
@@ -274,6 +287,20 @@ def add_epitome_row(pairs: dict[tuple[str, str], Pair], dimension: str, row: Row
         )  # fmt: skip
     )
     return merge_texts(pair, row["seeker_post"], row["response_post"])
+
+
+def epitome_key(row: Row) -> tuple[str, str, int]:
+    """A row's (sp_id, rp_id, level); ValueError if a cell is missing or not valid."""
+    if None in row:
+        raise ValueError(f"more cells than the header's {len(row) - 1} columns.")
+    if any(value is None for value in row.values()):
+        raise ValueError(f"fewer cells than the header's {len(row)} columns.")
+    seeker_id, response_id = row["sp_id"].strip(), row["rp_id"].strip()
+    if not seeker_id or not response_id or any(c.isspace() for c in seeker_id + response_id):
+        raise ValueError("sp_id and rp_id must be non-empty ids without spaces.")
+    if row["level"].strip() not in ("0", "1", "2"):
+        raise ValueError(f"level {row['level']!r} is not 0, 1 or 2.")
+    return seeker_id, response_id, int(row["level"])
 
 
 def merge_texts(pair: Pair, seeker: str, response: str) -> str | None:

@@ -34,7 +34,7 @@ import json
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Annotated, Literal
+from typing import Annotated, Literal, get_args
 
 from pydantic import (
     AwareDatetime,
@@ -44,23 +44,12 @@ from pydantic import (
     StringConstraints,
     TypeAdapter,
     ValidationError,
+    field_validator,
     model_validator,
 )
 
 from eval.errors import EvalError
 
-STRATEGIES = (
-    "Question", "Restatement or Paraphrasing", "Reflection of feelings", "Self-disclosure",
-    "Affirmation and Reassurance", "Providing Suggestions", "Information", "Others",
-    "Personal Analogy",
-)  # fmt: skip
-ESCONV_STRATEGIES = STRATEGIES[:8]
-EMOTIONS = (
-    "admiration", "amusement", "anger", "annoyance", "approval", "caring", "confusion",
-    "curiosity", "desire", "disappointment", "disapproval", "disgust", "embarrassment",
-    "excitement", "fear", "gratitude", "grief", "joy", "love", "nervousness", "optimism",
-    "pride", "realization", "relief", "remorse", "sadness", "surprise", "neutral",
-)  # fmt: skip
 MAX_TEXT = 20_000
 
 Text = Annotated[str, StringConstraints(strip_whitespace=True, min_length=1, max_length=MAX_TEXT)]
@@ -79,6 +68,9 @@ Emotion = Literal[
     "pride", "realization", "relief", "remorse", "sadness", "surprise", "neutral",
 ]  # fmt: skip
 Unit = Annotated[float, Field(ge=0.0, le=1.0)]
+STRATEGIES: tuple[str, ...] = get_args(Strategy)  # the catalogue's names (a test checks)
+ESCONV_STRATEGIES = STRATEGIES[:8]
+EMOTIONS: tuple[str, ...] = get_args(Emotion)
 
 
 class ItemError(EvalError, ValueError):
@@ -102,6 +94,18 @@ class Persona(Strict):
     """The hidden truth about a person, never shown to the system under test."""
 
     traits: dict[Name, Unit] = Field(default_factory=dict)
+
+    @field_validator("traits")
+    @classmethod
+    def _known_traits(cls, traits: dict[str, float]) -> dict[str, float]:
+        from memory.traits import TRAITS
+
+        unknown = sorted(set(traits) - set(TRAITS))
+        if unknown:
+            raise ValueError(f"unknown trait {unknown[0]!r}; the agent's traits are: "
+                             f"{', '.join(TRAITS)}")  # fmt: skip
+        return traits
+
     preferred: list[Strategy] = Field(default_factory=list)
     disliked: list[Strategy] = Field(default_factory=list)
     notes: Annotated[str, StringConstraints(max_length=2000)] = ""
@@ -133,13 +137,16 @@ class ReplyItem(Item):
 
     @model_validator(mode="after")
     def _gold_from_persona(self) -> ReplyItem:
-        """A persona's preferences are gold for the reply unless the gold says otherwise."""
-        if self.persona is None or self.gold.preferred or self.gold.disliked:
+        """A persona's preferred and disliked strategies are gold for the reply, each unless
+        the gold gives its own."""
+        if self.persona is None:
             return self
-        gold = self.gold.model_copy(
-            update={"preferred": self.persona.preferred, "disliked": self.persona.disliked}
-        )
-        object.__setattr__(self, "gold", gold)
+        update = {
+            name: getattr(self.persona, name)
+            for name in ("preferred", "disliked")
+            if not getattr(self.gold, name)
+        }
+        object.__setattr__(self, "gold", self.gold.model_copy(update=update))
         return self
 
 
@@ -171,6 +178,12 @@ class MemoryItem(Item):
         if bad:
             raise ValueError(
                 f"evidence {bad} points outside the history (lines 0..{len(self.history) - 1})"
+            )
+        said = [i for i in self.evidence if self.history[i].role != "user"]
+        if said:
+            raise ValueError(
+                f"evidence {said} points at assistant lines; point at the person's own lines "
+                "(only their words are remembered)"
             )
         return self
 

@@ -1,13 +1,14 @@
 """`judge-check`: how well the judge's EPITOME levels agree with trained humans'.
 
 Input: EPITOME's CSVs (a directory holding `emotional-reactions.csv`, `interpretations.csv`,
-`explorations.csv`, or one of them; columns `sp_id,rp_id,seeker_post,response_post,level,
-rationales`), joined on (sp_id, rp_id); or a generic CSV with `context,response`, an optional
-`id`, and one or more of `emotional_reactions,interpretations,explorations` (0-2). A bad row is
-skipped and reported by file and line, never dropped silently. A pair listed twice with the
-same level keeps one; with different levels the humans disagree, so that dimension is left
-out for the pair. The pair's text is the first file's: EPITOME's three files differ in spacing
-and now and then in a word ("reddit" left out); a difference beyond spacing is reported.
+`explorations.csv`, or one file whose name says its mechanism), read by
+`importers.import_epitome` as `eval import epitome` reads them, so both see the same pairs,
+levels and texts; or a generic CSV with `context,response`, an optional `id`, and one or more
+of `emotional_reactions,interpretations,explorations` (0-2). One rule for both: a bad row is
+skipped and reported by file and line, never dropped silently; a pair rated twice with the
+same level keeps one; with different levels the humans disagree, so that dimension is left out
+for the pair, and a pair with no level left is left out (tallied by reason, as the importer
+does). Of two versions of a pair's texts the longer is kept.
 
 Sampling: with `limit`, the pairs are stratified by their human ER level and taken
 proportionally (a systematic sample: each stratum shuffled with `seed`, interleaved by rank
@@ -15,7 +16,8 @@ fraction), so a larger limit with the same seed extends a smaller one and `--res
 
 REPORT_DIR/records.jsonl   the run's identity, then one verdict per pair, appended and synced
 REPORT_DIR/judge_check.json  per dimension: alignment overall and by human level, agreement
-REPORT_DIR/report.html     the same for people, plots inline; REPORT_DIR/plots/*.png
+REPORT_DIR/report.html     the same for people (`judge_check.html.j2`), plots inline;
+                           REPORT_DIR/plots/*.png (`eval.offline.plots`)
 
 Exceptions: `JudgeCheckError` (an `EvalError`) for unreadable data or a report dir that
 belongs to another run; the judge's own `JudgeError`s pass through.
@@ -27,7 +29,8 @@ import base64
 import csv
 import hashlib
 import random
-from collections.abc import Callable, Iterator, Sequence
+from collections import Counter
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Annotated, Any
@@ -35,15 +38,28 @@ from typing import Annotated, Any
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
 from eval.errors import EvalError
+from eval.offline.importers import (
+    DISAGREE,
+    DISPUTED_AGAIN,
+    NO_LEVEL_LEFT,
+    REPEATED,
+    Converted,
+    SourceError,
+    epitome_dimension,
+    epitome_files,
+    import_epitome,
+)
+from eval.offline.items import RatingItem
 from eval.offline.judge import Judge, JudgeError, NoVerdictError
-from eval.simulate.files import Journal, write_json
+from eval.offline.plots import confusion_png, scatter_png
+from eval.simulate.files import Journal, clean, write_json
+from eval.simulate.summary import fmt
 
 DIMENSIONS = ("emotional_reactions", "interpretations", "explorations")
 SHORT = {"emotional_reactions": "ER", "interpretations": "IP", "explorations": "EX"}
-FILES = {"emotional-reactions.csv": DIMENSIONS[0], "interpretations.csv": DIMENSIONS[1],
-         "explorations.csv": DIMENSIONS[2]}  # fmt: skip
 LEVELS = (0, 1, 2)
 RECORDS, RESULT, REPORT, PLOTS = "records.jsonl", "judge_check.json", "report.html", "plots"
+TEMPLATE = "judge_check.html.j2"  # beside this module
 MAX_FAILURES_IN_A_ROW = 5
 GPT4O_R = 0.25  # Roshanaei et al.: GPT-4o's empathy ratings against trained humans'
 SAMPLING = (
@@ -52,25 +68,10 @@ SAMPLING = (
 )
 
 Level = Annotated[int, Field(ge=0, le=2)]
-EPITOME_COLUMNS = ("sp_id", "rp_id", "seeker_post", "response_post", "level")
 
 
 class JudgeCheckError(EvalError):
     """Rated data that cannot be read, or a report dir that belongs to another run."""
-
-
-class EpitomeRow(BaseModel):
-    sp_id: str = Field(min_length=1)
-    rp_id: str = Field(min_length=1)
-    seeker_post: str = Field(min_length=1)
-    response_post: str = Field(min_length=1)
-    level: Level
-    rationales: str = ""
-
-    def rated(self, dimension: str) -> tuple[str, str, str, dict[str, int]]:
-        """(pair id, context, response, {dimension: level})."""
-        pair_id = f"{self.sp_id}/{self.rp_id}"
-        return pair_id, self.seeker_post, self.response_post, {dimension: self.level}
 
 
 class GenericRow(BaseModel):
@@ -92,7 +93,7 @@ class GenericRow(BaseModel):
             raise ValueError(f"no level in any of {', '.join(DIMENSIONS)}")
         return self
 
-    def rated(self, _: str = "") -> tuple[str, str, str, dict[str, int]]:
+    def rated(self) -> tuple[str, str, str, dict[str, int]]:
         """(pair id: the `id` column or a digest of the texts, context, response, levels)."""
         digest = hashlib.sha256(f"{self.context}\0{self.response}".encode()).hexdigest()[:16]
         levels = {d: level for d in DIMENSIONS if (level := getattr(self, d)) is not None}
@@ -107,7 +108,7 @@ class RatedPair:
     context: str
     response: str
     levels: dict[str, int]
-    source: str  # "file line N", for messages
+    source: str  # where it was read ("file line N", or the data set), for messages
 
 
 @dataclass
@@ -115,131 +116,117 @@ class RatedSet:
     path: Path
     pairs: list[RatedPair]
     problems: list[str]
+    tally: dict[str, int]  # rows left out or changed on purpose, by reason
     digest: str  # sha256 of the files read, so a resumed run knows its data
 
 
 @dataclass
 class _Reading:
     problems: list[str] = field(default_factory=list)
+    tally: Counter[str] = field(default_factory=Counter)
     pairs: dict[str, RatedPair] = field(default_factory=dict)
-    seen: dict[tuple[str, str], tuple[int, int]] = field(default_factory=dict)  # line, level
     disputed: set[tuple[str, str]] = field(default_factory=set)
 
 
 def read_rated(path: Path) -> RatedSet:
-    """Read EPITOME's CSVs (a dir or one file) or a generic rated CSV; see the module doc."""
+    """Read EPITOME's CSVs (a dir, or a file whose name says a mechanism) or a generic rated
+    CSV; see the module doc."""
     path = Path(path)
-    if path.is_dir():
-        files = [(path / name, dim) for name, dim in FILES.items() if (path / name).is_file()]
-        if not files:
-            raise JudgeCheckError(f"{path} holds none of EPITOME's files ({', '.join(FILES)}).")
-    elif path.is_file():
-        files = [(path, FILES.get(path.name, ""))]
-    else:
+    if path.is_dir() or (path.is_file() and epitome_dimension(path)):
+        return read_epitome(path)
+    if not path.is_file():
         raise JudgeCheckError(f"No rated data at {path}: give a directory or a CSV file.")
-    reading, digest = _Reading(), hashlib.sha256()
-    for file, dimension in files:
+    reading = _Reading()
+    read_generic(path, reading)
+    pairs = [pair for pair in reading.pairs.values() if pair.levels]
+    reading.tally[NO_LEVEL_LEFT] += len(reading.pairs) - len(pairs)
+    digest = hashlib.sha256(path.name.encode() + b"\0" + path.read_bytes()).hexdigest()
+    return RatedSet(path, pairs, reading.problems, +reading.tally, digest)
+
+
+def read_epitome(path: Path) -> RatedSet:
+    """EPITOME's pairs as `import_epitome` makes its `rating` items, as `RatedPair`s."""
+    try:
+        files = [file for _, file in epitome_files(path, Converted())]
+        converted = import_epitome(path)
+    except SourceError as exc:
+        raise JudgeCheckError(str(exc)) from exc
+    digest = hashlib.sha256()
+    for file in files:
         digest.update(file.name.encode() + b"\0" + file.read_bytes())
-        read_csv(file, dimension, reading)
-    pairs = []
-    for pair in reading.pairs.values():
-        if pair.levels:
-            pairs.append(pair)
-        else:
-            reading.problems.append(f"{pair.source}: pair {pair.id} has no level left; skipped")
-    return RatedSet(path, pairs, reading.problems, digest.hexdigest())
+    pairs = [
+        RatedPair(item.id, item.context, item.response,
+                  {r.dimension: int(r.value) for r in item.ratings}, item.source)
+        for item in converted.items if isinstance(item, RatingItem)
+    ]  # fmt: skip
+    return RatedSet(path, pairs, converted.problems, dict(converted.tally), digest.hexdigest())
 
 
-def csv_rows(file: Path, problems: list[str]) -> Iterator[tuple[int, dict[str, str]]]:
-    """(first line, row by column) for each row; a row of the wrong width is a problem."""
+def read_generic(file: Path, reading: _Reading) -> None:
+    """A generic rated CSV: context, response, an optional id and a level per dimension."""
     try:
         with file.open(newline="", encoding="utf-8-sig") as handle:
-            reader = csv.reader(handle)
-            header = [h.strip() for h in next(reader, [])]
-            yield 0, dict.fromkeys(header, "")  # the header, for the caller to check
-            start = reader.line_num + 1
+            rows = csv.DictReader(handle)
+            rows.fieldnames = header = [h.strip() for h in rows.fieldnames or []]
+            if not ({"context", "response"} <= set(header) and set(DIMENSIONS) & set(header)):
+                raise JudgeCheckError(
+                    f"{file} is neither one of EPITOME's files (a name with emotional, "
+                    "interpretation or exploration) nor a rated CSV with columns "
+                    f"context,response and one or more of {', '.join(DIMENSIONS)}."
+                )
+            start = rows.line_num + 1
             try:
-                for row in reader:
-                    line, start = start, reader.line_num + 1
-                    if not any(cell.strip() for cell in row):
-                        continue
-                    if len(row) != len(header):
-                        problems.append(f"{file.name} line {line}: {len(row)} fields where the "
-                                        f"header has {len(header)}; row skipped")  # fmt: skip
-                        continue
-                    yield line, dict(zip(header, row, strict=True))
+                for row in rows:
+                    add_row(reading, f"{file.name} line {start}", row)
+                    start = rows.line_num + 1
             except csv.Error as exc:
-                problems.append(f"{file.name} line {start}: {exc}; the rest of the file is "
-                                "not read")  # fmt: skip
+                reading.problems.append(f"{file.name} line {start}: {exc}; the rest of the "
+                                        "file is not read")  # fmt: skip
     except UnicodeDecodeError as exc:
         raise JudgeCheckError(f"{file} is not UTF-8 text ({exc}).") from exc
 
 
-def validated(
-    model: type[BaseModel], file: Path, line: int, row: dict[str, str], problems: list[str]
-) -> Any:
+def add_row(reading: _Reading, source: str, row: dict[str | None, Any]) -> None:
+    """Validate one row and join its levels into its pair; a bad row is a problem."""
+    if None in row or None in row.values():
+        width = len(row) - (None in row)
+        reading.problems.append(f"{source}: the wrong number of fields (the header has "
+                                f"{width}); row skipped")  # fmt: skip
+        return
     try:
-        return model.model_validate(row)
+        found = GenericRow.model_validate(row)
     except ValidationError as exc:
-        found = "; ".join(
+        why = "; ".join(
             f"{'.'.join(str(p) for p in e['loc']) or 'row'}: {e['msg'].lower()}"
             + (f" (got {str(e['input'])[:40]!r})" if e["loc"] else "")
             for e in exc.errors()
         )
-        problems.append(f"{file.name} line {line}: {found}; row skipped")
-        return None
-
-
-def read_csv(file: Path, dimension: str, reading: _Reading) -> None:
-    """One CSV: EPITOME's, rated on `dimension`, or (no dimension) a generic rated one."""
-    rows = csv_rows(file, reading.problems)
-    _, header = next(rows)
-    schema: type[EpitomeRow | GenericRow] = EpitomeRow if dimension else GenericRow
-    if dimension and (missing := [c for c in EPITOME_COLUMNS if c not in header]):
-        raise JudgeCheckError(f"{file} lacks the column(s) {', '.join(missing)}.")
-    if not dimension and not (
-        {"context", "response"} <= set(header) and set(DIMENSIONS) & set(header)
-    ):
-        raise JudgeCheckError(
-            f"{file} is neither one of EPITOME's files ({', '.join(FILES)}) nor a rated CSV "
-            f"with columns context,response and one or more of {', '.join(DIMENSIONS)}."
-        )
-    for line, row in rows:
-        found = validated(schema, file, line, row, reading.problems)
-        if found is not None:
-            pair_id, context, response, levels = found.rated(dimension)
-            for rated in levels.items():
-                add_level(reading, pair_id, context, response, rated, (file.name, line))
-
-
-def add_level(
-    reading: _Reading, pair_id: str, context: str, response: str, rated: tuple[str, int],
-    where: tuple[str, int],
-) -> None:  # fmt: skip
-    """Join one human level into its pair (see the module doc for repeats and disputes)."""
-    (dimension, level), source = rated, f"{where[0]} line {where[1]}"
+        reading.problems.append(f"{source}: {why}; row skipped")
+        return
+    pair_id, context, response, levels = found.rated()
     pair = reading.pairs.setdefault(pair_id, RatedPair(pair_id, context, response, {}, source))
     if squeeze(pair.context, pair.response) != squeeze(context, response):
         reading.problems.append(f"{source}: pair {pair_id}'s texts differ from "
-                                f"{pair.source} beyond spacing; the level is kept")  # fmt: skip
-    key = (pair_id, dimension)
-    if key in reading.disputed:
-        reading.problems.append(f"{source}: pair {pair_id} is rated again; {dimension} stays out")
-    elif key in reading.seen:
-        line, before = reading.seen[key]
-        if before == level:
-            reading.problems.append(f"{source}: repeats pair {pair_id} ({dimension} {level}, "
-                                    f"line {line}); skipped")  # fmt: skip
-        else:
-            reading.problems.append(
-                f"{source}: pair {pair_id} was rated {dimension} {before} at line {line} and "
-                f"{level} here; the humans disagree, so this pair has no {dimension} level"
-            )
-            reading.disputed.add(key)
-            pair.levels.pop(dimension, None)
-    else:
-        reading.seen[key] = (where[1], level)
+                                f"{pair.source} beyond spacing; the longer kept")  # fmt: skip
+    pair.context = max(pair.context, context, key=len)
+    pair.response = max(pair.response, response, key=len)
+    for rated in levels.items():
+        add_level(reading, pair, rated)
+
+
+def add_level(reading: _Reading, pair: RatedPair, rated: tuple[str, int]) -> None:
+    """Join one human level into its pair, by the importer's rule for repeats and disputes."""
+    dimension, level = rated
+    if (pair.id, dimension) in reading.disputed:
+        reading.tally[DISPUTED_AGAIN] += 1
+    elif dimension not in pair.levels:
         pair.levels[dimension] = level
+    elif pair.levels[dimension] == level:
+        reading.tally[REPEATED] += 1
+    else:
+        reading.tally[DISAGREE] += 1
+        reading.disputed.add((pair.id, dimension))
+        del pair.levels[dimension]
 
 
 def squeeze(*texts: str) -> tuple[str, ...]:
@@ -314,16 +301,17 @@ def run_judge_check(
     judge_pairs(judge, journal, chosen, judge_sha, on_progress)
     verdicts = {r["pair"]: r for r in journal.records
                 if r.get("type") == "verdict" and r.get("judge_sha") == judge_sha}  # fmt: skip
-    result = {
-        **identity, "data": str(path), "seed": seed, "limit": limit, "sampling": SAMPLING,
+    result: dict[str, Any] = clean({
+        **identity, "seed": seed, "limit": limit, "sampling": SAMPLING,
         "pairs_in_data": len(rated.pairs), "n": sum(p.id in verdicts for p in chosen),
         "failed": [p.id for p in chosen if p.id not in verdicts],
         "problems": {"count": len(rated.problems), "messages": rated.problems},
+        "tally": rated.tally,
         "dimensions": dimension_results(chosen, verdicts, Path(report_dir) / PLOTS),
-    }  # fmt: skip
-    write_json(Path(report_dir) / RESULT, clean(result))
-    (Path(report_dir) / REPORT).write_text(render_html(clean(result), Path(report_dir)), "utf-8")
-    return clean(result)  # type: ignore[no-any-return]
+    })  # fmt: skip
+    write_json(Path(report_dir) / RESULT, result)
+    (Path(report_dir) / REPORT).write_text(render_html(result, Path(report_dir)), "utf-8")
+    return result
 
 
 def judge_pairs(
@@ -392,144 +380,17 @@ def dimension_results(
     return found
 
 
-def clean(value: Any) -> Any:
-    """JSON-safe: NaN and infinities become null."""
-    if isinstance(value, float):
-        return value if value == value and abs(value) != float("inf") else None
-    if isinstance(value, dict):
-        return {k: clean(v) for k, v in value.items()}
-    if isinstance(value, list | tuple):
-        return [clean(v) for v in value]
-    return value
-
-
-# --- plots (reused by the main eval report) -------------------------------------------------
-def scatter_png(
-    judge: Sequence[float], human: Sequence[float], path: Path, title: str, *, seed: int = 0
-) -> Path:
-    """A jittered scatter of judge against human scores, the diagonal of agreement, and the
-    judge's mean at each human level."""
-    import numpy as np
-    from matplotlib.figure import Figure
-
-    judged, truth = np.asarray(judge, dtype=float), np.asarray(human, dtype=float)
-    rng = np.random.default_rng(seed)
-    figure = Figure(figsize=(4.4, 4.0), dpi=110)
-    ax = figure.add_subplot()
-    if len(truth):
-        ax.scatter(truth + rng.uniform(-0.15, 0.15, len(truth)),
-                   judged + rng.uniform(-0.15, 0.15, len(judged)), s=12, alpha=0.4)  # fmt: skip
-        values = np.concatenate([judged, truth])
-        low, high = float(values.min()), float(values.max())
-        ax.plot([low - 0.4, high + 0.4], [low - 0.4, high + 0.4], "--", color="grey", lw=1,
-                label="judge = human")  # fmt: skip
-        levels = sorted(set(truth.tolist()))
-        means = [float(judged[truth == level].mean()) for level in levels]
-        ax.plot(levels, means, "D-", color="C3", label="judge mean per human level")
-        if np.all(values == np.round(values)):
-            ax.set_xticks(range(int(low), int(high) + 1))
-            ax.set_yticks(range(int(low), int(high) + 1))
-        ax.legend(fontsize=7, loc="upper left")
-    else:
-        ax.text(0.5, 0.5, "no data", ha="center", va="center", transform=ax.transAxes)
-    ax.set(xlabel="human", ylabel="judge")
-    ax.set_title(title, fontsize=10)
-    figure.tight_layout()
-    figure.savefig(path, format="png")
-    return Path(path)
-
-
-def confusion_png(
-    matrix: Sequence[Sequence[float]], labels: Sequence[str], path: Path, title: str, *,
-    xlabel: str = "", ylabel: str = "",
-) -> Path:  # fmt: skip
-    """A heatmap of a square confusion matrix: colour is the share of the row (so rare rows
-    show), the number is the count."""
-    import numpy as np
-    from matplotlib.figure import Figure
-
-    counts = np.asarray(matrix, dtype=float).reshape(len(labels), len(labels))
-    totals = counts.sum(axis=1, keepdims=True)
-    shares = np.divide(counts, totals, out=np.zeros_like(counts), where=totals > 0)
-    size = 2.6 + 0.45 * len(labels)
-    figure = Figure(figsize=(size + 0.8, size), dpi=110)
-    ax = figure.add_subplot()
-    image = ax.imshow(shares, cmap="Blues", vmin=0.0, vmax=1.0)
-    figure.colorbar(image, ax=ax, fraction=0.046, pad=0.04, label="share of the row")
-    ticks, long = range(len(labels)), max(map(len, labels), default=0) > 3
-    ax.set_xticks(ticks, labels, rotation=45 if long else 0, ha="right" if long else "center",
-                  fontsize=8)  # fmt: skip
-    ax.set_yticks(ticks, labels, fontsize=8)
-    for (row, col), count in np.ndenumerate(counts):
-        ax.text(col, row, f"{count:g}", ha="center", va="center", fontsize=8,
-                color="white" if shares[row, col] > 0.6 else "black")  # fmt: skip
-    ax.set(xlabel=xlabel, ylabel=ylabel)
-    ax.set_title(title, fontsize=10)
-    figure.tight_layout()
-    figure.savefig(path, format="png")
-    return Path(path)
-
-
 # --- the HTML report --------------------------------------------------------------------------
 def render_html(result: dict[str, Any], report_dir: Path) -> str:
     """The report for people: what was measured, the statistics, the plots inline."""
-    from jinja2 import Environment
+    import jinja2
 
     images = {
         f"{dim}-{kind}": base64.b64encode((report_dir / rel).read_bytes()).decode()
         for dim, found in result["dimensions"].items() for kind, rel in found["plots"].items()
     }  # fmt: skip
-    template = Environment(autoescape=True).from_string(HTML)
-    return template.render(r=result, images=images, gpt4o=GPT4O_R, fmt=fmt, COLUMNS=COLUMNS)
-
-
-def fmt(value: Any, digits: int = 2) -> str:
-    if value is None:
-        return "–"
-    if isinstance(value, float):
-        return f"{value:.3g}" if abs(value) < 0.01 and value else f"{value:.{digits}f}"
-    return str(value)
-
-
-COLUMNS = [("n", "n"), ("judge_mean", "judge mean"), ("judge_std", "judge SD"),
-           ("human_mean", "human mean"), ("human_std", "human SD"), ("pearson_r", "Pearson r"),
-           ("pearson_p", "p"), ("spearman_rho", "Spearman ρ"), ("cohens_d", "Cohen's d"),
-           ("wasserstein", "Wasserstein"), ("paired_t", "paired t"), ("paired_p", "p")]  # fmt: skip
-
-HTML = """<!doctype html>
-<html lang="en"><head><meta charset="utf-8"><title>judge-check: {{ r.judge }}</title>
-<style>body{font-family:system-ui,sans-serif;max-width:70rem;margin:2rem auto;padding:0 1rem;
-line-height:1.45}table{border-collapse:collapse;margin:.5rem 0 1rem}td,th{border:1px solid #ccc;
-padding:.25rem .5rem;text-align:right}th:first-child,td:first-child{text-align:left}
-img{max-width:48%;vertical-align:top}code{background:#f3f3f3;padding:0 .2rem}</style></head>
-<body><h1>judge-check: the judge against trained humans on EPITOME</h1>
-<p>Judge <code>{{ r.judge }}</code> (<code>{{ r.judge_sha }}</code>) rated {{ r.n }} reply
-pairs from <code>{{ r.data }}</code> ({{ r.pairs_in_data }} usable pairs; sample:
-{{ r.sampling }}; seed {{ r.seed }}) on EPITOME's three mechanisms (Sharma et al., EMNLP 2020),
-each 0 none, 1 weak, 2 strong: emotional reactions (ER), interpretations (IP) and explorations
-(EX). Each row below sets the judge's levels beside the humans' on the same pairs, overall and
-for the pairs the humans rated at each level (within a level the human side is constant, so
-correlations there are undefined; the judge's mean says how it drifts).</p>
-<p>For scale: in Roshanaei et al., GPT-4o's empathy ratings correlated with trained humans' at
-about r ≈ {{ gpt4o }}, with less spread than the humans'. Here the judge's Pearson r is
-{% for d in r.dimensions.values() %}{{ d.short }} {{ fmt(d.alignment.all.pearson_r) }}
-{{- ", " if not loop.last }}{% endfor %}
-(their ratings were on Likert scales, ours on EPITOME levels: a yardstick, not a like-for-like
-comparison).</p>
-{% if r.failed %}<p>{{ r.failed|length }} pairs got no valid verdict; they are left out.</p>
-{% endif %}
-{% for dim, d in r.dimensions.items() %}
-<h2>{{ d.short }}: {{ dim.replace("_", " ") }}</h2>
-<p>{{ d.n }} pairs; exact agreement {{ fmt(100 * d.exact_agreement, 1) }}%.</p>
-<table><tr><th>human level</th>{% for key, label in COLUMNS %}<th>{{ label }}</th>{% endfor %}</tr>
-{% for level, a in d.alignment.items() %}<tr><td>{{ level }}</td>
-{% for key, label in COLUMNS %}<td>{{ fmt(a[key]) }}</td>{% endfor %}</tr>{% endfor %}</table>
-<img alt="{{ d.short }} scatter" src="data:image/png;base64,{{ images[dim ~ '-scatter'] }}">
-<img alt="{{ d.short }} confusion" src="data:image/png;base64,{{ images[dim ~ '-confusion'] }}">
-{% endfor %}
-<h2>Data problems ({{ r.problems.count }})</h2>
-{% if r.problems.count %}<ul>{% for m in r.problems.messages[:200] %}<li>{{ m }}</li>{% endfor %}
-</ul>{% if r.problems.count > 200 %}<p>… and {{ r.problems.count - 200 }} more in
-judge_check.json.</p>{% endif %}{% else %}<p>None.</p>{% endif %}
-</body></html>
-"""
+    env = jinja2.Environment(
+        loader=jinja2.PackageLoader("eval.offline", "."), autoescape=True,
+        undefined=jinja2.StrictUndefined, keep_trailing_newline=True,
+    )  # fmt: skip
+    return env.get_template(TEMPLATE).render(r=result, images=images, gpt4o=GPT4O_R, fmt=fmt)

@@ -20,8 +20,9 @@ import jinja2
 
 from eval.offline import results as res
 from eval.offline.items import AnyItem
-from eval.offline.judge_check import clean
-from eval.simulate.files import write_json
+from eval.offline.plots import confusion_png, scatter_png
+from eval.simulate.files import clean, write_json
+from eval.simulate.summary import fmt
 
 RESULTS = "results.json"
 REPORT = "report.html"
@@ -35,6 +36,7 @@ def write_report(
 ) -> dict[str, Any]:  # fmt: skip
     """Compute every metric and write results.json, report.html and the plots; return the
     results."""
+    alignment, unscored = res.judge_alignment(records)
     results = {
         "run": run,
         "tasks": res.task_counts(items),
@@ -43,7 +45,8 @@ def write_report(
         "trait_curve": res.trait_curve(items, records),
         "strategy": res.confusions(items, records, systems),
         "pairwise": res.pairwise(records),
-        "judge_alignment": res.judge_alignment(records),
+        "judge_alignment": alignment,
+        "judge_unscored_dimensions": unscored,
         "failures": res.failures(records),
         "skipped_lines": run.get("skipped_lines", []),
     }
@@ -69,8 +72,6 @@ def draw(folder: Path, results: dict[str, Any]) -> dict[str, str]:
     if results["trait_curve"]:
         plots["traits"] = trait_plot(folder / "traits.png", results["trait_curve"])
     for system, found in results["strategy"].items():
-        from eval.offline.judge_check import confusion_png
-
         path = folder / f"confusion-{system}.png"
         confusion_png(found["confusion"], found["labels"], path,
                       f"Strategy confusion: {system} (rows gold, columns predicted)")  # fmt: skip
@@ -78,8 +79,6 @@ def draw(folder: Path, results: dict[str, Any]) -> dict[str, str]:
     if results["pairwise"]:
         plots["pairwise"] = pairwise_plot(folder / "pairwise.png", results["pairwise"])
     for dimension, found in results["judge_alignment"].items():
-        from eval.offline.judge_check import scatter_png
-
         path = folder / f"judge-{dimension}.png"
         scatter_png(found["judge"], found["human"], path, f"Judge vs humans: {dimension}")
         plots[f"judge-{dimension}"] = path.name
@@ -97,11 +96,15 @@ def bars(path: Path, task: str, rows: Sequence[dict[str, Any]]) -> str:
     for ax, name in zip(axes.flat, names, strict=False):
         found = [r for r in rows if r["metric"] == name]
         values = [r["value"] for r in found]
-        low = [r["value"] - r["ci"][0] if finite(r["ci"][0]) else 0 for r in found]
-        high = [r["ci"][1] - r["value"] if finite(r["ci"][1]) else 0 for r in found]
-        ax.bar(range(len(found)), values, yerr=[low, high], capsize=3, color="#5b8def")
-        ax.set_xticks(range(len(found)), [r["system"] for r in found], rotation=40, ha="right",
-                      fontsize=7)  # fmt: skip
+        x = range(len(found))
+        ax.bar(x, values, color="#5b8def")
+        for n, r in enumerate(found):  # the interval as a line: it need not contain the value
+            if finite(r["ci"][0]) and finite(r["ci"][1]):
+                ax.vlines(n, r["ci"][0], r["ci"][1], color="black", linewidth=1.2)
+                ax.hlines(r["ci"], n - 0.12, n + 0.12, color="black", linewidth=1.2)
+            else:
+                ax.annotate("no CI", (n, r["value"]), ha="center", va="bottom", fontsize=6)
+        ax.set_xticks(list(x), [r["system"] for r in found], rotation=40, ha="right", fontsize=7)
         arrow = "↑" if found[0]["higher_is_better"] else "↓"
         ax.set_title(f"{name} {arrow}", fontsize=8)
         ax.tick_params(axis="y", labelsize=7)
@@ -155,14 +158,6 @@ def finite(value: Any) -> bool:
 
 
 # --- HTML ------------------------------------------------------------------------------------
-def fmt(value: Any, digits: int = 3) -> str:
-    if value is None or (isinstance(value, float) and not math.isfinite(value)):
-        return "–"
-    if isinstance(value, float):
-        return f"{value:.{digits}f}"
-    return str(value)
-
-
 def tables(results: dict[str, Any]) -> list[dict[str, Any]]:
     """One table per task: a row per metric, a column per system ("value [low, high] n, p")."""
     found = []
@@ -188,12 +183,13 @@ def cell(row: dict[str, Any] | None, higher: bool) -> dict[str, str]:
     if row is None:
         return {"text": "–", "note": "", "mark": ""}
     low, high = row["ci"]
-    note = f"[{fmt(low, 2)}, {fmt(high, 2)}] n={row['n']}"
-    p = row.get("p_vs_full")
+    interval = f"[{fmt(low, 2)}, {fmt(high, 2)}] " if finite(low) else ""
+    note = f"{interval}n={row['n']}"
+    p, q = row.get("p_vs_full"), row.get("q_vs_full")
     mark = ""
     if p is not None:
-        note += f", p={fmt(p, 3)}"
-        if p < 0.05:
+        note += f"; vs full on {row['n_paired']}: p={fmt(p, 3)}, q={fmt(q, 3)}"
+        if q is not None and q < 0.05:
             mark = "sig"
     return {"text": fmt(row["value"]), "note": note, "mark": mark}
 
@@ -207,6 +203,7 @@ def render(results: dict[str, Any], plots: dict[str, str]) -> str:
         run=results["run"], tasks=results["tasks"], tables=tables(results), plots=plots,
         trait_curve=results["trait_curve"], strategy=results["strategy"],
         pairwise=results["pairwise"], alignment=results["judge_alignment"],
+        unscored=results["judge_unscored_dimensions"],
         failures=results["failures"], skipped=results["skipped_lines"], f=fmt,
     )  # fmt: skip
 

@@ -17,7 +17,7 @@ from typing import Any, cast
 
 from eval.offline import metrics, stats
 from eval.offline.items import (
-    STRATEGIES,
+    ESCONV_STRATEGIES,
     AnyItem,
     MemoryItem,
     ReplyItem,
@@ -53,6 +53,7 @@ class Metric:
     aggregate: Aggregate = fmean
     higher_is_better: bool = True
     description: str = ""
+    interval: bool = True  # False where resampling items biases the value (distinct-n)
 
 
 def mean_or_nan(values: Sequence[float]) -> float:
@@ -149,7 +150,9 @@ def strategy_pair(item: AnyItem, out: dict[str, Any], _: Lookup) -> Value | None
 
 def strategy_score(name: str) -> Aggregate:
     def aggregate(pairs: Sequence[Value]) -> float:
-        found = metrics.strategy_scores([g for g, _ in pairs], [p for _, p in pairs], STRATEGIES)
+        found = metrics.strategy_scores(
+            [g for g, _ in pairs], [p for _, p in pairs], ESCONV_STRATEGIES
+        )  # ESConv's eight: another prediction (the analogy) is a miss, not a ninth class
         return float(cast(dict[str, Any], found)[name])
 
     return aggregate
@@ -177,7 +180,7 @@ def evidence_recall(item: AnyItem, out: dict[str, Any], lookup: Lookup) -> float
     if past is None:
         return None
     top = {m["id"] for m in out["memories"][:RECALL_K]}
-    lines = past.get("evidence_memories", [])
+    lines = [past["line_memories"][i] for i in item.evidence if i < len(past["line_memories"])]
     return fmean(float(bool(top & set(ids))) for ids in lines) if lines else None
 
 
@@ -200,10 +203,11 @@ METRICS: list[Metric] = [
            description="the reply names words only another person's history holds"),
     Metric("recalled another's memory", "reply", leaked, higher_is_better=False,
            description="a memory of another user was recalled (must be 0)"),
-    Metric("distinct-1", "reply", reply_text, distinct(1),
-           description="distinct unigrams / all unigrams over the replies"),
-    Metric("distinct-2", "reply", reply_text, distinct(2),
-           description="distinct bigrams / all bigrams over the replies"),
+    Metric("distinct-1", "reply", reply_text, distinct(1), interval=False,
+           description="distinct unigrams / all unigrams over the replies (no interval: "
+                       "resampled replies repeat, which lowers it)"),
+    Metric("distinct-2", "reply", reply_text, distinct(2), interval=False,
+           description="distinct bigrams / all bigrams over the replies (no interval)"),
     *[
         Metric(f"judge {rubric}: {dim}", "reply", judge_score(rubric, dim),
                description=f"the judge's {rubric} score for {dim.replace('_', ' ')}")
@@ -277,14 +281,32 @@ def metric_rows(
                 continue
             ordered = list(present.values())
             value = metric.aggregate(ordered)
-            low, high = stats.bootstrap_ci(len(ordered), resampled(metric.aggregate, ordered),
-                                           seed=seed)  # fmt: skip
+            low, high = (
+                stats.bootstrap_ci(len(ordered), resampled(metric.aggregate, ordered), seed=seed)
+                if metric.interval else (math.nan, math.nan)
+            )  # fmt: skip
+            p, paired_n = paired(metric, values, system, seed)
             rows.append({
                 "task": metric.task, "metric": metric.name, "system": system, "value": value,
                 "ci": [low, high], "n": len(ordered), "higher_is_better": metric.higher_is_better,
                 "description": metric.description,
-                "p_vs_full": paired(metric, values, system, seed),
+                "p_vs_full": p, "n_paired": paired_n,
             })  # fmt: skip
+    return with_q_values(rows)
+
+
+def with_q_values(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
+    """Benjamini-Hochberg q-values over all the run's tests against full (many metrics times
+    many systems: some p < 0.05 would come by chance alone)."""
+    from scipy.stats import false_discovery_control
+
+    tested = [r for r in rows if r["p_vs_full"] is not None]
+    if tested:
+        qs = false_discovery_control([r["p_vs_full"] for r in tested], method="bh")
+        for row, q in zip(tested, qs, strict=True):
+            row["q_vs_full"] = float(q)
+    for row in rows:
+        row.setdefault("q_vs_full", None)
     return rows
 
 
@@ -307,19 +329,20 @@ def per_item(
 
 def paired(
     metric: Metric, values: dict[str, dict[str, Value | None]], system: str, seed: int
-) -> float | None:
+) -> tuple[float | None, int]:
+    """The p-value against full on the items both answered, and how many those are."""
     if system == "full" or "full" not in values:
-        return None
+        return None, 0
     both = [
         k for k, v in values[system].items() if v is not None and values["full"].get(k) is not None
     ]
     if len(both) < 2:
-        return None
+        return None, len(both)
     p = stats.paired_test(
         [values[system][k] for k in both], [values["full"][k] for k in both],
         metric.aggregate, seed=seed,
     )  # fmt: skip
-    return None if math.isnan(p) else p
+    return (None if math.isnan(p) else p), len(both)
 
 
 def trait_curve(
@@ -353,28 +376,36 @@ def confusions(
         pairs = [p for p in answered if p is not None]
         if pairs:
             scores = metrics.strategy_scores(
-                [g for g, _ in pairs], [p for _, p in pairs], STRATEGIES
+                [g for g, _ in pairs], [p for _, p in pairs], ESCONV_STRATEGIES
             )
-            found[system] = {"labels": list(STRATEGIES), "confusion": scores["confusion"],
+            found[system] = {"labels": list(ESCONV_STRATEGIES), "confusion": scores["confusion"],
+                             "other": scores["invalid"],
                              "preference": scores["preference"], "n": len(pairs)}  # fmt: skip
     return found
 
 
-def judge_alignment(records: Sequence[dict[str, Any]]) -> dict[str, Any]:
-    """The judge against the humans on `rating` items, per dimension."""
+def judge_alignment(records: Sequence[dict[str, Any]]) -> tuple[dict[str, Any], dict[str, int]]:
+    """The judge against the humans on `rating` items, per dimension, overall and by level
+    (dimensions the judge's EPITOME rubric does not score are counted, not compared)."""
     by_dimension: dict[str, tuple[list[float], list[float]]] = {}
+    unscored: dict[str, int] = {}
     for r in records:
         if r["type"] != "rating" or "scores" not in r:
             continue
         for dimension, human in r["human"].items():
-            if dimension in r["scores"]:
-                judge, humans = by_dimension.setdefault(dimension, ([], []))
-                judge.append(float(r["scores"][dimension]))
-                humans.append(float(human))
-    return {
-        d: {"judge": j, "human": h, **stats.alignment(j, h).as_dict()}
+            if dimension not in r["scores"]:
+                unscored[dimension] = unscored.get(dimension, 0) + 1
+                continue
+            judge, humans = by_dimension.setdefault(dimension, ([], []))
+            judge.append(float(r["scores"][dimension]))
+            humans.append(float(human))
+    found: dict[str, Any] = {
+        d: {"judge": j, "human": h,
+            "by_level": {k: a.as_dict() for k, a in stats.alignment_by_level(j, h).items()},
+            **stats.alignment(j, h).as_dict()}
         for d, (j, h) in by_dimension.items()
-    }
+    }  # fmt: skip
+    return found, unscored
 
 
 def pairwise(records: Sequence[dict[str, Any]]) -> dict[str, dict[str, Any]]:

@@ -29,6 +29,7 @@ counted; the run goes on with the next item.
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
@@ -75,6 +76,7 @@ SESSION_GAP = timedelta(days=1)
 LINE_GAP = timedelta(minutes=1)
 TURN_TASKS = ("reply", "strategy", "memory")
 PLUGIN = "emotion-plugin"  # the "system" of emotion items: the classifier every variant shares
+HIDDEN = {"id", "source", "gold", "persona", "answer", "evidence", "labels", "ratings", "reference"}
 
 
 class EvaluationError(EvalError):
@@ -93,16 +95,33 @@ def digest(*parts: object) -> str:
     return hashlib.sha256(text.encode()).hexdigest()[:16]
 
 
-def item_digest(item: AnyItem) -> str:
-    return digest(item.model_dump(mode="json"))
+def input_digest(item: AnyItem) -> str:
+    """What the system under test is given: gold, the hidden persona, the id and the source
+    are left out, so correcting gold re-scores an item without running it again."""
+    return digest(item.model_dump(mode="json", exclude=HIDDEN))
+
+
+def past_digest(item: AnyItem) -> str:
+    """The person and their history: items with one past share its ingestion."""
+    return digest(
+        getattr(item, "user", ""), [ln.model_dump(mode="json") for ln in history_of(item)]
+    )
+
+
+def history_of(item: AnyItem) -> list[Line]:
+    return list(getattr(item, "history", []))
+
+
+def context_of(item: AnyItem) -> list[Line]:
+    return [] if isinstance(item, MemoryItem) else list(getattr(item, "context", []))
 
 
 def user_of(item: AnyItem) -> str:
-    """The store's user id for an item: one per item (items of one person may differ in their
-    past), readable, within the store's name rules."""
+    """The store's user id for an item's past: one per (person, history), readable, within the
+    store's name rules."""
     name = getattr(item, "user", "") or item.task
     safe = "".join(c if c.isalnum() or c in "_.-" else "-" for c in name)[:40].strip("-_.")
-    return f"{safe or 'u'}-{item_digest(item)[:12]}"
+    return f"{safe or 'u'}-{past_digest(item)[:12]}"
 
 
 @dataclass
@@ -144,6 +163,7 @@ class Evaluation:
         systems: Sequence[str],
         judge: Judge | None = None,
         judge_name: str = "",
+        judge_sha: str = "",
         rubrics: Sequence[str] = ("likert", "epitome", "personaemp"),
         pairwise: bool = False,
         limit: int | None = None,
@@ -161,6 +181,10 @@ class Evaluation:
         self.loaded, self.settings, self.dir = loaded, settings, report_dir
         self.systems = list(dict.fromkeys(systems))
         self.judge, self.judge_name, self.rubrics = judge, judge_name, list(rubrics)
+        self.judge_sha = judge_sha
+        if pairwise and "full" not in systems:
+            raise EvaluationError("--pairwise compares each system with full: add full to "
+                                  "--systems.")  # fmt: skip
         self.pairwise, self.resume, self.limit = pairwise, resume, limit
         self.given = dict(given or {})
         self.on_progress = on_progress or (lambda _: None)
@@ -172,10 +196,11 @@ class Evaluation:
         # path removed and reused would meet a client whose files are gone.
         self.work = self.dir / WORK_DIR / f"{os.getpid()}-{uuid.uuid4().hex[:8]}"
         self.done: dict[str, dict[str, Any]] = {}
+        self.used: list[tuple[str, str]] = []  # (key, item id) of this run's steps, in order
 
     # --- the report dir ----------------------------------------------------------------------
     def describe(self) -> dict[str, Any]:
-        models = model_digests(self.settings, self.judge_name)
+        models = model_digests(self.settings, "")
         return {
             "format": FORMAT,
             "files": self.loaded.files,
@@ -186,9 +211,7 @@ class Evaluation:
             "model_sha256": models.get(self.settings.model, {}).get("sha256"),
             "base_url": self.settings.base_url,
             "judge": self.judge_name or None,
-            "judge_sha256": models.get(self.judge_name, {}).get("sha256")
-            if self.judge_name
-            else None,
+            "judge_sha256": self.judge_sha or None,
             "rubrics": self.rubrics if self.judge else [],
             "pairwise": self.pairwise,
             "seed": self.settings.seed,
@@ -199,34 +222,67 @@ class Evaluation:
         }
 
     def prepare(self) -> None:
-        records = self.dir / RECORDS
-        if records.exists() and not self.resume:
+        """Create the report dir, or check that `resume` continues one made with the same
+        model and judge files."""
+        records, run_file = self.dir / RECORDS, self.dir / RUN_FILE
+        started = records.exists() or run_file.exists()
+        if started and not self.resume:
             raise EvaluationError(
                 f"{self.dir} already holds an evaluation; pass --resume to continue it (finished "
                 "steps are reused), or choose another --report dir."
             )
-        if self.dir.exists() and any(self.dir.iterdir()) and not records.exists():
+        if self.dir.exists() and any(self.dir.iterdir()) and not started:
             raise EvaluationError(f"{self.dir} is not empty and holds no evaluation; choose "
                                   "another --report dir.")  # fmt: skip
+        described = self.describe()
+        if run_file.exists():
+            before = json.loads(run_file.read_text(encoding="utf-8"))
+            for key, what in (("model_sha256", "model"), ("judge_sha256", "judge")):
+                if before.get(what) == described[what] and before.get(key) != described[key]:
+                    raise EvaluationError(
+                        f"{self.dir} was made with another file for the {what} "
+                        f"{described[what]!r} (sha256 {before.get(key)} vs {described[key]}); "
+                        "use another --report dir."
+                    )
         self.dir.mkdir(parents=True, exist_ok=True)
         self.journal = Journal(records)
         self.done = {r["key"]: r for r in self.journal.records if "key" in r}
-        write_json(self.dir / RUN_FILE, self.describe())
+        write_json(run_file, described)
 
     # --- keys --------------------------------------------------------------------------------
     @property
     def model_key(self) -> str:
+        """The agent's model and sampling (run.json keeps the file's sha256; resuming with
+        another file under the same name is refused)."""
         return digest(self.settings.model, self.settings.base_url, self.settings.seed,
-                      self.settings.temperature)  # fmt: skip
+                      self.settings.temperature, self.settings.max_tokens)  # fmt: skip
 
-    def key(self, kind: str, item: AnyItem, *parts: object) -> str:
-        return digest(kind, item_digest(item), self.model_key, *parts)
+    def output_key(self, item: AnyItem, system: str) -> str:
+        return digest("output", input_digest(item), self.model_key, system)
 
-    def judge_key(self, item: AnyItem, system: str, rubric: str) -> str:
-        return self.key("verdict", item, system, rubric, self.judge_name)
+    def past_key(self, item: AnyItem) -> str:
+        return digest("past", past_digest(item), self.model_key)
 
-    def finished(self, key: str) -> dict[str, Any] | None:
-        """The journalled result of a step, unless it failed (a failed step runs again)."""
+    def verdict_key(self, item: ReplyItem, system: str, rubric: str) -> str:
+        """What the judge saw: the reply (its output's key), the persona notes, the rubric."""
+        return digest("verdict", self.output_key(item, system), persona_notes(item), rubric,
+                      self.judge_name)  # fmt: skip
+
+    def pair_key(self, item: ReplyItem, system: str) -> str:
+        return digest("pair", self.output_key(item, system), self.output_key(item, "full"),
+                      persona_notes(item), self.judge_name)  # fmt: skip
+
+    def rating_key(self, item: RatingItem) -> str:
+        return digest("rating", item.context, item.response, self.judge_name)
+
+    def emotion_key(self, item: EmotionItem) -> str:
+        return digest("emotion", item.text)
+
+    def finished(self, key: str, item: str | None = None) -> dict[str, Any] | None:
+        """The journalled result of a step, unless it failed (a failed step runs again); with
+        `item`, the step is one of this run's (the report reads only those)."""
+        if item is not None:
+            self.used.append((key, item))
         found = self.done.get(key)
         return None if found is None or "error" in found else found
 
@@ -281,15 +337,26 @@ class Evaluation:
                             self.compare(item, system)
                             step(f"{item.id} · {system} vs full")
         self.close()
-        assert self.journal is not None
         run = json.loads((self.dir / RUN_FILE).read_text(encoding="utf-8"))
-        return write_report(
-            self.dir, self.items, self.journal.records, self.systems,
-            seed=self.settings.seed, run=run,
-        )  # fmt: skip
+        return write_report(self.dir, self.items, self.current(), self.systems,
+                            seed=self.settings.seed, run=run)  # fmt: skip
+
+    def current(self) -> list[dict[str, Any]]:
+        """This run's records, each under the item it was used for (a record shared by items
+        with the same inputs appears once per item); stale records of changed items, other
+        models or judges stay in the journal but out of the report."""
+        seen: set[tuple[str, str]] = set()
+        found = []
+        for key, item in self.used:
+            if (key, item) not in seen and key in self.done:
+                seen.add((key, item))
+                found.append({**self.done[key], "item": item})
+        return found
 
     def close(self) -> None:
-        shutil.rmtree(self.dir / WORK_DIR, ignore_errors=True)
+        shutil.rmtree(self.work, ignore_errors=True)
+        with contextlib.suppress(OSError):  # only if no other run works here
+            (self.dir / WORK_DIR).rmdir()
 
     # --- the systems -------------------------------------------------------------------------
     def context(self, system: str) -> Context:
@@ -321,75 +388,74 @@ class Evaluation:
 
     # --- one item through one system ---------------------------------------------------------
     def output(self, item: ReplyItem | StrategyItem | MemoryItem, system: str) -> dict[str, Any]:
-        key = self.key("output", item, system)
-        if found := self.finished(key):
+        key = self.output_key(item, system)
+        self.finished(self.past_key(item), item.id)  # its past's traits are this run's too
+        if found := self.finished(key, item.id):
             return found
-        started = time.perf_counter()
         try:
             past = self.past(item)
             record = self.answer(item, system, past)
         except (AgentError, MemoryLayerError, EvalError, OSError, ValueError) as exc:
             record = {"error": f"{type(exc).__name__}: {exc}"}
-        return self.record({
-            "type": "output", "key": key, "item": item.id, "task": item.task, "system": system,
-            "seconds": round(time.perf_counter() - started, 3), **record,
-        })  # fmt: skip
+        return self.record({"type": "output", "key": key, "item": item.id, "task": item.task,
+                            "system": system, **record})  # fmt: skip
 
     def past(self, item: ReplyItem | StrategyItem | MemoryItem) -> dict[str, Any]:
-        """Ingest the item's history and context once (base store), export the person, and
-        journal the export with the traits after each history session."""
-        key = self.key("past", item)
-        if found := self.finished(key):
+        """Ingest the person's history once (base store), export the person, and journal the
+        export with the traits after each history session and each history line's memories."""
+        key = self.past_key(item)
+        if found := self.finished(key, item.id):
             return found
         from agent.ingest import HistoryMessage, ingest
         from memory.privacy import export_user
 
-        context, user = self.context("base"), user_of(item)
-        clock = self._clocks["base"]
+        context, user, clock = self.context("base"), user_of(item), self._clocks["base"]
         if context.store.db["users"].count_where("id = ?", [user]):
             context.forget_user(user)  # a half-done earlier attempt
         context.store.ensure_user(user)
-        history = list(getattr(item, "history", []))
-        timeline = Timeline.of(history, item.context if not isinstance(item, MemoryItem) else [])
+        history = history_of(item)
         messages = [
             HistoryMessage(role=line.role, text=line.text, time=at, session=label)
-            for line, at, label in timeline.lines
+            for line, at, label in Timeline.of(history, []).lines
         ]
         curve: list[dict[str, Any]] = []
-        source = f"eval-{item_digest(item)}"
-        for n, label in enumerate(dict.fromkeys(m.session for m in messages[: len(history)])):
-            session = [m for m in messages[: len(history)] if m.session == label]
+        for n, label in enumerate(dict.fromkeys(m.session for m in messages)):
+            session = [m for m in messages if m.session == label]
             clock.set(session[-1].time)
-            ingest(context, user, session, source=f"{source}-{n}")
+            ingest(context, user, session, source=f"eval-{past_digest(item)}-{n}")
             curve.append({"session": label, "traits": trait_values(context, user)})
-        current = messages[len(history) :]
-        if current:
-            clock.set(current[-1].time)
-            ingest(context, user, current, source=f"{source}-current", drain=False)
-        evidence = evidence_memories(context, user, item) if isinstance(item, MemoryItem) else []
         return self.record({
             "type": "past", "key": key, "item": item.id, "user": user,
             "export": export_user(context.store.db, user), "traits_curve": curve,
-            "evidence_memories": evidence, "end": timeline.end.isoformat(),
-            "current_session": bool(current),
+            "line_memories": line_memories(context, user, history),
         })  # fmt: skip
 
     def answer(
         self, item: ReplyItem | StrategyItem | MemoryItem, system: str, past: dict[str, Any]
     ) -> dict[str, Any]:
+        """The person's past imported into this system's store, the earlier lines of this
+        conversation stored (not mined), then the message answered as one real turn."""
+        from agent.ingest import HistoryMessage, ingest
         from memory.privacy import import_user
 
-        context, user = self.context(system), past["user"]
-        agent = self.agent(system)
+        context, user, clock = self.context(system), past["user"], self._clocks[system]
         if context.store.db["users"].count_where("id = ?", [user]):
-            context.forget_user(user)  # an interrupted attempt: start the item clean
+            context.forget_user(user)  # an earlier item with this past, or an interrupted one
         import_user(context.store.db, context.memories, past["export"])
-        clock = self._clocks[system]
-        clock.set(datetime.fromisoformat(past["end"]) + LINE_GAP)
-        session = context.store.latest_session(user) if past["current_session"] else None
+        timeline = Timeline.of(history_of(item), context_of(item))
+        current = timeline.lines[len(history_of(item)) :]
+        if current:
+            messages = [HistoryMessage(role=ln.role, text=ln.text, time=at, session=label)
+                        for ln, at, label in current]  # fmt: skip
+            clock.set(messages[-1].time)
+            ingest(context, user, messages, source=f"eval-{input_digest(item)}", drain=False)
+        clock.set(timeline.end + LINE_GAP)
+        session = context.store.latest_session(user) if current else None
         session = session or context.store.new_session(user, f"eval {item.id}")
         message = item.question if isinstance(item, MemoryItem) else item.message
-        result = agent.run_turn(user, session, message, turn_id=f"{user}-{system}")
+        started = time.perf_counter()
+        result = self.agent(system).run_turn(user, session, message, turn_id=f"{user}-{system}")
+        seconds = round(time.perf_counter() - started, 3)
         if result.rejected:
             return {"error": f"the message was rejected: {result.rejected}"}
         turn = context.store.get_turn(result.turn_id)
@@ -397,13 +463,19 @@ class Evaluation:
         trace = turn.trace
         used = [m.id for m in trace.memories_used]
         owner = owners_of(context, used) if used else {}
+        analysed = (
+            trace.analysis is not None
+            and context.variant.cause_analysis
+            and not any(d.startswith("analyze_cause") for d in trace.degraded)
+        )  # the stand-in analysis (no-ebg, or a failed call) is not a cause found
         return {
             "user": user,
             "message": message,
             "reply": turn.reply,
             "crisis": turn.crisis,
+            "seconds": seconds,
             "emotion": trace.emotion.label if trace.emotion else None,
-            "cause_span": trace.analysis.cause_span if trace.analysis else None,
+            "cause_span": trace.analysis.cause_span if trace.analysis and analysed else None,
             "strategy": trace.plan.strategy if trace.plan else None,
             "lens": trace.plan.lens if trace.plan else None,
             "memories": [{"id": m.id, "text": m.text} for m in trace.memories_used],
@@ -413,15 +485,16 @@ class Evaluation:
         }
 
     def emotion(self, item: EmotionItem) -> dict[str, Any]:
-        key = self.key("output", item, PLUGIN)
-        if found := self.finished(key):
+        key = self.emotion_key(item)
+        if found := self.finished(key, item.id):
             return found
-        reading = self.context(PLUGIN).read_emotion(item.text)
-        return self.record({
-            "type": "output", "key": key, "item": item.id, "task": "emotion",
-            "system": PLUGIN, "emotion": reading.label,
-            "top": [s.label for s in reading.top[:3]],
-        })  # fmt: skip
+        try:
+            reading = self.context(PLUGIN).read_emotion(item.text)
+            found = {"emotion": reading.label, "top": [s.label for s in reading.top[:3]]}
+        except (AgentError, OSError, ValueError) as exc:
+            found = {"error": f"{type(exc).__name__}: {exc}"}
+        return self.record({"type": "output", "key": key, "item": item.id, "task": "emotion",
+                            "system": PLUGIN, **found})  # fmt: skip
 
     # --- the judge ---------------------------------------------------------------------------
     def verdicts(self, item: ReplyItem, system: str, output: dict[str, Any]) -> None:
@@ -429,8 +502,8 @@ class Evaluation:
         if not output.get("reply") or output.get("crisis"):
             return
         for rubric in self.rubrics:
-            key = self.judge_key(item, system, rubric)
-            if self.finished(key):
+            key = self.verdict_key(item, system, rubric)
+            if self.finished(key, item.id):
                 continue
             try:
                 verdict = self.judge.score(
@@ -445,11 +518,11 @@ class Evaluation:
 
     def compare(self, item: ReplyItem, system: str) -> None:
         assert self.judge is not None
-        key = self.key("pair", item, system, self.judge_name)
-        if self.finished(key):
+        key = self.pair_key(item, system)
+        if self.finished(key, item.id):
             return
-        mine = (self.finished(self.key("output", item, system)) or {}).get("reply")
-        full = (self.finished(self.key("output", item, "full")) or {}).get("reply")
+        mine = (self.finished(self.output_key(item, system)) or {}).get("reply")
+        full = (self.finished(self.output_key(item, "full")) or {}).get("reply")
         if not mine or not full:
             return
         try:
@@ -464,8 +537,8 @@ class Evaluation:
 
     def rate(self, item: RatingItem) -> None:
         assert self.judge is not None
-        key = self.key("rating", item, self.judge_name)
-        if self.finished(key):
+        key = self.rating_key(item)
+        if self.finished(key, item.id):
             return
         try:
             verdict = self.judge.score("epitome", context=item.context, response=item.response)
@@ -503,13 +576,16 @@ def trait_values(context: Context, user: str) -> dict[str, float]:
     return {name: t.value for name, t in context.traits.values(user).items()}
 
 
-def evidence_memories(context: Context, user: str, item: MemoryItem) -> list[list[str]]:
-    """For each evidence line, the ids of the memories extracted from the turn that holds it."""
+def line_memories(context: Context, user: str, history: Sequence[Line]) -> list[list[str]]:
+    """For each history line, the ids of the memories extracted from the turn that holds it
+    (a person's consecutive lines are one turn's message; assistant lines hold none)."""
     turns = context.store.turns(user)
     found = []
-    for index in item.evidence:
-        text = " ".join(item.history[index].text.split())
-        holders = [t for t in turns if text in " ".join(t.user_text.split())]
+    for line in history:
+        text = " ".join(line.text.split())
+        holders = [
+            t for t in turns if line.role == "user" and text in " ".join(t.user_text.split())
+        ]
         found.append([m.id for t in holders for m in context.memories.from_turn(user, t.id)])
     return found
 

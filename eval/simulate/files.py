@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import math
 import os
 import platform
 from collections.abc import Iterator
@@ -95,6 +96,17 @@ class Journal:
             handle.flush()
             os.fsync(handle.fileno())
         self.records.append(record)
+
+
+def clean(value: Any) -> Any:
+    """JSON-safe: NaN and infinities become null (JSON has no NaN)."""
+    if isinstance(value, float):
+        return value if math.isfinite(value) else None
+    if isinstance(value, dict):
+        return {k: clean(v) for k, v in value.items()}
+    if isinstance(value, list | tuple):
+        return [clean(v) for v in value]
+    return value
 
 
 def scenario_digest(scenario: Scenario) -> str:

@@ -22,7 +22,6 @@ from __future__ import annotations
 
 import hashlib
 import json
-import re
 import threading
 import time
 from collections.abc import Callable
@@ -34,6 +33,7 @@ from typing import TYPE_CHECKING, Any
 
 from agent.errors import AgentError
 from eval.errors import EvalError
+from eval.offline.metrics import mentions_any
 from eval.simulate.files import (
     PEOPLE_DIR,
     RUN_FILE,
@@ -493,12 +493,6 @@ class PersonRun:
             transcript_markdown(self.sim.scenario, self.person, self.journal.records),
             encoding="utf-8",
         )
-
-
-def mentions_any(text: str, words: list[str]) -> bool:
-    """Whether any of the words (or phrases) is in the text as a whole word, in any case:
-    "23" is not found in "2023"."""
-    return any(re.search(rf"(?<!\w){re.escape(word)}(?!\w)", text, re.IGNORECASE) for word in words)
 
 
 def owners_of(context: Context, memory_ids: list[str]) -> dict[str, str]:

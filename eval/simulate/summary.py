@@ -329,8 +329,12 @@ def merge_runs(run_dirs: list[Path], out: Path) -> dict[str, Any]:
 
 
 def fmt(value: Any, digits: int = 2) -> str:
-    if value is None:
+    """A number for a table: "–" for none (or NaN), `digits` decimals, tiny values (p-values)
+    in significant digits so they do not read as 0."""
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
         return "–"
+    if isinstance(value, float) and value and abs(value) < 10**-digits:
+        return f"{value:.2g}"
     if isinstance(value, float | int) and not isinstance(value, bool):
         return f"{value:.{digits}f}"
     return str(value)

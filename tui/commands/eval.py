@@ -177,7 +177,7 @@ def print_summary(results: dict[str, Any]) -> None:
 
 
 def value_text(row: dict[str, Any] | None) -> str:
-    from eval.offline.report import fmt
+    from eval.simulate.summary import fmt
 
     if row is None:
         return "–"
@@ -258,7 +258,7 @@ def print_alignment(found: dict[str, Any]) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from eval.offline.report import fmt
+    from eval.simulate.summary import fmt
 
     table = Table(title="judge vs humans (overall)", title_justify="left")
     for column in ("dimension", "n", "Pearson r", "p", "Spearman", "Cohen's d", "Wasserstein",
