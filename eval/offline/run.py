@@ -212,6 +212,8 @@ class Evaluation:
             "base_url": self.settings.base_url,
             "judge": self.judge_name or None,
             "judge_sha256": self.judge_sha or None,
+            "judge_is_agent": bool(self.judge_sha)
+            and self.judge_sha == models.get(self.settings.model, {}).get("sha256"),
             "rubrics": self.rubrics if self.judge else [],
             "pairwise": self.pairwise,
             "seed": self.settings.seed,

@@ -128,14 +128,19 @@ def run_command(
             )
         extra = {"seed": seed} if seed is not None else {}
         settings = settings_from(**options, **extra)
-        judge = (
-            build_judge(settings, judge_model, judge_base_url, judge_api_key)
-            if judge_model or judge_base_url else None
-        )  # fmt: skip
+        judge, judge_name, judge_sha = None, "", ""
+        if judge_model or judge_base_url:
+            from eval.offline.judge import judge_identity
+
+            judge = build_judge(settings, judge_model, judge_base_url, judge_api_key)
+            judge_name, judge_sha = judge_identity(
+                settings, model=judge_model, base_url=judge_base_url or ""
+            )
+            warn_if_self_judging(settings, judge_sha)
         evaluation = Evaluation(
             loaded, settings, report_dir,
             systems=[s.strip() for s in systems.split(",") if s.strip()],
-            judge=judge, judge_name=judge_model or (settings.model if judge else ""),
+            judge=judge, judge_name=judge_name, judge_sha=judge_sha,
             rubrics=chosen, pairwise=pairwise, limit=limit, resume=resume,
         )  # fmt: skip
         with progress_bars(transient=False) as update:
@@ -153,6 +158,20 @@ def run_command(
         click.echo(f"{len(failed)} step(s) failed (listed in the report); run the same command "
                    "with --resume to retry them after fixing the cause.", err=True)  # fmt: skip
     click.echo(f"report: {report_dir / 'report.html'} (results.json, records.jsonl)")
+
+
+def warn_if_self_judging(settings: Settings, judge_sha: str) -> None:
+    """A judge with the agent's own weights rates its own words (self-preference): allowed, as
+    the only model at hand may be the agent's, but said."""
+    from eval.simulate.files import model_digests
+
+    agent_sha = model_digests(settings, "").get(settings.model, {}).get("sha256")
+    if agent_sha and agent_sha == judge_sha:
+        click.echo(
+            "warning: the judge has the agent's own weights (it rates its own replies, which "
+            "favours them); use another --judge-model for numbers you publish.",
+            err=True,
+        )
 
 
 def print_summary(results: dict[str, Any]) -> None:
