@@ -285,6 +285,16 @@ def test_a_run_stopped_before_its_first_step_resumes(tmp_path: Path) -> None:
     assert results["tasks"]["reply"] == 2 and results["failures"] == []
 
 
+def test_resume_refuses_another_file_under_the_same_model_name(tmp_path: Path) -> None:
+    evaluation(tmp_path, systems=["single-call"]).prepare()
+    run_file = tmp_path / "report" / "run.json"
+    run = json.loads(run_file.read_text())
+    assert run["model_sha256"]
+    run_file.write_text(json.dumps({**run, "model_sha256": "0" * 64}))
+    with pytest.raises(EvaluationError, match="another file for the model"):
+        evaluation(tmp_path, systems=["single-call"], resume=True).prepare()
+
+
 def test_gold_changes_rescore_without_running_again(tmp_path: Path) -> None:
     """Outputs are keyed by what the system is given: corrected gold re-scores the cached
     turns, and the report reads only this run's records."""

@@ -240,7 +240,8 @@ class Evaluation:
         if run_file.exists():
             before = json.loads(run_file.read_text(encoding="utf-8"))
             for key, what in (("model_sha256", "model"), ("judge_sha256", "judge")):
-                if before.get(what) == described[what] and before.get(key) != described[key]:
+                known = before.get(key) and described[key]  # an endpoint's weights are unknown
+                if before.get(what) == described[what] and known and before[key] != described[key]:
                     raise EvaluationError(
                         f"{self.dir} was made with another file for the {what} "
                         f"{described[what]!r} (sha256 {before.get(key)} vs {described[key]}); "
