@@ -88,5 +88,5 @@ def new_figure(size: tuple[float, float]) -> Figure:
 def save(figure: Figure, path: Path) -> Path:
     """Lay the figure out tightly and write it to `path` as a PNG."""
     figure.tight_layout()
-    figure.savefig(path, format="png")
+    figure.savefig(path, format="png", bbox_inches="tight")  # long strategy names fit
     return Path(path)

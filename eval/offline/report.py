@@ -114,7 +114,7 @@ def bars(path: Path, task: str, rows: Sequence[dict[str, Any]]) -> str:
         ax.axis("off")
     figure.suptitle(f"{task} items: value per system with bootstrap 95% interval", fontsize=9)
     figure.tight_layout()
-    figure.savefig(path, dpi=110)
+    figure.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(figure)
     return path.name
 
@@ -129,7 +129,7 @@ def trait_plot(path: Path, curve: Sequence[dict[str, Any]]) -> str:
     ax.set_title("Inferred traits against hidden traits", fontsize=9)
     ax.set_xticks([p["session"] for p in curve])
     figure.tight_layout()
-    figure.savefig(path, dpi=110)
+    figure.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(figure)
     return path.name
 
@@ -148,7 +148,7 @@ def pairwise_plot(path: Path, found: dict[str, dict[str, Any]]) -> str:
     ax.set_xlabel("share of items, against full (judge, both orders)")
     ax.legend(fontsize=7, ncol=3, loc="lower right")
     figure.tight_layout()
-    figure.savefig(path, dpi=110)
+    figure.savefig(path, dpi=110, bbox_inches="tight")
     plt.close(figure)
     return path.name
 
