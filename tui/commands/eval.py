@@ -285,7 +285,7 @@ def print_alignment(found: dict[str, Any]) -> None:
         table.add_column(column, justify="right")
     for dimension, result in found.get("dimensions", {}).items():
         a = result.get("alignment", {}).get("all", {})
-        table.add_row(dimension, fmt(a.get("n")), fmt(a.get("pearson_r")), fmt(a.get("pearson_p")),
-                      fmt(a.get("spearman_rho")), fmt(a.get("cohens_d")),
+        table.add_row(dimension, fmt(a.get("n"), 0), fmt(a.get("pearson_r")),
+                      fmt(a.get("pearson_p")), fmt(a.get("spearman_rho")), fmt(a.get("cohens_d")),
                       fmt(a.get("wasserstein")), fmt(result.get("exact_agreement")))  # fmt: skip
     Console().print(table)
