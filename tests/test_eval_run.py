@@ -281,8 +281,11 @@ def test_a_run_stopped_before_its_first_step_resumes(tmp_path: Path) -> None:
     stopped = evaluation(tmp_path, systems=["single-call"])
     stopped.prepare()  # run.json written; killed before any step was journalled
     assert (tmp_path / "report" / "run.json").exists()
+    stale = tmp_path / "report" / "work" / "999999999-dead"  # a killed run's stores
+    stale.mkdir(parents=True)
     results = evaluation(tmp_path, systems=["single-call"], resume=True).run()
     assert results["tasks"]["reply"] == 2 and results["failures"] == []
+    assert not (tmp_path / "report" / "work").exists()
 
 
 def test_resume_refuses_another_file_under_the_same_model_name(tmp_path: Path) -> None:

@@ -192,6 +192,7 @@ class Evaluation:
                         "use another --report dir."
                     )
         self.dir.mkdir(parents=True, exist_ok=True)
+        remove_stale_work(self.dir / WORK_DIR)
         self.journal = Journal(records)
         self.done = {r["key"]: r for r in self.journal.records if "key" in r}
         write_json(run_file, described)
@@ -499,3 +500,24 @@ class Evaluation:
             "type": "rating", "key": key, "item": item.id, "judge": self.judge_name,
             "human": {d: sum(v) / len(v) for d, v in human.items()}, **found,
         })  # fmt: skip
+
+
+def remove_stale_work(folder: Path) -> None:
+    """Remove the work dirs of runs whose process is gone (a kill leaves its stores behind;
+    everything they held is in the journal)."""
+    if not folder.is_dir():
+        return
+    for work in folder.iterdir():
+        pid = work.name.split("-", 1)[0]
+        if pid.isdigit() and not process_alive(int(pid)):
+            shutil.rmtree(work, ignore_errors=True)
+
+
+def process_alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:
+        return True
+    return True
