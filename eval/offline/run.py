@@ -7,24 +7,27 @@
 The systems are the pipeline variants of `agent.variants` (real configurations of the one
 graph). For each item that needs a turn (`reply`, `strategy`, `memory`):
 
-1. its past is prepared once: `history` sessions are ingested through `agent.ingest` one at a
-   time into a base store (memories extracted, traits inferred; the traits after each session
-   are the trait-error curve), then `context` lines become the current conversation (stored,
-   not mined). The person is exported (`memory.privacy.export_user`) and the document cached;
-2. each system imports that export into its own store (one data dir per system, one user per
-   item, so what one system says never reaches another's context), and answers the message
-   as one real turn (`agent.runner.Agent.run_turn`) under a simulated clock a minute after the
-   last line;
-3. the reply and its trace are journalled; the judge then rates each reply on each rubric, and
-   with `pairwise` compares it with `full`'s reply (both orders).
+1. the person's past is prepared once per (person, history): `history` sessions are ingested
+   through `agent.ingest` one at a time into a base store (memories extracted, traits
+   inferred; the traits after each session are the trait-error curve, each history line's
+   memories the evidence for recall@k), and the person is exported
+   (`memory.privacy.export_user`) into the journal;
+2. each system imports that export into its own store (one data dir per system; one user per
+   person and history, so what one system says never reaches another's context), stores the
+   earlier lines of this conversation (not mined), and answers the message as one real turn
+   (`agent.runner.Agent.run_turn`) under a simulated clock a minute after the last line;
+3. the reply and a summary of its trace are journalled; the judge then rates each reply on
+   each rubric, and with `pairwise` compares it with `full`'s reply (both orders).
 
 `emotion` items go through the emotion plug-in the variants share (single-call reads no
 emotion); `rating` items are rated by the judge to check it against humans.
 
-Every step is appended to `records.jsonl` (fsynced) under a key of (item content, system,
-model, seed) or (…, judge, rubric), so `resume` skips what is done and a changed item, model
-or judge is recomputed, never mixed. A step that fails is journalled with its reason and
-counted; the run goes on with the next item.
+Every step is appended to `records.jsonl` (fsynced) under a key of what it was given
+(`eval.offline.inputs`: an output's key is the item's inputs, the system, the model and
+sampling; a verdict's adds the persona notes, rubric and judge), so `resume` skips what is
+done, a changed input, model or judge runs again, and corrected gold only re-scores. A step
+that fails is journalled with its reason and retried on resume; the run goes on meanwhile.
+The report is built from this run's steps only.
 """
 
 from __future__ import annotations
