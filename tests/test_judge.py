@@ -310,3 +310,16 @@ def test_a_judge_that_never_gives_a_verdict_stops_the_run(tmp_path):
     assert len(fake.calls) == 2 * MAX_FAILURES_IN_A_ROW
     records = (tmp_path / "report" / "records.jsonl").read_text().splitlines()
     assert sum('"failed"' in r for r in records) == MAX_FAILURES_IN_A_ROW
+
+
+def test_blank_criteria_are_dropped_and_one_real_one_is_needed() -> None:
+    from pydantic import ValidationError
+
+    from eval.offline.judge import PairVerdict
+
+    kept = PairVerdict.model_validate(
+        {"criteria": ["A names her feeling", " ", " "], "better": "A"}
+    )
+    assert kept.criteria == ["A names her feeling"]
+    with pytest.raises(ValidationError):
+        PairVerdict.model_validate({"criteria": [" ", " "], "better": "A"})

@@ -28,7 +28,7 @@ from typing import TYPE_CHECKING, Annotated, Any, Literal, TypeVar
 
 from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
-from pydantic import BaseModel, ConfigDict, Field, SecretStr
+from pydantic import BaseModel, BeforeValidator, ConfigDict, Field, SecretStr
 
 from agent.errors import LLMError, StructuredOutputError
 from agent.llm import (
@@ -122,7 +122,21 @@ this order:
 "better": "A", "B" or "tie\""""
 
 Criterion = Annotated[str, line(1, 160, "One thing checked and what was seen in this reply.")]
-Criteria = Annotated[list[Criterion], Field(min_length=1, max_length=4)]
+
+
+def drop_blank(value: Any) -> Any:
+    """Blank criteria are dropped (the grammar allows " ", which stripping empties; a small
+    model pads the list with them); at least one real one must remain."""
+    return (
+        [c for c in value if not isinstance(c, str) or c.strip()]
+        if isinstance(value, list)
+        else value
+    )
+
+
+Criteria = Annotated[
+    list[Criterion], BeforeValidator(drop_blank), Field(min_length=1, max_length=4)
+]
 
 
 class JudgeError(EvalError):
