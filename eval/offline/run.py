@@ -469,12 +469,12 @@ class Evaluation:
 
     def compare(self, item: ReplyItem, system: str) -> None:
         assert self.judge is not None
+        outputs = [self.finished(self.output_key(item, s)) or {} for s in (system, "full")]
+        if not all(o.get("reply") and not o.get("crisis") for o in outputs):
+            return  # nothing to compare, or a crisis reply (the judge rates none)
+        mine, full = (o["reply"] for o in outputs)
         key = self.pair_key(item, system)
         if self.finished(key, item.id):
-            return
-        mine = (self.finished(self.output_key(item, system)) or {}).get("reply")
-        full = (self.finished(self.output_key(item, "full")) or {}).get("reply")
-        if not mine or not full:
             return
         try:
             found = self.judge.compare(
