@@ -14,7 +14,6 @@ from eval.offline.metrics import (
     mentions_any,
     normalize_tokens,
     preference_bias,
-    preference_fit,
     recall_at_k,
     span_f1,
     strategy_preferences,
@@ -196,18 +195,20 @@ def test_strategy_scores_handles_invalid_predictions_and_bad_gold() -> None:
 
 
 def test_preference_fit() -> None:
-    assert preference_fit("Question", ["Question"], ["Information"]) == {
-        "preferred": True,
-        "disliked": False,
-    }
-    assert preference_fit(None, ["Question"], ["Information"]) == {
-        "preferred": None,
-        "disliked": None,
-    }
-    assert preference_fit("Information", [], ["Information"]) == {
-        "preferred": None,
-        "disliked": True,
-    }
+    """The preferred / disliked / acceptable share of a reply item (eval.offline.results)."""
+    from eval.offline.items import ReplyItem
+    from eval.offline.results import strategy_in
+
+    item = ReplyItem(task="reply", id="r", user="u", message="m",
+                     gold={"preferred": ["Question"], "disliked": ["Information"]})  # fmt: skip
+    fit = {name: strategy_in(name) for name in ("preferred", "disliked", "acceptable")}
+    asked = {"strategy": "Question"}
+    assert fit["preferred"](item, asked, None) == 1.0  # type: ignore[arg-type]
+    assert fit["disliked"](item, asked, None) == 0.0  # type: ignore[arg-type]
+    assert fit["preferred"](item, {"strategy": None}, None) is None  # type: ignore[arg-type]
+    assert fit["acceptable"](item, asked, None) is None  # no such list  # type: ignore[arg-type]
+    told = {"strategy": "Information"}
+    assert fit["disliked"](item, told, None) == 1.0  # type: ignore[arg-type]
 
 
 def test_distinct_n_over_the_corpus() -> None:

@@ -284,7 +284,7 @@ def load_items(paths: Sequence[Path]) -> Loaded:
 def read_lines(path: Path) -> Iterable[tuple[int, str]]:
     """The non-blank lines of a file with their numbers (1-based)."""
     try:
-        text = path.read_text(encoding="utf-8")
+        text = path.read_text(encoding="utf-8-sig")  # a BOM from an editor is not JSON
     except FileNotFoundError:
         raise ItemError(f"{path}: no such file.") from None
     except (OSError, UnicodeDecodeError) as exc:

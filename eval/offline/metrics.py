@@ -221,19 +221,6 @@ def preference_bias(preferences: Mapping[str, float]) -> float:
     return float(np.std(np.fromiter(preferences.values(), dtype=float)))
 
 
-def preference_fit(
-    predicted: str | None, preferred: Collection[str], disliked: Collection[str]
-) -> dict[str, bool | None]:
-    """Say whether a chosen strategy is one the person prefers, and one they dislike.
-
-    Each answer is None when there is no prediction or that list is empty.
-    """
-    return {
-        "preferred": None if predicted is None or not preferred else predicted in preferred,
-        "disliked": None if predicted is None or not disliked else predicted in disliked,
-    }
-
-
 def distinct_n(texts: Sequence[str], n: int) -> float:
     """Distinct-n (Li et al. 2016): distinct n-grams / all n-grams over the whole corpus.
 

@@ -10,7 +10,6 @@ matrices, pairwise outcomes and the judge against human ratings. Every data stri
 
 from __future__ import annotations
 
-import json
 import math
 from collections.abc import Sequence
 from pathlib import Path
@@ -206,8 +205,3 @@ def render(results: dict[str, Any], plots: dict[str, str]) -> str:
         unscored=results["judge_unscored_dimensions"],
         failures=results["failures"], skipped=results["skipped_lines"], f=fmt,
     )  # fmt: skip
-
-
-def load_results(report_dir: Path) -> dict[str, Any]:
-    found: dict[str, Any] = json.loads((report_dir / RESULTS).read_text(encoding="utf-8"))
-    return found

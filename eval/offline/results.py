@@ -56,10 +56,6 @@ class Metric:
     interval: bool = True  # False where resampling items biases the value (distinct-n)
 
 
-def mean_or_nan(values: Sequence[float]) -> float:
-    return fmean(values) if values else math.nan
-
-
 # --- per-item values -------------------------------------------------------------------------
 def emotion_hit(item: AnyItem, out: dict[str, Any], _: Lookup) -> float | None:
     gold = item.gold.emotions if isinstance(item, ReplyItem) else getattr(item, "labels", [])
@@ -183,9 +179,10 @@ def evidence_recall(item: AnyItem, out: dict[str, Any], lookup: Lookup) -> float
     past = lookup.pasts.get(item.id)
     if past is None:
         return None
-    top = {m["id"] for m in out["memories"][:RECALL_K]}
+    ranked = [m["id"] for m in out["memories"]]
     lines = [past["line_memories"][i] for i in item.evidence if i < len(past["line_memories"])]
-    return fmean(float(bool(top & set(ids))) for ids in lines) if lines else None
+    hits = [bool(metrics.recall_at_k(ranked, ids, RECALL_K)) for ids in lines]  # None: missed
+    return fmean(map(float, hits)) if hits else None
 
 
 METRICS: list[Metric] = [

@@ -34,8 +34,8 @@ from __future__ import annotations
 
 import contextlib
 import json
+import logging
 import os
-import shutil
 import time
 import uuid
 from collections.abc import Callable, Sequence
@@ -75,6 +75,8 @@ from eval.offline.items import (
 from eval.simulate.files import Journal, model_digests, versions, write_json
 from eval.simulate.run import owners_of
 from memory.errors import MemoryLayerError
+from memory.jobs import process_alive
+from memory.privacy import remove_tree
 
 if TYPE_CHECKING:
     from agent.context import Context
@@ -83,6 +85,7 @@ if TYPE_CHECKING:
     from eval.offline.judge import Judge
     from memory.clock import SimulatedClock
 
+log = logging.getLogger(__name__)
 RECORDS = "records.jsonl"
 RUN_FILE = "run.json"
 WORK_DIR = "work"
@@ -305,7 +308,7 @@ class Evaluation:
         return found
 
     def close(self) -> None:
-        shutil.rmtree(self.work, ignore_errors=True)
+        warn_left(remove_tree(self.work))
         with contextlib.suppress(OSError):  # only if no other run works here
             (self.dir / WORK_DIR).rmdir()
 
@@ -513,14 +516,10 @@ def remove_stale_work(folder: Path) -> None:
     for work in folder.iterdir():
         pid = work.name.split("-", 1)[0]
         if pid.isdigit() and not process_alive(int(pid)):
-            shutil.rmtree(work, ignore_errors=True)
+            warn_left(remove_tree(work))
 
 
-def process_alive(pid: int) -> bool:
-    try:
-        os.kill(pid, 0)
-    except ProcessLookupError:
-        return False
-    except PermissionError:
-        return True
-    return True
+def warn_left(failures: list[str]) -> None:
+    """Say what of a work dir could not be removed (its contents are in the journal)."""
+    for failure in failures:
+        log.warning("could not remove %s", failure)

@@ -110,18 +110,17 @@ def run_command(
 ) -> None:  # fmt: skip
     """Run the items of BENCHMARKS through each system, judge the replies, write a report."""
     from eval.offline.items import load_items
-    from eval.offline.judge import RUBRICS
+    from eval.offline.judge import JudgeError, parse_rubrics
     from eval.offline.run import Evaluation, Progress
 
     with eval_errors():
         loaded = load_items(list(benchmarks))  # bad lines are named, skipped and counted
         for problem in loaded.problems:
             click.echo(f"skipped: {problem}", err=True)
-        chosen = [r.strip() for r in rubrics.split(",") if r.strip()]
-        unknown = [r for r in chosen if r not in RUBRICS]
-        if unknown:
-            raise click.BadParameter(f"unknown rubric {unknown[0]!r}; choose from: "
-                                     f"{', '.join(RUBRICS)}", param_hint="--rubrics")  # fmt: skip
+        try:
+            chosen = [rubric.name for rubric in parse_rubrics(rubrics)]
+        except JudgeError as exc:
+            raise click.BadParameter(str(exc), param_hint="--rubrics") from exc
         if options.get("variant"):
             raise click.BadParameter(
                 "use --systems to choose variants here", param_hint="--variant"
