@@ -98,6 +98,7 @@ class PlanTrace(Record):
     stage: str = ""
     why: list[str] = Field(default_factory=list)
     scores: dict[str, float] = Field(default_factory=dict)
+    trait_scores: dict[str, float] = Field(default_factory=dict)
     grounding_memory_id: str | None = None
     traits_used: list[str] = Field(default_factory=list)
     lens_definition: str = ""

@@ -58,6 +58,11 @@ class Plan(BaseModel):
     stage: Stage
     why: list[str]
     scores: dict[str, float] = Field(default_factory=dict)
+    trait_scores: dict[str, float] = Field(
+        default_factory=dict,
+        description="The part of each score that came from traits (scores minus these = the "
+        "choice without traits, for ablations replayed on the same turn).",
+    )
     grounding_memory_id: str | None = None
     traits_used: list[str] = Field(default_factory=list)
     answer_from_memory: bool = Field(
@@ -96,6 +101,11 @@ class _Tally:
 
     def best(self) -> str:
         return max(self.score, key=lambda name: (self.score[name], name))
+
+    def from_traits(self) -> dict[str, float]:
+        """Each candidate's score contributed by traits."""
+        return {name: round(sum(v for v, src in self.reasons[name] if src.startswith("trait ")), 6)
+                for name in self.score}  # fmt: skip
 
     def why(self, name: str, limit: int = 3) -> list[str]:
         top = sorted(self.reasons[name], key=lambda item: -abs(item[0]))[:limit]
@@ -187,6 +197,7 @@ def select_plan(
         why=[f"strategy: {r}" for r in strategies.why(strategy)]
         + [f"lens: {r}" for r in lenses.why(lens)],
         scores={**strategies.score, **lenses.score},
+        trait_scores={**strategies.from_traits(), **lenses.from_traits()},
         grounding_memory_id=signals.grounding_memory_id if strategy == "Personal Analogy" else None,
         traits_used=sorted(
             s.split("=")[0].removeprefix("trait ") for s in used if s.startswith("trait ")

@@ -83,3 +83,16 @@ def test_evidence_can_overturn_the_prior():
     plan = select_plan(signals(), evidence={"Question": 2.0})
     assert plan.strategy == "Question"
     assert any("worked for this person" in reason for reason in plan.why)
+
+
+def test_trait_scores_replay_the_choice_without_traits():
+    people = {"wants_advice": T(0.95, 0.9), "wants_to_be_heard": T(0.1, 0.9)}
+    for need in ("vent", "get_advice", "be_validated", "information"):
+        with_traits = select_plan(signals(need=need), people)
+        alone = select_plan(signals(need=need))
+        strategies = {s.name for s in load_catalogue().strategy}
+        base = {n: with_traits.scores[n] - with_traits.trait_scores[n] for n in strategies
+                if n in with_traits.scores}
+        assert max(base, key=lambda n: (base[n], n)) == alone.strategy
+        assert alone.trait_scores and not any(alone.trait_scores.values())
+    assert any(select_plan(signals(need="vent"), people).trait_scores.values())
