@@ -181,6 +181,7 @@ class Services:
         """The memory system the worker runs jobs with: the same stores, plus the LLM fact
         extractor and relation judge (the chat model loads when the first job needs it)."""
         from agent.memory_llm import LLMFactExtractor, LLMRelationJudge
+        from agent.trait_llm import LLMTraitRater
 
         self.memories.judge = LLMRelationJudge(
             lambda: self.background_model, self.structured_method
@@ -189,6 +190,8 @@ class Services:
             store=self.store, memories=self.memories, traits=self.traits,
             outcomes=self.outcomes,
             extractor=LLMFactExtractor(lambda: self.background_model, self.structured_method),
+            rater=LLMTraitRater(lambda: self.background_model, self.structured_method)
+            if self.settings.llm_trait_rating else None,
         )  # fmt: skip
 
     @cached_property

@@ -76,6 +76,11 @@ class Settings(BaseSettings):
         description="llama.cpp threads for prompt and generation (default: the cores, up to 4).",
     )
     seed: int = 7
+    llm_trait_rating: bool = Field(
+        default=False,
+        description="Also let the chat model rate traits from the telling passages (memory "
+        "worker; one call every few turns). Off: the 1.5b model rated everything 3.",
+    )
     request_timeout: float = Field(default=120.0, gt=0)
 
     chroma_url: str | None = Field(

@@ -339,7 +339,7 @@ class MemoryStore:
         marks = ", ".join("?" * len(ids))
         with transaction(self.db):
             for table, column in [("memory_sources", "memory_id"), ("trait_evidence", "source_id"),
-                                  ("memories", "id")]:  # fmt: skip
+                                  ("trait_evidence", "basis"), ("memories", "id")]:  # fmt: skip
                 self.db.execute(
                     f"delete from {table} where user_id = ? and {column} in ({marks})",
                     [user_id, *ids],

@@ -257,3 +257,19 @@ def m006_job_claims(db: Database) -> None:
     """Which process runs a job, so a job whose process died is put back on the queue."""
     if "claimed_by" not in db.table("jobs").columns_dict:
         db.execute("alter table jobs add column claimed_by text")
+
+
+@migration
+def m007_trait_evidence_kinds(db: Database) -> None:
+    """Each trait signal keeps its kind (what it measures by) and the memory a rating rests on."""
+    columns = db.table("trait_evidence").columns_dict
+    for column in ("kind", "basis"):
+        if column not in columns:
+            db.execute(f"alter table trait_evidence add column {column} text")
+    db.execute(
+        """update trait_evidence set kind = case
+             when why like 'needed %' then 'need' when why like 'felt %' then 'emotion'
+             when why like 'said %' then 'marker' when why like 'wrote %' then 'length'
+             else 'prototype' end
+           where kind is null"""
+    )

@@ -268,6 +268,14 @@ class ConversationStore:
         rows = self.db.table("turns").rows_where(where, args, order_by="created_at, idx")
         return [Turn.from_row(row) for row in rows]
 
+    def recent_turns(self, user_id: str, limit: int) -> list[Turn]:
+        """The user's last `limit` finished, non-crisis turns, oldest first."""
+        rows = self.db.table("turns").rows_where(
+            "user_id = ? and status = 'done' and not crisis", [user_id],
+            order_by="created_at desc, idx desc", limit=limit,
+        )  # fmt: skip
+        return [Turn.from_row(row) for row in rows][::-1]
+
     def pending_turns(self, user_id: str) -> list[Turn]:
         rows = self.db.table("turns").rows_where(
             "user_id = ? and status = 'pending'", [user_id], order_by="created_at"

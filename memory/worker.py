@@ -35,6 +35,7 @@ from memory.memories import ExtractedFact, FactExtractor, MemoryStore
 from memory.outcomes import Outcomes
 from memory.rules import is_grounded
 from memory.store import ConversationStore, Turn
+from memory.trait_rating import TraitRater, rate_traits, should_rate
 from memory.traits import TraitModel
 
 Handler = Callable[[dict[str, Any]], None]
@@ -73,6 +74,8 @@ class MemoryServices:
     traits: TraitModel
     outcomes: Outcomes
     extractor: FactExtractor
+    rater: TraitRater | None = None  # the model's ratings of the telling passages (optional)
+    read_passages: bool = True  # read the telling passages every few turns (no LLM)
 
     @property
     def db(self) -> Database:
@@ -114,6 +117,9 @@ class MemoryServices:
         with transaction(self.db):  # a memory forgotten meanwhile leaves no evidence behind
             from_turn = self.memories.from_turn(turn.user_id, turn.id)
             self.traits.observe_memories(turn.user_id, from_turn, turn.session_id)
+        if self.read_passages and should_rate(turn.idx):
+            rate_traits(self.traits, self.memories, self.store, self.rater, turn.user_id,
+                        turn.session_id)  # fmt: skip
         self.traits.refresh(turn.user_id, turn.session_id)
 
 

@@ -46,7 +46,7 @@ def test_a_venter_converges_the_other_way(mem):
     run_sessions(
         mem,
         "bo",
-        ["Today was awful and I just want to say it"],
+        ["Today was awful and I just need to vent"],
         sessions=6,
         need="vent",
         valence=-0.8,

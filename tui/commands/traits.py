@@ -37,8 +37,8 @@ def show_traits(user: str, evidence: bool, as_json: bool, data_dir: Path | None)
         click.echo(f"{name:<24} {trait.value:.2f}  confidence {trait.confidence:.2f}  "
                    f"{trait.source:<8} evidence: {', '.join(trait.evidence) or '-'}")  # fmt: skip
         for row in details.get(name, [])[:5]:
-            click.echo(f"    {row['source_id']}  {row['signal']:.2f} x{row['weight']:.2f}  "
-                       f"{row['why']}")  # fmt: skip
+            click.echo(f"    {row.get('kind') or '':<9} {row['source_id']}  {row['signal']:.2f} "
+                       f"x{row['weight']:.2f}  {row['why']}")  # fmt: skip
 
 
 @traits.command("set")

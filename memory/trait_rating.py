@@ -1,0 +1,206 @@
+"""Traits read from the person's most telling passages, recalled per facet.
+
+The design's user model: for every trait, the person's own words most like its high and its
+low prototype statements (`trait_prototypes.toml`) are recalled — their remembered facts from
+their own vector collection (`MemoryStore.similar`) and their recent messages (embedded here).
+Two readings of those passages become evidence, one row per trait and session (reading the
+session again replaces it):
+- kind "recall" (always; no LLM): the mean, over the facet's most telling passages, of how much
+  closer each is to the high than to the low statements ("lean"), placed against how real
+  people's words lean: `trait_centres.json` holds, per trait, the median and spread of the
+  same lean over ESConv validation seekers (one per conversation, their own messages; made by
+  `python -m eval.calibrate_traits`). Signal 0.5 + (lean - median) / (4 * spread): a person
+  one spread above the typical seeker reads 0.75. One message rarely resembles a prototype
+  closely (the per-turn "prototype" signal needs 0.4 cosine), but which side a person's words
+  lean to, over all of them, ranks people; the centring keeps "vent"-like words from pulling
+  everyone the same way.
+- kind "rating" (only with a rater, `Settings.llm_trait_rating`): the model rates each trait
+  1-5 with the passage it rests on, or 0 when they do not show it; signal (rating - 1) / 4,
+  weight `RATING_WEIGHT`, basis the memory it rests on (forgetting that memory deletes it).
+  On this machine's 1.5b model the ratings came out 3 (or noise) whatever the passages said
+  (README, "User model"), so it is off by default; an endpoint model can do better.
+
+This runs in the memory worker, off the reply path, every `RATE_EVERY` turns of a session.
+Exceptions: the rater's own (a failed model call fails the job, which is retried).
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Sequence
+from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
+from typing import TYPE_CHECKING, Protocol
+
+import numpy as np
+
+from memory.traits import TRAITS, Signal, TraitModel, prototype_statements
+
+if TYPE_CHECKING:
+    from memory.memories import MemoryStore
+    from memory.store import ConversationStore
+
+RATE_EVERY = 3  # turns 1, 4, 7, ... of a session are followed by a rating
+RATING_WEIGHT = 1.5  # one rating weighs as much as ~5 strong prototype matches
+PER_FACET, MAX_PASSAGES, RECENT_MESSAGES = 2, 14, 40
+PASSAGE_CHARS = 240
+TELLING = 4  # passages per facet the recall signal averages over
+RECALL_WEIGHT = 1.0
+CENTRES_FILE = Path(__file__).with_name("trait_centres.json")
+
+
+@cache
+def centres() -> dict[str, dict[str, float]]:
+    """Per trait, the median and spread of real seekers' lean (see the module docstring)."""
+    if not CENTRES_FILE.exists():
+        return {}
+    found: dict[str, dict[str, float]] = json.loads(CENTRES_FILE.read_text(encoding="utf-8"))[
+        "traits"
+    ]
+    return found
+
+
+def lean_of(ups: Sequence[float], downs: Sequence[float]) -> tuple[float, int]:
+    """The mean high-minus-low similarity of the `TELLING` passages most like either side."""
+    pairs = sorted(zip(ups, downs, strict=True), key=lambda p: -max(p))[:TELLING]
+    return (float(np.mean([u - d for u, d in pairs])), len(pairs)) if pairs else (0.0, 0)
+
+
+def lean_signal(name: str, lean: float) -> float:
+    centre = centres().get(name, {"median": 0.0, "spread": 0.05})
+    return min(1.0, max(0.0, 0.5 + (lean - centre["median"]) / (4 * centre["spread"])))
+
+
+@dataclass(frozen=True)
+class Passage:
+    id: str  # a turn id or a memory id
+    text: str
+    memory: bool = False
+
+
+@dataclass(frozen=True)
+class Rating:
+    trait: str
+    rating: int  # 0 = cannot tell, 1..5
+    passage: int  # 1-based number of the passage it rests on, 0 for none
+
+
+class TraitRater(Protocol):
+    def rate(self, passages: Sequence[Passage], facets: dict[str, list[int]]) -> list[Rating]:
+        """Rate every trait from the numbered passages (`facets`: trait -> its passages)."""
+        ...
+
+
+def should_rate(turn_index: int) -> bool:
+    """Whether a rating follows the turn with this 0-based index in its session."""
+    return turn_index % RATE_EVERY == 0
+
+
+def unit(vector: np.ndarray) -> np.ndarray:
+    return vector / (np.linalg.norm(vector) or 1.0)
+
+
+@dataclass(frozen=True)
+class Recalled:
+    """The passages recalled for every facet, and each facet's embedding reading."""
+
+    passages: list[Passage]
+    facets: dict[str, list[int]]  # trait -> numbers (1-based) of its passages in `passages`
+    leaning: dict[str, tuple[float, int]]  # trait -> (mean high-minus-low similarity, count)
+
+
+def telling_passages(
+    traits: TraitModel, memories: MemoryStore, store: ConversationStore, user_id: str
+) -> Recalled:
+    """The person's passages most telling for each trait: recalled from their memories (their
+    vector collection) and recent messages by similarity to the trait's high and low sides."""
+    recent = [t for t in store.recent_turns(user_id, RECENT_MESSAGES) if t.user_text.strip()]
+    turn_vectors = traits.embedder.embed([t.user_text for t in recent]) if recent else None
+    passages: list[Passage] = []
+    facets: dict[str, list[int]] = {}
+    leaning: dict[str, tuple[float, int]] = {}
+    for name, (high, low) in traits.prototypes().items():
+        probes = unit(high.mean(axis=0)), unit(low.mean(axis=0))
+        scored: list[tuple[float, float, Passage]] = []  # (similarity to high, to low, passage)
+        for probe in probes:
+            for memory, _ in memories.similar(user_id, probe, PER_FACET):
+                vector = traits.embedder.embed([memory.text])[0]
+                scored.append((float(vector @ probes[0]), float(vector @ probes[1]),
+                               Passage(memory.id, memory.text, True)))  # fmt: skip
+        if turn_vectors is not None:
+            ups, downs = turn_vectors @ probes[0], turn_vectors @ probes[1]
+            scored += [(float(ups[i]), float(downs[i]), Passage(turn.id, turn.user_text))
+                       for i, turn in enumerate(recent)]  # fmt: skip
+        scored = sorted({p.id: (u, d, p) for u, d, p in scored}.values(),
+                        key=lambda x: -max(x[0], x[1]))  # fmt: skip
+        if scored:
+            leaning[name] = lean_of([u for u, _, _ in scored], [d for _, d, _ in scored])
+        chosen: list[int] = []
+        for _, _, passage in scored:
+            if len(chosen) == PER_FACET:
+                break
+            known = next((n for n, p in enumerate(passages, 1) if p.id == passage.id), None)
+            if known is None and len(passages) < MAX_PASSAGES:
+                passages.append(passage)
+                known = len(passages)
+            if known is not None and known not in chosen:
+                chosen.append(known)
+        facets[name] = chosen
+    return Recalled(passages, facets, leaning)
+
+
+def recall_signals(recalled: Recalled) -> list[Signal]:
+    """One signal per trait from which side its most telling passages lean to."""
+    return [
+        Signal(name, lean_signal(name, lean), RECALL_WEIGHT,
+               f"{count} telling passages lean {'high' if lean > 0 else 'low'} ({lean:+.3f})",
+               "recall")
+        for name, (lean, count) in recalled.leaning.items()
+    ]  # fmt: skip
+
+
+def rating_signals(ratings: Sequence[Rating], passages: Sequence[Passage]) -> list[Signal]:
+    """Evidence rows from the model's ratings (0 = cannot tell: no row)."""
+    found = []
+    for rating in ratings:
+        if rating.trait not in TRAITS or not 1 <= rating.rating <= 5:
+            continue
+        basis = passages[rating.passage - 1] if 1 <= rating.passage <= len(passages) else None
+        found.append(Signal(
+            rating.trait, (rating.rating - 1) / 4, RATING_WEIGHT,
+            f"rated {rating.rating}/5" + (f" from {basis.id}" if basis else ""), "rating",
+            basis.id if basis is not None and basis.memory else None,
+        ))  # fmt: skip
+    return found
+
+
+def rate_traits(
+    traits: TraitModel,
+    memories: MemoryStore,
+    store: ConversationStore,
+    rater: TraitRater | None,
+    user_id: str,
+    session_id: str,
+) -> int:
+    """Recall the telling passages and record what they show (and the rater's ratings, with a
+    rater); return how many evidence rows were written."""
+    recalled = telling_passages(traits, memories, store, user_id)
+    if not recalled.passages:
+        return 0
+    written = traits.observe_ratings(
+        user_id, session_id, recall_signals(recalled), f"recall:{session_id}"
+    )
+    if rater is not None:
+        ratings = rater.rate(recalled.passages, recalled.facets)
+        signals = rating_signals(ratings, recalled.passages)
+        written += traits.observe_ratings(user_id, session_id, signals, f"rating:{session_id}")
+    return written
+
+
+def facet_descriptions() -> dict[str, str]:
+    """A short "high: ...; low: ..." description of each trait, from its prototypes."""
+    return {
+        name: f'high = like "{high[0]}"; low = like "{low[0]}"'
+        for name, (high, low) in prototype_statements().items()
+    }
