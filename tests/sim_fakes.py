@@ -76,6 +76,14 @@ class SchemaRouterModel(BaseChatModel):
             return {"facts": [fact]}
         if title == "RelationVerdict":
             return {"relation": "unrelated"}
+        if title == "TraitScores":
+            from memory.traits import TRAITS
+
+            return {
+                name: {"rating": 1 + digest(name + prompt) % 5, "passage": 1} for name in TRAITS
+            }
+        if title == "Opening":
+            return {"message": f"today i want to talk, number {digest(prompt) % 1000}"}
         if title in ("Reaction", "FixedReaction"):
             reaction = {"reaction": "I feel a little more understood.",
                         "emotion_change": self.emotion_change, "reason": "it listened"}  # fmt: skip

@@ -143,6 +143,7 @@ class Simulation:
         concurrency: int = 1,
         shard: Shard = Shard(),
         resume: bool = False,
+        last_reaction: bool = True,
         given: dict[str, Any] | None = None,
         on_progress: Callable[[Progress], None] | None = None,
     ) -> None:
@@ -152,6 +153,7 @@ class Simulation:
         self.settings = settings
         self.scenario_file, self.concurrency, self.resume = scenario_file, concurrency, resume
         self.user_model, self.user_model_name = user_model, user_model_name
+        self.last_reaction = last_reaction  # False: no SAGE reaction to a session's last reply
         self.shared = SharedServices(self.settings, dict(given or {}))
         self.on_progress = on_progress or (lambda _: None)
         self._lock = threading.Lock()
@@ -350,6 +352,12 @@ class PersonRun:
         )  # fmt: skip
         emotion, conversation = Emotion(), []
         message = session.script[0] if session.script else session.simulate.opening  # type: ignore[union-attr]
+        if message is None and self.journal.find("turn", index, 0) is None:
+            assert session.simulate is not None
+            message, _ = self.simulator.open(
+                goal=session.goal, situation=session.simulate.situation,
+                emotion=emotion.score, today=when.date(),
+            )  # fmt: skip
         budget = len(session.script) if session.script else session.simulate.turns  # type: ignore[union-attr]
         outcome: str | None = None
         for number in range(budget):
@@ -363,6 +371,7 @@ class PersonRun:
                     break
                 continue
             self.clock.set(when + timedelta(minutes=TURN_MINUTES * number))
+            assert message is not None  # an opening, a script line or the simulator's message
             turn, seconds = self.turn(self.id("turn", index, number), session_id, message)
             conversation += [("user", message), ("assistant", turn.reply or "")]
             last = number == budget - 1
@@ -371,6 +380,8 @@ class PersonRun:
             reacting = time.perf_counter()
             if turn.crisis:  # a false alarm: a simulated person leaves, a script goes on
                 next_message = following
+            elif last and not self.sim.last_reaction:
+                next_message = None
             else:
                 reaction, _ = self.simulator.react(
                     conversation, goal=session.goal,
@@ -460,7 +471,8 @@ class PersonRun:
             "type": "session_end", "session": index, "turn": None, "kind": session.kind,
             "at": session.when(self.start).isoformat(), "session_id": session_id,
             "memory_jobs": jobs, "traits": traits, "truth": self.person.truth(),
-            "memories": len(self.context.memories.all(self.person.id)), **extra,
+            "memories": len(self.context.memories.all(self.person.id)),
+            "by_signal": self.context.traits.estimates_by_kind(self.person.id), **extra,
         })  # fmt: skip
         self.progress(index, "session done")
         self.report()

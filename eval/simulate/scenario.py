@@ -110,7 +110,10 @@ class Card(Strict):
 
 
 class Simulate(Strict):
-    opening: Text = Field(description="The person's first message, fixed.")
+    opening: Text | None = Field(
+        default=None,
+        description="The person's first message, fixed; without one the simulator writes it.",
+    )
     situation: Text = Field(description="What is going on for them today (for the simulator).")
     turns: int = Field(default=6, ge=1, le=40, description="The turn budget.")
 

@@ -86,6 +86,7 @@ def trait_table(record: dict[str, Any]) -> dict[str, dict[str, Any]]:
 
 def person_report(person: Person, records: Records) -> dict[str, Any]:
     """One person's sessions, probes and checks, from their journal."""
+    from eval.simulate.user_model import replay_rows
     from memory.traits import BIG_FIVE
 
     support = person.card.support
@@ -117,6 +118,8 @@ def person_report(person: Person, records: Records) -> dict[str, Any]:
             "crisis_handled": sum(r["crisis_expected"] and r["crisis"] for r in turns),
             "false_alarms": sum(r["crisis"] and not r["crisis_expected"] for r in turns),
             "turns": len(turns),
+            "by_signal": end.get("by_signal", {}) if end else {},
+            "replay": replay_rows(records, index, person.truth()),
         })  # fmt: skip
     probes = [
         {
@@ -169,6 +172,8 @@ def pooled_spearman(reports: list[dict[str, Any]], index: int) -> float | None:
 
 def summarize(scenario: Scenario, reports: list[dict[str, Any]]) -> dict[str, Any]:
     """The run's summary: per person and overall (people in the scenario's order)."""
+    from eval.simulate.user_model import user_model_summary
+
     order = {p.id: n for n, p in enumerate(scenario.people)}
     reports = sorted(reports, key=lambda r: order.get(r["id"], len(order)))
     per_person = {r["id"]: person_summary(r) for r in reports}
@@ -198,6 +203,7 @@ def summarize(scenario: Scenario, reports: list[dict[str, Any]]) -> dict[str, An
     scenario_ids = [p.id for p in scenario.people]
     return {
         "scenario": scenario.name,
+        "user_model": user_model_summary(reports),
         "people": len(reports),
         "finished": sum(r["finished"] for r in reports),
         "missing": [i for i in scenario_ids if i not in per_person],
@@ -383,7 +389,37 @@ def summary_tables(summary: dict[str, Any]) -> list[Table]:
         f"leak check (no recall returned another person's memory): {overall['leak_check']}"
         + (f"; missing people: {', '.join(summary['missing'])}" if summary["missing"] else "")
     )
-    return [sessions, people]
+    return [sessions, people, *user_model_tables(summary.get("user_model"))]
+
+
+def user_model_tables(found: dict[str, Any] | None) -> list[Table]:
+    """Trait Spearman per trait and preference fit with, without and with the hidden traits."""
+    from rich.table import Table
+
+    if not found or not found["by_session"]:
+        return []
+    traits = list(found["by_session"][0]["spearman"])
+    table = Table(title="user model by session: Spearman per trait (pooled over people), "
+                  "support side, preferred share (chosen / no traits / hidden traits)")  # fmt: skip
+    for column in ("session", *traits, "support side", "preferred", "disliked"):
+        table.add_column(column, justify="right")
+    for row in found["by_session"]:
+        fits = row["preference_fit"]
+        table.add_row(
+            str(row["session"]), *(fmt(row["spearman"][t]) for t in traits),
+            fmt(row["support_right_side"]["both"]),
+            " / ".join(fmt(fits[k]["preferred"]) for k in ("actual", "no_traits", "true_traits")),
+            " / ".join(fmt(fits[k]["disliked"]) for k in ("actual", "no_traits", "true_traits")),
+        )  # fmt: skip
+    signals = Table(title="last session: Spearman per trait from each kind of signal")
+    for column in ("signals", *traits):
+        signals.add_column(column, justify="right")
+    for source, row in found["by_signal"].items():
+        signals.add_row(source, *(fmt(row.get(t)) for t in traits))
+    signals.caption = "calibration (right side of 0.5 by confidence): " + ", ".join(
+        f"{b['confidence']}: {fmt(b['right_side'])} (n {b['n']})" for b in found["calibration"]
+    )
+    return [table, signals]
 
 
 def transcript_markdown(scenario: Scenario, person: Person, records: Records) -> str:

@@ -59,6 +59,11 @@ in this order:
 "emotion_change": an integer from -10 to 10: below 0 if the reply did something that makes \
 your emotion go down, above 0 if it did only things that make it go up
 "reason": why, one sentence"""
+OPEN_TASK = (
+    "Start today's conversation: write your first message to the companion about what is on "
+    "your mind today, as yourself, in your style (1-3 short sentences; show how you feel and "
+    'what you want from the talk). Answer with only a JSON object with the key "message".'
+)
 TASK_MESSAGE = """
 "message": what you say next, 1-3 short sentences in your own style"""
 
@@ -122,6 +127,14 @@ class Reaction(FixedReaction):
     message: str = line(1, 600, "What you say next.")
 
 
+class Opening(BaseModel):
+    """The person's first message of a session."""
+
+    model_config = ConfigDict(str_strip_whitespace=True)
+
+    message: str = line(1, 600, "Your first message.")
+
+
 class Emotion:
     """The person's emotion score from 0 to 100, as SAGE keeps it."""
 
@@ -176,6 +189,18 @@ class UserSimulator:
         fixed, calls = self._ask(messages, FixedReaction)
         # The scripted line was validated with the scenario (it may be longer than 600 chars).
         return Reaction.model_construct(**fixed.model_dump(), message=next_fixed), calls
+
+    def open(
+        self, *, goal: str, situation: str | None, emotion: int | None = None,
+        today: date | None = None,
+    ) -> tuple[str, list[LLMCall]]:  # fmt: skip
+        """The person's first message of a session (when the scenario gives none)."""
+        system = "\n\n".join([
+            PERSONA, describe_person(self.card, self.name, today),
+            describe_today(goal, situation, emotion),
+        ])  # fmt: skip
+        opening, calls = self._ask([SystemMessage(system), HumanMessage(OPEN_TASK)], Opening)
+        return opening.message, calls
 
     def prompt(
         self,

@@ -74,6 +74,11 @@ simulate: click.Group = click.group(  # DefaultGroup has no type hints
 )
 @click.option("--resume", is_flag=True, help="Continue an interrupted run in --out.")
 @click.option(
+    "--no-last-reaction",
+    is_flag=True,
+    help="Faster: the simulator does not react to a session's last reply (no SAGE score for it).",
+)
+@click.option(
     "--data-dir",
     type=click.Path(file_okay=False, path_type=Path),
     help="The shared data dir of all people (default: RUN_DIR/data).",
@@ -82,7 +87,7 @@ simulate: click.Group = click.group(  # DefaultGroup has no type hints
 def run_command(
     scenario_file: Path, out: Path, user_model: str | None, user_base_url: str | None,
     user_api_key: str | None, seed: int | None, concurrency: int, shard: str, resume: bool,
-    data_dir: Path | None, **options: Any,
+    no_last_reaction: bool, data_dir: Path | None, **options: Any,
 ) -> None:  # fmt: skip
     """Live the people of SCENARIO_FILE through their sessions; write RUN_DIR and a summary."""
     from rich.console import Console
@@ -108,7 +113,7 @@ def run_command(
         simulation = Simulation(
             scenario, settings, out, scenario_file=scenario_file, user_model=user,
             user_model_name=user_model or "", concurrency=concurrency, shard=sharding,
-            resume=resume,
+            resume=resume, last_reaction=not no_last_reaction,
         )  # fmt: skip
         people = sharding.people(scenario)
         budgets = {person.id: person.turn_budget() for person in people}
@@ -146,6 +151,32 @@ def progress_display(budgets: dict[str, int]) -> Iterator[Callable[[Progress], N
                    f"{event.person}: {where}{note}")  # fmt: skip
 
         yield on_progress
+
+
+@simulate.command("generate")
+@click.option("--people", type=int, default=20, show_default=True, help="How many people.")
+@click.option("--sessions", type=int, default=5, show_default=True, help="Sessions each.")
+@click.option(
+    "--turns", type=click.IntRange(1, 40), default=2, show_default=True,
+    help="Turns per session (the simulator writes every message).",
+)  # fmt: skip
+@click.option(
+    "--seed", type=int, default=0, show_default=True, help="The same seed, the same people."
+)
+@click.option(
+    "-o", "--out", "out", required=True, type=click.Path(dir_okay=False, path_type=Path),
+    help="The scenario file to write (YAML).",
+)  # fmt: skip
+def generate_command(people: int, sessions: int, turns: int, seed: int, out: Path) -> None:
+    """Write a scenario of generated people with hidden cards (for `simulate run`)."""
+    from eval.simulate.population import dump_scenario, generate_population
+
+    with simulation_errors():
+        scenario = generate_population(people=people, sessions=sessions, seed=seed, turns=turns)
+        if out.exists():
+            raise click.ClickException(f"{out} exists; choose another -o or delete it first.")
+        dump_scenario(scenario, out)
+    click.echo(f"wrote {out}: {people} people x {sessions} sessions x {turns} turns (seed {seed})")
 
 
 @simulate.command("merge")

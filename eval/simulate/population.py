@@ -1,0 +1,168 @@
+"""A generated population: many different people, from a seed, for measuring the user model.
+
+`generate_population(people=20, sessions=5, seed=0)` returns a `Scenario` whose hidden cards are
+drawn, not hand-picked: Big Five values uniform in [0.1, 0.9] and independent; one of three ways
+of wanting support, in equal shares (shuffled), with the matching preferences:
+- heard:   wants to be heard (0.7-0.95), not advised (0.05-0.3); prefers reflection and
+           restatement, dislikes suggestions and information;
+- advice:  wants concrete next steps (0.7-0.95), little dwelling on feelings (0.1-0.35);
+           prefers suggestions and information, dislikes reflection and restatement;
+- company: wants quiet, light company (heard 0.1-0.35, advice 0.05-0.3); prefers affirmation
+           and light talk ("Others"), dislikes questions and suggestions;
+humour and directness uniform. Names, relations, jobs and the day's situations come from small
+lists; every session is `simulate`d with no fixed opening, so each message the agent reads is
+written by the user simulator playing the card — never by this module. The same seed gives the
+same file; `dump_scenario` writes it as YAML that `load_scenario` reads back.
+"""
+
+from __future__ import annotations
+
+import random
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from eval.simulate.scenario import Scenario, ScenarioError
+
+ARCHETYPES: dict[str, dict[str, Any]] = {
+    "heard": {
+        "wants_to_be_heard": (0.7, 0.95), "wants_advice": (0.05, 0.3),
+        "preferred": ["Reflection of feelings", "Restatement or Paraphrasing"],
+        "disliked": ["Providing Suggestions", "Information"],
+        "goal": "to feel listened to and understood, without being told what to do",
+    },
+    "advice": {
+        "wants_to_be_heard": (0.1, 0.35), "wants_advice": (0.7, 0.95),
+        "preferred": ["Providing Suggestions", "Information"],
+        "disliked": ["Reflection of feelings", "Restatement or Paraphrasing"],
+        "goal": "to leave with one or two concrete next steps",
+    },
+    "company": {
+        "wants_to_be_heard": (0.1, 0.35), "wants_advice": (0.05, 0.3),
+        "preferred": ["Affirmation and Reassurance", "Others"],
+        "disliked": ["Question", "Providing Suggestions"],
+        "goal": "some easy, warm company; not to be questioned or fixed",
+    },
+}  # fmt: skip
+FIRST_NAMES = [
+    "Ada", "Bilal", "Carmen", "Dmitri", "Efua", "Finn", "Grace", "Hiro", "Ines", "Jonas",
+    "Kemi", "Luca", "Mei", "Nikhil", "Olga", "Pablo", "Quinn", "Rania", "Sven", "Tamar",
+    "Uma", "Viktor", "Wren", "Xavier", "Yara", "Zoltan", "Amara", "Bruno", "Chloe", "Dario",
+    "Elif", "Farid", "Greta", "Hamza", "Isla", "Jun", "Kofi", "Lena", "Marek", "Noor",
+]  # fmt: skip
+OTHERS = ["Sam", "Alex", "Maya", "Tom", "Rosa", "Leo", "Nina", "Omar", "Priya", "Ben", "Ivy",
+          "Karl", "Lucia", "Theo", "Hana", "Eli"]  # fmt: skip
+RELATIONS = ["sister", "brother", "mother", "father", "partner", "best friend", "flatmate",
+             "manager", "colleague", "son", "daughter", "grandmother"]  # fmt: skip
+JOBS = ["nurse", "teacher", "software developer", "shop assistant", "accountant", "student",
+        "electrician", "graphic designer", "chef", "bus driver", "lab technician", "retired "
+        "postman", "call-centre worker", "architect", "carer", "journalist"]  # fmt: skip
+CITIES = ["Leeds", "Lyon", "Porto", "Cork", "Graz", "Malmö", "Bristol", "Turin", "Utrecht",
+          "Glasgow", "Ghent", "Bilbao"]  # fmt: skip
+SITUATIONS = [
+    "a tense week at work: {other} ({relation}) keeps adding tasks to your plate",
+    "you had an argument with {other} ({relation}) and it is still on your mind",
+    "you feel lonely this week; {other} ({relation}) has been busy",
+    "money is tight this month and a big bill just arrived",
+    "you slept badly for days worrying about a health check next week",
+    "{other} ({relation}) said something hurtful about you and you keep replaying it",
+    "you have a deadline on Friday and feel behind",
+    "you are thinking about moving to a new city and cannot decide",
+    "a small win: you finished something you had put off for months",
+    "{other} ({relation}) is going through a hard time and you do not know how to help",
+    "you got feedback at work that stung",
+    "a quiet evening; you feel flat and a bit low without knowing why",
+]  # fmt: skip
+VALUES = {  # trait -> (high value, low value): what a card says they value
+    "openness": ("new experiences", "familiar routines"),
+    "conscientiousness": ("doing things properly", "going with the flow"),
+    "extraversion": ("time with lots of people", "time alone"),
+    "agreeableness": ("kindness and harmony", "honesty even when it hurts"),
+    "neuroticism": ("feeling safe", "staying calm"),
+}
+DAYS_BETWEEN = 4
+
+
+def generate_population(
+    people: int = 20, sessions: int = 5, seed: int = 0, turns: int = 2, start: str = "2026-03-02"
+) -> Scenario:
+    """A scenario of `people` generated people with `sessions` simulated sessions each."""
+    if not 1 <= people <= len(FIRST_NAMES):
+        raise ScenarioError(f"--people must be between 1 and {len(FIRST_NAMES)}, not {people}.")
+    if not 1 <= sessions <= 30:
+        raise ScenarioError(f"--sessions must be between 1 and 30, not {sessions}.")
+    rng = random.Random(seed)
+    kinds = [list(ARCHETYPES)[k % len(ARCHETYPES)] for k in range(people)]
+    rng.shuffle(kinds)
+    names = rng.sample(FIRST_NAMES, people)
+    return Scenario.model_validate({
+        "name": f"population-{seed}",
+        "description": f"{people} generated people x {sessions} sessions (seed {seed}); "
+        "see eval/simulate/population.py",
+        "start": start, "seed": seed,
+        "people": [person(rng, name, kind, sessions, turns) for name, kind in zip(names, kinds,
+                                                                                     strict=True)],
+    })  # fmt: skip
+
+
+def uniform(rng: random.Random, low: float, high: float) -> float:
+    return round(rng.uniform(low, high), 2)
+
+
+def person(rng: random.Random, name: str, kind: str, sessions: int, turns: int) -> dict[str, Any]:
+    archetype = ARCHETYPES[kind]
+    big_five = {trait: uniform(rng, 0.1, 0.9) for trait in VALUES}
+    relations = [
+        {"name": other, "relation": relation}
+        for other, relation in zip(rng.sample(OTHERS, 2), rng.sample(RELATIONS, 2), strict=True)
+    ]
+    situations = rng.sample(SITUATIONS, min(sessions, len(SITUATIONS)))
+    while len(situations) < sessions:
+        situations.append(rng.choice(SITUATIONS))
+    age = rng.randint(19, 71)
+    return {
+        "id": name.lower(),
+        "card": {
+            "background": f"{age}, {rng.choice(JOBS)} in {rng.choice(CITIES)}.",
+            "people": relations,
+            "values": [VALUES[t][0 if v >= 0.5 else 1] for t, v in big_five.items()],
+            "big_five": big_five,
+            "support": {
+                "wants_to_be_heard": uniform(rng, *archetype["wants_to_be_heard"]),
+                "wants_advice": uniform(rng, *archetype["wants_advice"]),
+                "humour": uniform(rng, 0.1, 0.9),
+                "directness": uniform(rng, 0.1, 0.9),
+                "preferred_strategies": archetype["preferred"],
+                "disliked_strategies": archetype["disliked"],
+            },
+        },
+        "sessions": [
+            {
+                "day": DAYS_BETWEEN * n,
+                "goal": archetype["goal"],
+                "simulate": {
+                    "situation": situation.format(**other_of(rng, relations)),
+                    "turns": turns,
+                },
+            }  # fmt: skip
+            for n, situation in enumerate(situations)
+        ],
+    }
+
+
+def other_of(rng: random.Random, relations: list[dict[str, str]]) -> dict[str, str]:
+    chosen = rng.choice(relations)
+    return {"other": chosen["name"], "relation": chosen["relation"]}
+
+
+def dump_scenario(scenario: Scenario, path: Path) -> None:
+    """Write the scenario as YAML (readable by `load_scenario`)."""
+    data = scenario.model_dump(mode="json", exclude_defaults=True)
+    data["start"] = scenario.start.astimezone(UTC).isoformat()
+    path.write_text(
+        f"# Generated by `empathos simulate generate` on {datetime.now(UTC):%Y-%m-%d}.\n"
+        + yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100),
+        encoding="utf-8",
+    )

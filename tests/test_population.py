@@ -1,0 +1,129 @@
+"""The generated population (issue 12): seeded cards, simulator-written messages, and the
+user-model measures (per-trait Spearman, support side, calibration, replayed preference fit)."""
+
+from __future__ import annotations
+
+import json
+from collections import Counter
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+
+from eval.simulate.population import ARCHETYPES, dump_scenario, generate_population
+from eval.simulate.scenario import ScenarioError, load_scenario
+from eval.simulate.user_model import calibration, replayed, trait_bonus
+from strategies.policy import Signals, select_plan
+from tests.test_simulate import journal, simulation
+from tui.cli import cli
+
+
+def test_the_same_seed_gives_the_same_people_and_another_seed_others(tmp_path: Path) -> None:
+    one, two = generate_population(seed=4), generate_population(seed=4)
+    assert one == two
+    other = generate_population(seed=5)
+    assert [p.card.big_five for p in one.people] != [p.card.big_five for p in other.people]
+    dump_scenario(one, tmp_path / "pop.yaml")
+    assert load_scenario(tmp_path / "pop.yaml") == one
+
+
+def test_cards_are_varied_and_preferences_follow_how_they_want_support() -> None:
+    scenario = generate_population(people=21, sessions=5, seed=1)
+    assert len(scenario.people) == 21 and len({p.id for p in scenario.people}) == 21
+    kinds = Counter()
+    for person in scenario.people:
+        support = person.card.support
+        kind = next(
+            k for k, a in ARCHETYPES.items() if a["preferred"] == support.preferred_strategies
+        )
+        kinds[kind] += 1
+        low, high = ARCHETYPES[kind]["wants_advice"]
+        assert low <= support.wants_advice <= high
+        assert len(person.sessions) == 5
+        assert all(s.simulate and s.simulate.opening is None for s in person.sessions)
+    assert kinds == {"heard": 7, "advice": 7, "company": 7}
+    for trait in ("openness", "neuroticism"):
+        values = [getattr(p.card.big_five, trait) for p in scenario.people]
+        assert min(values) < 0.35 and max(values) > 0.65  # spread, not hand-picked
+
+
+def test_bad_sizes_are_refused_with_the_limits() -> None:
+    with pytest.raises(ScenarioError, match="--people must be between 1 and"):
+        generate_population(people=0)
+    with pytest.raises(ScenarioError, match="--sessions"):
+        generate_population(sessions=99)
+
+
+def test_the_cli_writes_a_scenario_and_never_overwrites_one(tmp_path: Path) -> None:
+    out = tmp_path / "pop.yaml"
+    args = [
+        "simulate",
+        "generate",
+        "--people",
+        "3",
+        "--sessions",
+        "2",
+        "--seed",
+        "7",
+        "-o",
+        str(out),
+    ]
+    first = CliRunner().invoke(cli, args)
+    assert first.exit_code == 0, first.output
+    assert len(load_scenario(out).people) == 3
+    again = CliRunner().invoke(cli, args)
+    assert again.exit_code != 0 and "exists" in again.output
+
+
+def test_a_generated_population_runs_and_is_measured(tmp_path: Path) -> None:
+    scenario = generate_population(people=3, sessions=2, turns=2, seed=2)
+    dump_scenario(scenario, tmp_path / "pop.yaml")
+    text = (tmp_path / "pop.yaml").read_text()
+    assert simulation(tmp_path, text, last_reaction=False).run() == []
+    first = journal(tmp_path, scenario.people[0].id)
+    turns = [r for r in first if r["type"] == "turn"]
+    assert turns[0]["message"].startswith("today i want to talk")  # the simulator opened
+    assert turns[1]["message"].startswith("and another thing")
+    assert turns[1]["reaction"] is None  # no reaction to a session's last reply
+    ends = [r for r in first if r["type"] == "session_end"]
+    assert ends[-1]["by_signal"]["recall"]  # the model's ratings were recorded
+    summary = json.loads((tmp_path / "run" / "summary.json").read_text())
+    model = summary["user_model"]
+    assert [row["session"] for row in model["by_session"]] == [1, 2]
+    fit = model["by_session"][0]["preference_fit"]
+    assert fit["actual"]["n"] == fit["no_traits"]["n"] == 6
+    assert set(model["by_signal"]) >= {"all", "per-turn", "recall", "prototype"}
+    assert sum(b["n"] for b in model["calibration"]) > 0
+
+
+def test_replay_recovers_the_choice_without_traits_and_with_the_hidden_ones() -> None:
+    truth = {"wants_advice": 0.95, "wants_to_be_heard": 0.1}
+    signals = Signals(need="vent", emotion="sadness", valence=-0.4, intensity=0.4, turn_index=1)
+
+    class T:
+        def __init__(self, value: float) -> None:
+            self.value, self.confidence = value, 1.0
+
+    chosen = select_plan(signals, {"wants_to_be_heard": T(0.9)})
+    record = {"trace": {"plan": chosen.model_dump()}}
+    again = replayed(record, truth)
+    assert again["no_traits"] == select_plan(signals).strategy
+    assert (
+        again["true_traits"] == select_plan(signals, {k: T(v) for k, v in truth.items()}).strategy
+    )
+    assert trait_bonus(truth)["Providing Suggestions"] > 0
+    assert replayed({"trace": {"plan": {"scores": {}}}}, truth) == {
+        "no_traits": None,
+        "true_traits": None,
+    }
+
+
+def test_calibration_bins_count_right_sides() -> None:
+    report = {"sessions": [{"traits": {
+        "openness": {"inferred": 0.8, "truth": 0.7, "confidence": 0.7},
+        "humour": {"inferred": 0.6, "truth": 0.2, "confidence": 0.1},
+        "directness": {"inferred": None, "truth": 0.2, "confidence": None},
+    }}]}  # fmt: skip
+    bins = {b["confidence"]: b for b in calibration([report])}
+    assert bins["0.6-1.0"] == {"confidence": "0.6-1.0", "n": 1, "right_side": 1.0}
+    assert bins["0.0-0.3"]["right_side"] == 0.0 and bins["0.3-0.6"]["n"] == 0
