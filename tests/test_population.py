@@ -127,3 +127,33 @@ def test_calibration_bins_count_right_sides() -> None:
     bins = {b["confidence"]: b for b in calibration([report])}
     assert bins["0.6-1.0"] == {"confidence": "0.6-1.0", "n": 1, "right_side": 1.0}
     assert bins["0.0-0.3"]["right_side"] == 0.0 and bins["0.3-0.6"]["n"] == 0
+
+
+def test_with_confident_traits_the_policy_prefers_what_each_kind_of_person_wants() -> None:
+    """The policy's trait weights and the population's preferences agree: with each kind's
+    typical support values at confidence 0.7, over the needs such a person voices and a range
+    of feelings, the chosen strategy is a preferred one most of the time."""
+
+    class T:
+        def __init__(self, value: float) -> None:
+            self.value, self.confidence = value, 0.7
+
+    needs = {"heard": ["vent", "be_validated"], "advice": ["get_advice", "information", "vent"],
+             "company": ["vent", "distraction", "be_validated", "celebrate"]}  # fmt: skip
+    shares = {}
+    for kind, archetype in ARCHETYPES.items():
+        traits = {t: T(sum(archetype[t]) / 2) for t in ("wants_to_be_heard", "wants_advice")}
+        chosen = [
+            select_plan(Signals(need=need, emotion="sadness", emotion_probability=0.5,
+                                valence=valence, intensity=intensity, turn_index=turn), traits)
+            .strategy
+            for need in needs[kind] for turn in (0, 2)
+            for valence, intensity in ((-0.6, 0.7), (-0.3, 0.4), (0.4, 0.4))
+        ]  # fmt: skip
+        preferred = sum(s in archetype["preferred"] for s in chosen) / len(chosen)
+        disliked = sum(s in archetype["disliked"] for s in chosen) / len(chosen)
+        shares[kind] = (preferred, disliked)
+    assert all(p >= 0.7 for p, _ in shares.values()), shares
+    assert all(d <= 0.15 for _, d in shares.values()), shares
+    without = [select_plan(Signals(need="vent", emotion="sadness")).strategy]
+    assert without[0] not in ARCHETYPES["advice"]["preferred"]  # the traits make the difference
