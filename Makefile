@@ -11,7 +11,7 @@ SCENARIO ?= exam_anxiety
 export CMAKE_ARGS ?= -DGGML_NATIVE=OFF -DLLAVA_BUILD=OFF -DLLAMA_BUILD_TESTS=OFF \
   -DLLAMA_BUILD_EXAMPLES=OFF -DLLAMA_BUILD_TOOLS=OFF -DLLAMA_BUILD_SERVER=OFF
 
-.PHONY: install chat test lint bench models simulate eval
+.PHONY: install chat test lint bench models simulate population eval
 
 $(VENV)/.installed: pyproject.toml
 	$(PYTHON) -m venv $(VENV)
@@ -32,6 +32,22 @@ chat: models
 # Live weeks with one of the example people (examples/*.yaml); RUN_DIR is runs/$(SCENARIO).
 simulate: models
 	$(EMPATHOS) simulate examples/$(SCENARIO).yaml --out runs/$(SCENARIO) $(if $(wildcard runs/$(SCENARIO)/run.json),--resume)
+
+# The user-model measurement (issue 12): PEOPLE generated people x SESSIONS sessions, the same
+# for every seed; two shards run side by side (one llama.cpp thread each) and are merged into
+# runs/population-SEED. Resumes a stopped run. Hours on 2 cores: see README "User model".
+PEOPLE ?= 20
+SESSIONS ?= 5
+SEED ?= 0
+POP := runs/population-$(SEED)
+population: models
+	mkdir -p runs
+	test -f $(POP).yaml || $(EMPATHOS) simulate generate --people $(PEOPLE) --sessions $(SESSIONS) \
+	  --turns 1 --seed $(SEED) -o $(POP).yaml
+	for shard in 1 2; do EMPATHOS_N_THREADS=1 $(EMPATHOS) simulate $(POP).yaml --out $(POP)-s$$shard \
+	  --shard $$shard/2 --no-last-reaction $$(test -f $(POP)-s$$shard/run.json && echo --resume) & \
+	  done; wait
+	rm -rf $(POP) && $(EMPATHOS) simulate merge $(POP)-s1 $(POP)-s2 --out $(POP)
 
 # The shipped benchmark through every pipeline variant, judged by the default model (its own
 # context); the report is runs/eval/report.html (resumes if run before).
