@@ -98,9 +98,10 @@ MARKERS: list[tuple[re.Pattern[str], str, float, float]] = [
     ),  # fmt: skip
     (
         re.compile(
-            r"what (should|can|do) i do|any (advice|tips|ideas)|how (do|can|should) i "
-            r"\w+|what would you (do|suggest)|give me (some )?(advice|steps|options)|"
-            r"next steps?|practical",
+            r"what (should|can|do) i do|any (advice|tips|ideas|suggestions)|how (do|should) i "
+            r"(fix|handle|deal|cope|stop|get|make|tell|ask|start|prepare|manage|talk)|"
+            r"what would you (do|suggest)|(give|tell) me (some |a )?(advice|steps|options|plan)|"
+            r"next steps?|concrete|practical|(a|the) plan\b|what to do next",
             re.I,
         ),
         "wants_advice",
@@ -109,9 +110,10 @@ MARKERS: list[tuple[re.Pattern[str], str, float, float]] = [
     ),  # fmt: skip
     (
         re.compile(
-            r"(just|only) (need|want)(ed)? to (vent|talk|be heard|get (it|this) off)|"
-            r"(don'?t|do not) (want|need) (advice|solutions|to be fixed)|"
-            r"(just|only) listen|not (looking|asking) for (advice|solutions)",
+            r"(just|only) (need|want)(ed)? (someone )?to (vent|talk|listen|be heard|get (it|this) "
+            r"off)|(listen|listened) to( me)?|be heard|feel (heard|understood)|"
+            r"(don'?t|do not) (want|need) (advice|solutions|to be fixed|tips|to be told)|"
+            r"without (being told|advice|solutions)|not (looking|asking) for (advice|solutions)",
             re.I,
         ),
         "wants_to_be_heard",
@@ -120,8 +122,9 @@ MARKERS: list[tuple[re.Pattern[str], str, float, float]] = [
     ),  # fmt: skip
     (
         re.compile(
-            r"(don'?t|do not) (want|need) (advice|solutions|to be fixed|tips)|"
-            r"not (looking|asking) for (advice|solutions)|(just|only) listen",
+            r"(don'?t|do not) (want|need) (advice|solutions|to be fixed|tips|to be told)|"
+            r"without (being told|advice|solutions)|not (looking|asking) for (advice|solutions)"
+            r"|(just|only) (need|want)(ed)? (someone )?to (vent|listen)",
             re.I,
         ),
         "wants_advice",
