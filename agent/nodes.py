@@ -35,17 +35,13 @@ from agent.reply import ReplyChecks, checked_reply, stream_reply, writer_emit
 from agent.schemas import CauseAnalysis, LLMCall, SafetyAssessment
 from agent.state import TurnState
 from agent.trace import build_trace
+from agent.understanding import ExperienceSource, read_understanding, related_experience
 from agent.validation import message_problem
 from memory.database import transaction
+from memory.recall import Recall
 from memory.trace import MemoryRef
 from strategies.catalogue import Catalogue, load_catalogue
-from strategies.policy import (
-    GROUNDING_MAX_RELEVANCE,
-    GROUNDING_MIN_RELEVANCE,
-    Plan,
-    Signals,
-    select_plan,
-)
+from strategies.policy import GROUNDING_MIN_RELEVANCE, Plan, Signals, select_plan
 
 Update = dict[str, Any]
 Node = Callable[[TurnState, Runtime[Context]], Update]
@@ -132,7 +128,23 @@ def recall(state: TurnState, runtime: Runtime[Context]) -> Update:
     if not variant.memory or not variant.traits:  # an ablation: keep only what it may use
         memories = found.memories if variant.memory else []
         found = found.model_copy(update={"memories": memories, "traits": {}})
+    if variant.memory:
+        found = with_analogy(ctx, state, found)
     return {"recall": found, "degraded": found.degraded}
+
+
+def with_analogy(ctx: Context, state: TurnState, found: Recall) -> Recall:
+    """When they struggle to understand someone else's feelings, add their own experience most
+    like that person's situation (a personal analogy's grounding), if one relates: here, before
+    the analysis call, so the reply call's prompt (which repeats it) stays in the model's cache."""
+    reading = read_understanding(state["message"])
+    if not reading.struggling or not isinstance(ctx.recall, ExperienceSource):
+        return found
+    memory = related_experience(ctx.recall, state["user_id"], reading, ctx.embedder.embed_one)
+    if memory is None:
+        return found
+    memories = [m for m in found.memories if m.id != memory.id] + [memory]
+    return found.model_copy(update={"analogy": memory, "memories": memories})
 
 
 @timed
@@ -240,18 +252,17 @@ def select_strategy(state: TurnState, runtime: Runtime[Context]) -> Update:
     """Choose a lens and strategy from the analysis, emotion, traits and outcomes (CoE).
 
     What has worked for this person enters as a Thompson draw per lens and strategy, seeded by
-    the turn id so a resumed turn makes the same choice. A memory can ground a personal analogy
-    only if it is close to the message and the store confirms it is this user's, now.
+    the turn id so a resumed turn makes the same choice. A personal analogy needs both: they
+    struggle to understand someone else's feelings, and an own experience like that person's
+    situation was recalled (`with_analogy`) that the store confirms is this user's, now.
     """
     ctx = services(runtime)
     emotion, analysis, found = state["emotion"], state["analysis"], state["recall"]
-    user_id = state["user_id"]
-    grounding = next(
-        (m for m in found.memories
-         if GROUNDING_MIN_RELEVANCE <= m.relevance < GROUNDING_MAX_RELEVANCE
-         and ctx.recall.verify_memory(user_id, m.id)),
-        None,
-    )  # fmt: skip
+    user_id, message = state["user_id"], state["message"]
+    memory_question, reading = asks_about_own_past(message), read_understanding(message)
+    grounding = found.analogy
+    if grounding is not None and not ctx.recall.verify_memory(user_id, grounding.id):
+        grounding = None
     rng = random.Random(f"{ctx.settings.seed}:{state['turn_id']}")
     evidence = ctx.outcomes.evidence(user_id, rng)
     signals = Signals(
@@ -263,7 +274,9 @@ def select_strategy(state: TurnState, runtime: Runtime[Context]) -> Update:
         turn_index=state.get("turn_index", 0),
         grounding_memory_id=grounding.id if grounding else None,
         grounding_relevance=grounding.relevance if grounding else 0.0,
-        memory_question=asks_about_own_past(state["message"]),
+        memory_question=memory_question,
+        understanding_other=reading.struggling and not memory_question,
+        other_person=reading.other,
     )
     return {"plan": select_plan(signals, found.traits, evidence), "evidence": evidence}
 

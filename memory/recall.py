@@ -14,6 +14,10 @@ summing to 1, so the score is in [0, 1]):
 
 Only the `candidates` nearest memories by relevance are scored, so a very important but
 unrelated memory is not recalled. No LLM is called here: recall is on the reply's critical path.
+
+`experiences` is the second, narrower look-up a personal analogy needs: the user's own
+experiences (kinds "experience" and "life_event") nearest to *someone else's* situation, ranked
+by relevance alone (the analogy needs the experience most like theirs, not the freshest one).
 """
 
 from __future__ import annotations
@@ -35,6 +39,7 @@ if TYPE_CHECKING:
     from memory.traits import TraitModel
 
 NEUTRAL_VALENCE = 0.1
+OWN_EXPERIENCE = ("experience", "life_event")
 
 
 class Recall(BaseModel):
@@ -46,6 +51,12 @@ class Recall(BaseModel):
         default_factory=list, description="Recent (role, text) pairs of this session, oldest first."
     )
     degraded: list[str] = Field(default_factory=list, description="What could not be recalled.")
+    analogy: MemoryRef | None = Field(
+        default=None,
+        description="The user's own experience nearest to the situation of someone whose "
+        "feelings they struggle to understand (its relevance is to that situation); also in "
+        "`memories`.",
+    )
 
 
 @dataclass(frozen=True)
@@ -149,6 +160,22 @@ class Recaller:
         scored = [score_memory(m, sim, weights, at, emotion, valence) for m, sim in near]
         scored.sort(key=lambda ref: (-ref.score, ref.id))
         return scored[: self.k]
+
+    def experiences(
+        self, user_id: str, text: str, vector: NDArray[np.float32] | None = None, k: int = 3,
+        kinds: tuple[str, ...] = OWN_EXPERIENCE,
+    ) -> list[MemoryRef]:  # fmt: skip
+        """Return the user's own experiences most similar to `text` (a situation), best first,
+        each with its score parts; none below `min_relevance`."""
+        if self.memories is None:
+            return []
+        if vector is None:
+            vector = self.memories.embedder.embed([text])[0]
+        weights, at = self.weights, self.store.clock.now()
+        near = self.memories.similar(user_id, vector, weights.candidates, weights.min_relevance)
+        own = [score_memory(m, sim, weights, at, None, None) for m, sim in near if m.kind in kinds]
+        own.sort(key=lambda ref: (-ref.relevance, ref.id))
+        return own[:k]
 
     def verify_memory(self, user_id: str, memory_id: str) -> bool:
         """Return True only if the memory exists, is current and belongs to this user."""

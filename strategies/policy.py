@@ -33,11 +33,29 @@ class Signals(BaseModel):
     memory_question: bool = Field(
         default=False, description="They ask what they told empathos before."
     )
+    understanding_other: bool = Field(
+        default=False, description="They struggle to understand someone else's feelings."
+    )
+    other_person: str = Field(default="", description="Whose feelings ('my sister'), if said.")
 
 
 GROUNDING_MIN_RELEVANCE, GROUNDING_MAX_RELEVANCE = 0.35, 0.85
-"""A memory grounds a personal analogy only if it is at least this similar to the message, and
-less similar than a restatement of it (an analogy to what they just said is no analogy)."""
+"""A memory answers a question about the past only if it is at least this similar to it; a
+memory this similar or more is a restatement (an analogy to what they just said is no analogy)."""
+
+ANALOGY_MIN_RELEVANCE = 0.38
+"""An own experience grounds a personal analogy only if it is at least this similar to the
+other person's situation worded as a memory ("the user is so upset about the move"; see
+agent.understanding.experience_query). On eval/data/analogy_cases.jsonl related experiences
+score 0.24-0.70 (19 of 22 at 0.38 or more), the best unrelated own experience 0.35."""
+
+UNDERSTANDING_BONUS = 1.3
+"""Added to the personal analogy when they struggle to understand someone else's feelings and
+an own experience relates: the situation the analogy exists for (EmoSync). With it the analogy
+(>= 2.45 at relevance 0.38) wins over the need's usual strategy even for people whose confident
+traits favour another (a listener's reflection on "vent" scores ~2.4 with policy.toml of
+2026-12-06); what has not worked for this person (outcome evidence, up to -1) can still
+overturn it."""
 
 
 class Trait(Protocol):
@@ -64,6 +82,9 @@ class Plan(BaseModel):
         "choice without traits, for ablations replayed on the same turn).",
     )
     grounding_memory_id: str | None = None
+    other_person: str = Field(
+        default="", description="Whose feelings the analogy helps them understand."
+    )
     traits_used: list[str] = Field(default_factory=list)
     answer_from_memory: bool = Field(
         default=False, description="Answer their question about the past from memory."
@@ -81,7 +102,7 @@ class Plan(BaseModel):
             strategy = max(free, key=lambda name: (self.scores.get(name, 0.0), name))
         return self.model_copy(update={
             "strategy": strategy, "stage": catalogue.strategy_named(strategy).stage,
-            "grounding_memory_id": None,
+            "grounding_memory_id": None, "other_person": "",
             "why": [*self.why, "strategy: the memory to cite is gone; fell back"],
         })  # fmt: skip
 
@@ -142,6 +163,27 @@ def _add_traits(tally: _Tally, traits: Mapping[str, Trait]) -> None:
             tally.add(weights, _trait_scale(trait), f"trait {name}={trait.value:.2f}")
 
 
+def _whose(signals: Signals) -> str:
+    return f"{signals.other_person}'s" if signals.other_person else "someone else's"
+
+
+def _add_analogy(tally: _Tally, signals: Signals) -> None:
+    """The personal analogy's score: the base bonus, more for a closer experience, and the
+    understanding bonus (only ever called when both the struggle and the experience are there)."""
+    policy = load_policy()
+    above = max(0.0, signals.grounding_relevance - GROUNDING_MIN_RELEVANCE)
+    bonus = policy.analogy_bonus + policy.analogy_per_relevance * above / (
+        1 - GROUNDING_MIN_RELEVANCE
+    )
+    tally.add(
+        {"Personal Analogy": bonus},
+        1.0,
+        f"an own experience like theirs (relevance {signals.grounding_relevance:.2f})",
+    )
+    tally.add({"Personal Analogy": UNDERSTANDING_BONUS}, 1.0,
+              f"they struggle to understand {_whose(signals)} feelings")  # fmt: skip
+
+
 MEMORY_ANSWER = ("Information", "Person-centred")
 
 
@@ -170,35 +212,34 @@ def select_plan(
     if signals.memory_question:
         return memory_answer_plan(signals)
     traits = traits or {}
-    usable = [
-        s.name for s in catalogue.strategy if signals.grounding_memory_id or not s.requires_memory
-    ]
+    analogy = signals.understanding_other and signals.grounding_memory_id is not None
+    usable = [s.name for s in catalogue.strategy if analogy or not s.requires_memory]
     strategies, lenses = _Tally(usable), _Tally([lens.name for lens in catalogue.lens])
     _add_context(strategies, signals, lens=False)
     _add_context(lenses, signals, lens=True)
-    if signals.grounding_memory_id:
-        policy = load_policy()
-        above = max(0.0, signals.grounding_relevance - GROUNDING_MIN_RELEVANCE)
-        bonus = policy.analogy_bonus + policy.analogy_per_relevance * above / (
-            1 - GROUNDING_MIN_RELEVANCE
-        )
-        reason = f"a related memory (relevance {signals.grounding_relevance:.2f})"
-        strategies.add({"Personal Analogy": bonus}, 1.0, reason)
+    if analogy:
+        _add_analogy(strategies, signals)
     _add_traits(strategies, traits)
     _add_traits(lenses, traits)
     for tally in (strategies, lenses):
         tally.add(dict(evidence or {}), 1.0, "what has worked for this person")
     strategy, lens = strategies.best(), lenses.best()
     used = {src for _, src in strategies.reasons[strategy] + lenses.reasons[lens]}
+    analogy_note = []
+    if signals.understanding_other and not analogy:
+        analogy_note = [f"analogy: they struggle to understand {_whose(signals)} feelings, but "
+                        "no related experience of their own is remembered"]  # fmt: skip
     return Plan(
         lens=lens,
         strategy=strategy,
         stage=catalogue.strategy_named(strategy).stage,
         why=[f"strategy: {r}" for r in strategies.why(strategy)]
-        + [f"lens: {r}" for r in lenses.why(lens)],
+        + [f"lens: {r}" for r in lenses.why(lens)]
+        + analogy_note,
         scores={**strategies.score, **lenses.score},
         trait_scores={**strategies.from_traits(), **lenses.from_traits()},
         grounding_memory_id=signals.grounding_memory_id if strategy == "Personal Analogy" else None,
+        other_person=signals.other_person if strategy == "Personal Analogy" else "",
         traits_used=sorted(
             s.split("=")[0].removeprefix("trait ") for s in used if s.startswith("trait ")
         ),

@@ -10,7 +10,8 @@ from langgraph.graph import END
 from agent import nodes
 from agent.graph import builder
 from agent.runner import TurnFailedError
-from memory.trace import TurnTrace
+from memory.recall import Recall
+from memory.trace import MemoryRef, TurnTrace
 from tests.fakes import ANALYSIS, REPLY, scripted_model
 
 EXPECTED_MERMAID_EDGES = [
@@ -183,3 +184,55 @@ def test_a_failed_analysis_still_gets_a_reply(make_agent):
     assert result.reply == REPLY
     assert any("analyze_cause" in note for note in result.state["degraded"])
     assert agent.context.store.get_turn(result.turn_id).status == "done"
+
+
+class RecallWithAnExperience:
+    """A recall source holding one own experience of ana's (like memory.recall.Recaller)."""
+
+    def __init__(self, exists: bool = True) -> None:
+        self.exists = exists
+        self.memory = MemoryRef(
+            id="m-leeds", text="The user felt lost after they moved to Leeds.",
+            kind="experience", relevance=0.55,
+        )  # fmt: skip
+
+    def recall(self, user_id, session_id, text, turn_index, emotion=None, valence=None,
+               vector=None) -> Recall:  # fmt: skip
+        return Recall()
+
+    def experiences(self, user_id, text, vector=None, k=3) -> list[MemoryRef]:
+        return [self.memory] if user_id == "ana" else []
+
+    def verify_memory(self, user_id: str, memory_id: str) -> bool:
+        return self.exists and user_id == "ana" and memory_id == self.memory.id
+
+
+STRUGGLE = "I don't get why my sister is so upset about the move."
+
+
+def test_a_struggle_to_understand_someone_gets_an_analogy_citing_the_memory(make_agent):
+    agent, user, session = make_agent(recall=RecallWithAnExperience())
+    result = agent.run_turn(user, session, STRUGGLE)
+    plan = result.state["plan"]
+    assert (plan.strategy, plan.grounding_memory_id) == ("Personal Analogy", "m-leeds")
+    assert plan.other_person == "my sister"
+    assert any("understand my sister's feelings" in reason for reason in plan.why)
+    trace = agent.context.store.get_turn(result.turn_id).trace
+    assert trace.memory_cited == "m-leeds"
+    assert [m.id for m in trace.memories_used] == ["m-leeds"]
+
+
+@pytest.mark.parametrize(
+    "message", ["Do you remember why my sister was upset about the move?", "I hate moving."]
+)
+def test_no_analogy_for_a_memory_question_or_plain_venting(make_agent, message):
+    agent, user, session = make_agent(recall=RecallWithAnExperience())
+    plan = agent.run_turn(user, session, message).state["plan"]
+    assert plan.strategy != "Personal Analogy" and plan.grounding_memory_id is None
+
+
+def test_a_memory_that_is_not_this_users_grounds_nothing(make_agent):
+    agent, user, session = make_agent(recall=RecallWithAnExperience(exists=False))
+    result = agent.run_turn(user, session, STRUGGLE)
+    assert result.state["recall"].analogy is None
+    assert result.state["plan"].strategy != "Personal Analogy"

@@ -96,6 +96,26 @@ def test_verify_memory_is_code_not_trust(mem):
     assert not Recaller(mem.store).verify_memory("ana", mine.memory_id)
 
 
+def test_experiences_are_the_users_own_ranked_by_relevance_alone(mem):
+    mem.memories.remember(
+        "ana",
+        [
+            fact("I felt lost after I moved to Leeds", importance=0.1),
+            fact("I moved to Berlin once for work", kind=MemoryKind.LIFE_EVENT, importance=0.1),
+            fact("My sister moved to Berlin", kind=MemoryKind.PERSON, importance=1.0),
+            fact("I prefer moving in spring", kind=MemoryKind.PREFERENCE, importance=1.0),
+        ],
+        "t1",
+    )
+    mem.memories.remember("bo", [fact("I felt lost after I moved to Leeds too")], "t2")
+    found = recaller(mem).experiences("ana", "felt lost after they moved to Berlin")
+    assert [m.kind for m in found] == ["experience", "life_event"]
+    assert found[0].text == "I felt lost after I moved to Leeds"
+    assert found[0].relevance >= found[1].relevance
+    assert all(mem.memories.verify("ana", m.id) for m in found)
+    assert Recaller(mem.store).experiences("ana", "moved") == []
+
+
 def test_vector_failure_degrades_instead_of_failing_the_turn(mem, monkeypatch):
     def broken(*args, **kwargs):
         raise VectorStoreError("the index is unavailable")

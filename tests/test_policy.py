@@ -2,6 +2,7 @@ from dataclasses import dataclass
 
 import pytest
 
+from agent.understanding import about_them, addressed, experience_query, read_understanding
 from strategies.catalogue import load_catalogue, load_policy
 from strategies.policy import Signals, select_plan
 
@@ -64,14 +65,100 @@ def test_same_message_different_people_get_different_plans():
     assert a.traits_used and any("wants_advice" in reason for reason in a.why)
 
 
-def test_analogy_only_with_a_grounding_memory():
-    without = select_plan(signals(), {"openness": T(1.0)})
-    assert "Personal Analogy" not in without.scores
-    with_memory = select_plan(
-        signals(grounding_memory_id="m1", need="be_validated", intensity=0.2), {"openness": T(1.0)}
+def test_analogy_needs_the_struggle_and_an_own_experience():
+    openness = {"openness": T(1.0)}
+    neither = select_plan(signals(), openness)
+    memory_only = select_plan(signals(grounding_memory_id="m1", grounding_relevance=0.6), openness)
+    struggle_only = select_plan(signals(understanding_other=True, other_person="my sister"))
+    for plan in (neither, memory_only, struggle_only):
+        assert "Personal Analogy" not in plan.scores and plan.grounding_memory_id is None
+    assert any("no related experience" in reason for reason in struggle_only.why)
+    both = select_plan(signals(grounding_memory_id="m1", grounding_relevance=0.45,
+                               understanding_other=True, other_person="my sister"))  # fmt: skip
+    assert both.strategy == "Personal Analogy"
+    assert both.grounding_memory_id == "m1" and both.other_person == "my sister"
+    assert any("understand my sister's feelings" in reason for reason in both.why)
+
+
+@pytest.mark.parametrize("need", ["vent", "be_validated", "get_advice", "information"])
+@pytest.mark.parametrize("turn_index", [0, 3])
+def test_analogy_wins_whenever_it_applies_without_traits(need, turn_index):
+    plan = select_plan(signals(need=need, turn_index=turn_index, intensity=0.9,
+                               grounding_memory_id="m1", grounding_relevance=0.38,
+                               understanding_other=True))  # fmt: skip
+    assert plan.strategy == "Personal Analogy"
+
+
+def test_a_question_about_the_past_never_gets_an_analogy():
+    plan = select_plan(signals(memory_question=True, grounding_memory_id="m1",
+                               grounding_relevance=0.7, understanding_other=True))  # fmt: skip
+    assert plan.answer_from_memory and plan.strategy != "Personal Analogy"
+    assert plan.grounding_memory_id is None
+
+
+def test_without_grounding_falls_back_and_forgets_the_other_person():
+    plan = select_plan(signals(grounding_memory_id="m1", grounding_relevance=0.5,
+                               understanding_other=True, other_person="my sister"))  # fmt: skip
+    fallback = plan.without_grounding()
+    assert fallback.strategy != "Personal Analogy"
+    assert fallback.grounding_memory_id is None and fallback.other_person == ""
+
+
+STRUGGLES = [
+    ("I don't get why my sister is so upset about the move", "my sister"),
+    ("why would he be angry at me for that?", "he"),
+    ("I can't figure out what my mom is feeling", "my mom"),
+    ("Why is my boyfriend so snappy with me lately? He has exams soon.", "my boyfriend"),
+    ("My friend is mad that we went without her and I don't get why.", "my friend"),
+    ("My dad goes quiet every March. I can't figure out what he's feeling.", "my dad"),
+    ("Why would Sam be hurt that I didn't tell him?", "Sam"),
+    ("I have no idea what my brother is going through since the breakup", "my brother"),
+]
+NOT_STRUGGLES = [
+    "Do you remember what I said about Leeds?",
+    "I was stuck in traffic for two hours and I'm so annoyed.",
+    "I don't understand why I'm so upset about the move.",
+    "Why am I so scared of starting my new job?",
+    "I don't know what to do about my sister.",
+    "My sister is upset about the move.",
+    "That's why she's crying.",
+    "A friend told me he's depressed and he has no idea why.",
+    "I have no idea what they were thinking with that ending.",
+    "Why would my sister's move make me so sad?",
+    "I don't get why people are so rude.",
+    "Hi! How are you today?",
+]
+
+
+@pytest.mark.parametrize(("message", "other"), STRUGGLES)
+def test_detector_reads_a_struggle_to_understand_someone(message, other):
+    reading = read_understanding(message)
+    assert reading.struggling and reading.other == other
+
+
+@pytest.mark.parametrize("message", NOT_STRUGGLES)
+def test_detector_ignores_own_feelings_questions_and_plain_news(message):
+    assert not read_understanding(message).struggling
+
+
+def test_the_situation_is_the_message_without_the_puzzlement():
+    reading = read_understanding(
+        "I don't get why my sister is so upset about the move. It's just a new city."
     )
-    assert with_memory.strategy == "Personal Analogy"
-    assert with_memory.grounding_memory_id == "m1"
+    assert reading.situation == "my sister is so upset about the move. It's just a new city."
+    assert experience_query(reading).startswith("the user is so upset about the move")
+    short = read_understanding("My wife keeps crying since the birth and I don't know what "
+                               "she's feeling.")  # fmt: skip
+    assert short.other == "my wife" and "keeps crying since the birth" in short.situation
+    assert "don't know" not in short.situation
+
+
+def test_memories_about_the_other_person_are_not_own_experiences():
+    assert about_them("The user's sister Maya is moving to Berlin.", "my sister")
+    assert about_them("The user's mom Linda retired in June.", "my mom")
+    assert not about_them("The user felt left out when their friends went to Spain.", "my friend")
+    assert not about_them("The user felt lost after moving to Leeds.", "she")
+    assert addressed("my sister") == "your sister" and addressed("he") == "the other person"
 
 
 def test_low_confidence_traits_barely_move_the_choice():
@@ -91,8 +178,11 @@ def test_trait_scores_replay_the_choice_without_traits():
         with_traits = select_plan(signals(need=need), people)
         alone = select_plan(signals(need=need))
         strategies = {s.name for s in load_catalogue().strategy}
-        base = {n: with_traits.scores[n] - with_traits.trait_scores[n] for n in strategies
-                if n in with_traits.scores}
+        base = {
+            n: with_traits.scores[n] - with_traits.trait_scores[n]
+            for n in strategies
+            if n in with_traits.scores
+        }
         assert max(base, key=lambda n: (base[n], n)) == alone.strategy
         assert alone.trait_scores and not any(alone.trait_scores.values())
     assert any(select_plan(signals(need="vent"), people).trait_scores.values())

@@ -23,7 +23,6 @@ from __future__ import annotations
 import json
 import math
 import shutil
-import warnings
 from pathlib import Path
 from statistics import fmean
 from typing import TYPE_CHECKING, Any
@@ -38,6 +37,7 @@ from eval.simulate.files import (
     write_json,
 )  # fmt: skip
 from eval.simulate.scenario import Person, Scenario
+from eval.simulate.user_model import spearman
 
 if TYPE_CHECKING:
     from rich.table import Table
@@ -50,18 +50,6 @@ TIMING_KEYS = frozenset(
 
 def share(items: list[str], names: list[str]) -> float | None:
     return round(sum(i in names for i in items) / len(items), 3) if items else None
-
-
-def spearman(inferred: list[float], truth: list[float]) -> float | None:
-    """Spearman's rho (scipy), or None when it is undefined (under 3 pairs, or no spread)."""
-    from scipy.stats import spearmanr
-
-    if len(inferred) < 3 or len(set(inferred)) < 2 or len(set(truth)) < 2:
-        return None
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        rho = float(spearmanr(inferred, truth).statistic)
-    return None if math.isnan(rho) else round(rho, 3)
 
 
 def mean(values: list[float | None]) -> float | None:

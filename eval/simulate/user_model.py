@@ -16,13 +16,27 @@
 
 from __future__ import annotations
 
+import math
+import warnings
 from statistics import fmean
 from typing import Any
 
-from eval.simulate.summary import Records, spearman
+Records = list[dict[str, Any]]
 
 SUPPORT = ("wants_to_be_heard", "wants_advice")
 CONFIDENCE_BINS = ((0.0, 0.3), (0.3, 0.6), (0.6, 1.01))
+
+
+def spearman(inferred: list[float], truth: list[float]) -> float | None:
+    """Spearman's rho (scipy), or None when it is undefined (under 3 pairs, or no spread)."""
+    from scipy.stats import spearmanr
+
+    if len(inferred) < 3 or len(set(inferred)) < 2 or len(set(truth)) < 2:
+        return None
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        rho = float(spearmanr(inferred, truth).statistic)
+    return None if math.isnan(rho) else round(rho, 3)
 
 
 def strategy_names() -> set[str]:

@@ -1,0 +1,264 @@
+"""Notice when the person struggles to understand someone else's feelings or reactions.
+
+"I don't get why my sister is so upset about the move", "why would he be angry at me for
+that?", "I can't figure out what my mom is feeling": that is when a personal analogy helps
+(EmoSync): a time the person felt something like it themselves makes the other's feeling
+relatable. A plain question about the past, venting about one's own feelings, or puzzling over
+one's own reaction ("I don't get why I'm so upset") is not it.
+
+The reading is patterns over one sentence (no model, on the reply's critical path): a
+puzzlement ("I don't get why", "can't figure out", "no idea what", a "why would/is …"
+question) about *another person* ("my sister", "he", "Sam") who *feels or reacts* ("upset",
+"so cold", "snapped", "what she's feeling"), with no "I/me" as the one who feels in between.
+It also returns who the other person is and their situation: the message with the puzzlement
+removed, which is what the person's own related experience is searched with (the words of
+the wrapper, "I don't understand why", would only find memories of being confused).
+"""
+
+from __future__ import annotations
+
+import re
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Protocol, runtime_checkable
+
+import numpy as np
+from numpy.typing import NDArray
+
+from agent.analysis import sentences
+from memory.trace import MemoryRef
+from strategies.policy import ANALOGY_MIN_RELEVANCE, GROUNDING_MAX_RELEVANCE
+
+ROLE = (
+    r"(?:little |big |older |younger |elder |best |new |old |ex[- ]|teenage |own |step[- ]?)?"
+    r"(?:sister|brother|sibling|mom|mum|mommy|mummy|mother|dad|daddy|father|parents?|son|"
+    r"daughter|kids?|child|children|toddler|teen(?:ager)?|baby|husband|wife|spouse|partner|"
+    r"boyfriend|girlfriend|bf|gf|fianc[eé]e?|friends?|mate|buddy|roommate|flatmate|housemate|"
+    r"co-?workers?|colleagues?|boss|manager|supervisor|team ?mates?|teacher|students?|"
+    r"classmates?|intern|employees?|clients?|neighbou?rs?|grandma|grandmother|gran|nan|nana|"
+    r"grandpa|grandfather|grandad|aunt|auntie|uncle|cousin|niece|nephew|in-laws?|"
+    r"(?:mother|father|sister|brother)-in-law|stepson|stepdaughter|stepmom|stepmum|stepdad|"
+    r"family|ex|date|crush|landlord|landlady)"
+)
+OTHER = (
+    rf"(?P<other>(?:my|our|his|her|their) {ROLE}(?:'s|s'|s)?\b|"
+    r"(?:he|she|they)(?:'s|'d|'re|'ll)?|him|her|them|"
+    r"(?-i:[A-Z][a-z]{2,})(?='s|\s+(?:is|was|be|got|gets|has|had|seems|keeps|'s)\b))"
+)
+FEELING = (
+    r"(?P<feeling>upset|angry|mad|furious|annoyed|irritated|irritable|hurt|sad|"
+    r"(?:so|really|very|feeling|been|seems?|is|was|always) down|"
+    r"depressed|jealous|envious|bitter|resentful|cold|distant|quiet|withdrawn|defensive|"
+    r"offended|insulted|touchy|sensitive|moody|grumpy|snappy|short with|scared|afraid|"
+    r"frightened|terrified|nervous|anxious|worried|stressed|crying|cries|cry|cried|in tears|"
+    r"sulk(?:ing|s)?|frustrated|disappointed|hostile|rude|mean|cross|pissed|agitated|"
+    r"heartbroken|devastated|lonely|homesick|embarrassed|ashamed|guilty|emotional|"
+    r"act(?:s|ing|ed)? (?:out|up|weird|strange|like (?:that|this)|this way|that way|so)|"
+    r"react(?:s|ed|ing|ion)?|"
+    r"overreact(?:s|ed|ing)?|feel(?:s|ing|ings)?|felt|mood|worked up|freak(?:s|ed|ing) out|"
+    r"blew up|blow up|lash(?:es|ed)? out|snap(?:s|ped)?|yell(?:s|ed|ing)?|shout(?:s|ed|ing)?|"
+    r"slam(?:s|med)?|ignor(?:e|es|ed|ing) (?:me|us|him|her|them)|silent treatment|"
+    r"tak(?:e|es|ing) (?:it|this|that) (?:so )?(?:hard|badly|personally)|"
+    r"t(?:ake|akes|aking|ook) offen[cs]e|"
+    r"going through|thinking|hates? (?:me|us)|fell out|so (?:off|weird|strange|different))"
+)
+PUZZLED = (
+    r"(?:i|we)(?: just| really| honestly| still| genuinely| truly| simply)? "
+    r"(?:don'?t|do not|can'?t|cannot|couldn'?t|could not|didn'?t|did not|never)"
+    r"(?: quite| really| fully| even)? "
+    r"(?:get|understand|see|figure out|work out|make sense of|grasp|tell|wrap my head around|"
+    r"read|know)"
+    r"|(?:i (?:have|had) |i'?ve (?:got )?)(?:no idea|no clue)"
+    r"|(?<!has )(?<!have )(?<!had )(?:no idea|no clue)"
+    r"|(?:i'?m |i am )?(?<!he's )(?<!she's )(?<!they're )not sure"
+    r"|(?:i'?m|i am) (?:so |really |totally )?(?:confused|baffled|puzzled|lost|clueless)"
+    r"(?: about| by| as to| why)?"
+    r"|it'?s beyond me|makes? no sense|(?:baffles|puzzles|confuses) me"
+    r"|(?:i )?(?:'ve )?(?:always )?(?:wonder|wondered|wondering)"
+)
+WH = r"(?:why|what|how come|how|whether|if)"
+FIRST_PERSON = re.compile(r"\b(i|i'm|i am|me|myself)\b", re.I)
+GAP = r"(?:[\w'’,-]+\s+){0,8}?"
+
+# A puzzlement, then (after "why/what…") another person, then a feeling or reaction.
+AFTER_CUE = re.compile(
+    rf"(?P<cue>\b(?:{PUZZLED})\s+(?:{WH}\s+)?(?:(?:on earth|exactly|the hell|really)\s+)?)"
+    rf"(?P<rest>\b{OTHER}\s*{GAP}\b{FEELING}\b.*)",
+    re.I,
+)
+# "Why would / is / does my sister … upset …?" — a question about someone else's feeling.
+WHY_QUESTION = re.compile(
+    r"(?P<cue>\b(?:why|how come|how can|how could|what makes|what made)\s+"
+    r"(?P<aux>(?:would|is|was|does|did|are|were|has|had|do|can'?t|won'?t|doesn'?t|isn'?t|"
+    r"should|'?s|could|can)\s+)?)"
+    rf"(?P<rest>\b{OTHER}\s*{GAP}\b{FEELING}\b.*)",
+    re.I,
+)
+# "What's going on with my brother?", "what is she feeling?"
+WHAT_FEELING = re.compile(
+    r"(?P<cue>\bwhat(?:'s| is| was| are)?\s+(?:going on with|up with)\s+|"
+    r"\bwhat\s+(?:is|was|are|'s)\s+(?=\S+(?:\s\S+)?\s+(?:feeling|thinking|going through)))"
+    rf"(?P<rest>{OTHER}.*)",
+    re.I,
+)
+# "My friend is mad at me … and I don't get why." — the feeling first, the puzzlement after.
+OTHER_FEELS = re.compile(rf"\b{OTHER}\s*{GAP}\b{FEELING}\b", re.I)
+TRAILING_CUE = re.compile(
+    rf",?\s*(?:and|but|so)?\s*\b(?:{PUZZLED})\b(?:\s+(?:{WH}|it|that|this|her|him|them))?"
+    r"(?:\s+(?:at all|anymore|any more))?[\s.!?]*$|"
+    rf",?\s*(?:and|but|so)?\s*\b(?:{PUZZLED})\s+(?:why|how come|what (?:he|she|they))\b.*$",
+    re.I,
+)
+NOT_ANOTHER = re.compile(r"^(?:people|everyone|everybody|anyone|someone|somebody)\b", re.I)
+# "that's why she's crying" explains, it does not ask.
+EXPLAINS = re.compile(r"(?:that'?s|that is|this is|which is|the reason|is|explains)\s*$", re.I)
+PUZZLED_BEFORE = re.compile(rf"\b(?:{PUZZLED})\b", re.I)
+
+
+@dataclass(frozen=True)
+class Understanding:
+    """The reading: whether they struggle to understand someone, who, the words that say so,
+    and the other person's situation (the message without those words)."""
+
+    struggling: bool
+    other: str = ""
+    cue: str = ""
+    situation: str = ""
+
+
+NOT_STRUGGLING = Understanding(False)
+
+
+def _feels_is_theirs(rest: str) -> re.Match[str] | None:
+    """The other person and the first feeling after them, if it is theirs (no "I" or "me"
+    feels it in between, and the other is a person, not "people")."""
+    match = OTHER_FEELS.search(rest)
+    if match is None or NOT_ANOTHER.match(match.group("other")):
+        return None
+    between = rest[match.end("other") : match.start("feeling")]
+    return None if FIRST_PERSON.search(between) else match
+
+
+def _cue_span(sentence: str, following: str) -> tuple[str, tuple[int, int]] | None:
+    """(who, the puzzlement's span in `sentence`) if the sentence reads as a struggle to
+    understand someone; the span is empty when the puzzlement is the next sentence."""
+    asks = sentence.rstrip().endswith("?")
+    for pattern in (AFTER_CUE, WHY_QUESTION):
+        for match in pattern.finditer(sentence):
+            if pattern is WHY_QUESTION and (
+                EXPLAINS.search(sentence[: match.start()]) or not (match.group("aux") or asks)
+            ):
+                continue
+            feels = _feels_is_theirs(match.group("rest"))
+            if feels is not None:
+                return feels.group("other"), match.span("cue")
+    what = WHAT_FEELING.search(sentence)
+    if what is not None and (PUZZLED_BEFORE.search(sentence[: what.start()]) or asks):
+        return what.group("other"), what.span("cue")
+    feels = OTHER_FEELS.search(sentence)
+    if feels is None or _feels_is_theirs(sentence[feels.start() :]) is None:
+        return None
+    trailing = TRAILING_CUE.search(sentence, feels.end())
+    if trailing is not None:
+        return feels.group("other"), trailing.span()
+    if TRAILING_CUE.fullmatch(following.strip()):
+        return feels.group("other"), (len(sentence), len(sentence))
+    return None
+
+
+def read_understanding(message: str) -> Understanding:
+    """Whether the person struggles to understand someone else's feelings or reactions."""
+    parts = sentences(message)
+    for i, sentence in enumerate(parts):
+        following = parts[i + 1] if i + 1 < len(parts) else ""
+        found = _cue_span(sentence, following)
+        if found is None or (THEY.match(found[0]) and not NAMED.search(message)):
+            continue  # "they" with nobody named is as often a company or people in general
+        other, (start, end) = found
+        cue = sentence[start:end].strip() or following.strip()
+        said = sentence[:start] + " " + sentence[end:]
+        rest = [p for j, p in enumerate(parts) if j != i and not TRAILING_CUE.fullmatch(p)]
+        return Understanding(True, _who(other, message), cue, _tidy(" ".join([said, *rest])))
+    return NOT_STRUGGLING
+
+
+NAMED = re.compile(rf"\b(?:my|our) {ROLE}\b", re.I)
+PRONOUN = re.compile(r"^(?:he|she|they|him|her|them)\b", re.I)
+THEY = re.compile(r"^(?:they|them)\b", re.I)
+
+
+def _who(other: str, message: str) -> str:
+    """Who the other person is: "my sister", or for "she" the person the message named."""
+    other = re.sub(r"'(?:s|d|re|ll)$", "", other)
+    if PRONOUN.match(other):
+        named = NAMED.findall(message)
+        return named[0].lower() if named else other.lower()
+    return other[0].lower() + other[1:] if other.lower().startswith(("my ", "our ")) else other
+
+
+def _tidy(text: str) -> str:
+    text = re.sub(r"\s+(?:and|but|so)\s*([.!?,]|$)", r"\1", text.strip())
+    text = re.sub(r"\s+([.,!?])", r"\1", re.sub(r"\s+", " ", text))
+    return text.strip(" ,")
+
+
+def experience_query(reading: Understanding) -> str:
+    """The other person's situation worded as memories are ("The user felt lost when they
+    moved to Leeds"): the other person becomes "the user". With MiniLM this lifts the related
+    experience well above unrelated ones (e.g. 0.08 -> 0.34 for "my sister is so upset about
+    the move" against the Leeds memory; eval/bench_analogy.py)."""
+    query = reading.situation
+    if reading.other:
+        query = re.sub(rf"\b{re.escape(reading.other)}(?:'s)?\b", "the user", query, flags=re.I)
+    return re.sub(r"\b(?:he|she)(?:'s|'d)?\b", "the user", query, flags=re.I)
+
+
+def about_them(memory: str, other: str) -> bool:
+    """Whether a memory is about the other person themselves ("The user's sister Maya is
+    moving to Berlin" for "my sister"): their situation, not the user's own experience. One
+    that only involves such people ("when their friends went to Spain without them") is the
+    user's own."""
+    word = re.sub(r"^(?:my|our|his|her|their)\s+", "", other.lower()).strip()
+    word = re.sub(r"^(?:little|big|older|younger|elder|best|new|old|teenage|own)\s+", "", word)
+    if not word or PRONOUN.match(word):
+        return False
+    stem = re.escape(word.rstrip("s'").removesuffix("'"))
+    subject = rf"^\s*the user'?s (?:[\w-]+ ){{0,2}}?{stem}s?\b"
+    return re.search(subject, memory, re.I) is not None
+
+
+@runtime_checkable
+class ExperienceSource(Protocol):
+    """A recall source that can look up the user's own experiences (memory.recall.Recaller)."""
+
+    def experiences(
+        self, user_id: str, text: str, vector: NDArray[np.float32] | None = None, k: int = 3,
+    ) -> list[MemoryRef]: ...  # fmt: skip
+
+    def verify_memory(self, user_id: str, memory_id: str) -> bool: ...
+
+
+def related_experience(
+    source: ExperienceSource, user_id: str, reading: Understanding,
+    embed: Callable[[str], NDArray[np.float32]],
+) -> MemoryRef | None:  # fmt: skip
+    """The user's own experience that can ground an analogy for the other person's feelings:
+    the most similar one to their situation, at least ANALOGY_MIN_RELEVANCE similar, not about
+    that person, not a restatement, and confirmed as this user's current memory."""
+    query = experience_query(reading)
+    for memory in source.experiences(user_id, query, embed(query)):
+        if memory.relevance < ANALOGY_MIN_RELEVANCE:
+            return None
+        restates = memory.relevance >= GROUNDING_MAX_RELEVANCE
+        mine = not restates and not about_them(memory.text, reading.other)
+        if mine and source.verify_memory(user_id, memory.id):
+            return memory
+    return None
+
+
+def addressed(other: str) -> str:
+    """The other person as the reply names them to the user: "my sister" -> "your sister";
+    "the other person" when only a pronoun says who."""
+    if not other or PRONOUN.match(other):
+        return "the other person"
+    return re.sub(r"^(?:my|our)\b", "your", other, flags=re.I)
