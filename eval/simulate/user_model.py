@@ -58,7 +58,7 @@ def trait_bonus(truth: dict[str, float]) -> dict[str, float]:
 
 def replayed(record: dict[str, Any], truth: dict[str, float]) -> dict[str, str | None]:
     """The strategy this turn's policy picks without traits and with the hidden ones (None for
-    a turn without a plan, or whose plan answered from memory or cites a memory)."""
+    a turn without a plan or scores, e.g. an answer from memory)."""
     plan = (record.get("trace") or {}).get("plan") or {}
     scores, from_traits = plan.get("scores") or {}, plan.get("trait_scores")
     names = strategy_names() & set(scores)
