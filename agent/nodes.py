@@ -35,7 +35,12 @@ from agent.reply import ReplyChecks, checked_reply, stream_reply, writer_emit
 from agent.schemas import CauseAnalysis, LLMCall, SafetyAssessment
 from agent.state import TurnState
 from agent.trace import build_trace
-from agent.understanding import ExperienceSource, read_understanding, related_experience
+from agent.understanding import (
+    ExperienceSource,
+    addressed,
+    read_understanding,
+    related_experience,
+)
 from agent.validation import message_problem
 from memory.database import transaction
 from memory.recall import Recall
@@ -316,6 +321,7 @@ def generate_reply(state: TurnState, runtime: Runtime[Context]) -> Update:
         grounding,
         memory_question=plan is not None and plan.answer_from_memory,
         best_memory=best_memory(ctx, state) if plan and plan.answer_from_memory else None,
+        other=addressed(plan.other_person) if plan else "",
     )
     messages = reply_call(ctx, state, task)
     reply, calls, notes, failed = checked_reply(

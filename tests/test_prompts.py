@@ -63,3 +63,19 @@ def test_the_next_turn_starts_with_this_turns_conversation():
         "again", reading, [], [("user", "hello"), ("assistant", "hi")]
     )
     assert turn_two[:2] == turn_one[:2]
+
+
+def test_the_analogy_instruction_names_whose_feelings_and_asks_for_one_sentence():
+    from agent.prompts import reply_task
+    from memory.trace import MemoryRef
+    from strategies.catalogue import load_catalogue
+
+    catalogue = load_catalogue()
+    memory = MemoryRef(id="m1", text="The user felt lost when they moved to Leeds in 2019")
+    task = reply_task(catalogue.lens_named("Person-centred"),
+                      catalogue.strategy_named("Personal Analogy"), memory, other="your sister")  # fmt: skip
+    assert "how your sister feels" in task and "ONE sentence" in task
+    assert "[m1] The user felt lost when they moved to Leeds" in task
+    plain = reply_task(catalogue.lens_named("Person-centred"),
+                       catalogue.strategy_named("Personal Analogy"), memory)  # fmt: skip
+    assert "how the other person feels" in plain
