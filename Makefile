@@ -44,9 +44,9 @@ population: models
 	mkdir -p runs
 	test -f $(POP).yaml || $(EMPATHOS) simulate generate --people $(PEOPLE) --sessions $(SESSIONS) \
 	  --turns 1 --seed $(SEED) -o $(POP).yaml
-	for shard in 1 2; do EMPATHOS_N_THREADS=1 $(EMPATHOS) simulate $(POP).yaml --out $(POP)-s$$shard \
-	  --shard $$shard/2 --no-last-reaction $$(test -f $(POP)-s$$shard/run.json && echo --resume) & \
-	  done; wait
+	shard() { EMPATHOS_N_THREADS=1 $(EMPATHOS) simulate $(POP).yaml --out $(POP)-s$$1 --shard $$1/2 \
+	  --no-last-reaction $$(test -f $(POP)-s$$1/run.json && echo --resume); }; \
+	shard 1 & one=$$!; shard 2 & two=$$!; wait $$one && wait $$two
 	rm -rf $(POP) && $(EMPATHOS) simulate merge $(POP)-s1 $(POP)-s2 --out $(POP)
 
 # The shipped benchmark through every pipeline variant, judged by the default model (its own

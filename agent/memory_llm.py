@@ -190,12 +190,14 @@ class LLMFactExtractor:
     """Extract facts with the chat model; failures propagate so the worker retries.
 
     Decoding is greedy (temperature 0): a fact is copied, not written, and sampling is where
-    a small model's invented ages and dates came from. Facts the post-check (`checked`)
-    refuses are kept in `dropped`, for measuring.
+    a small model's invented ages and dates came from. With `keep_dropped` (the bench only:
+    they hold a person's words), facts the post-check (`checked`) refuses are kept in `dropped`.
     """
 
-    def __init__(self, model: ModelSource, method: StructuredMethod) -> None:
-        self._model, self.method = model, method
+    def __init__(
+        self, model: ModelSource, method: StructuredMethod, keep_dropped: bool = False
+    ) -> None:
+        self._model, self.method, self.keep_dropped = model, method, keep_dropped
         self.calls: list[LLMCall] = []
         self.dropped: list[ExtractedFact] = []
 
@@ -212,7 +214,8 @@ class LLMFactExtractor:
         self.calls += calls
         facts = [draft.to_fact() for draft in drafts.facts]
         kept = checked(facts, [user_text, *context])
-        self.dropped += [fact for fact in facts if fact.text not in {k.text for k in kept}]
+        if self.keep_dropped:
+            self.dropped += [fact for fact in facts if fact.text not in {k.text for k in kept}]
         return kept
 
 

@@ -143,6 +143,8 @@ def with_analogy(ctx: Context, state: TurnState, found: Recall) -> Recall:
     like that person's situation (a personal analogy's grounding), if one relates: here, before
     the analysis call, so the reply call's prompt (which repeats it) stays in the model's cache."""
     reading = read_understanding(state["message"])
+    if asks_about_own_past(state["message"]):  # answered from memory, never by an analogy
+        return found
     if not reading.struggling or not isinstance(ctx.recall, ExperienceSource):
         return found
     memory = related_experience(ctx.recall, state["user_id"], reading, ctx.embedder.embed_one)

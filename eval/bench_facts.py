@@ -264,7 +264,9 @@ def real_extractor() -> tuple[Extractor, str]:
     from agent.settings import Settings
 
     services = Services(Settings())
-    extractor = LLMFactExtractor(lambda: services.background_model, services.structured_method)
+    extractor = LLMFactExtractor(
+        lambda: services.background_model, services.structured_method, keep_dropped=True
+    )
     extractor.model  # noqa: B018 -- a missing model fails here, before the first item
     return extractor, services.settings.model
 

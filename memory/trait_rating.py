@@ -42,7 +42,7 @@ if TYPE_CHECKING:
     from memory.store import ConversationStore
 
 RATE_EVERY = 3  # turns 1, 4, 7, ... of a session are followed by a rating
-RATING_WEIGHT = 1.5  # one rating weighs as much as ~5 strong prototype matches
+RATING_WEIGHT = 1.5  # one rating weighs as much as 1.5 of the closest prototype matches
 PER_FACET, MAX_PASSAGES, RECENT_MESSAGES = 2, 14, 40
 PASSAGE_CHARS = 240
 TELLING = 4  # passages per facet the recall signal averages over
@@ -154,7 +154,8 @@ def recall_signals(recalled: Recalled) -> list[Signal]:
     """One signal per trait from which side its most telling passages lean to."""
     return [
         Signal(name, lean_signal(name, lean), RECALL_WEIGHT,
-               f"{count} telling passages lean {'high' if lean > 0 else 'low'} ({lean:+.3f})",
+               f"{count} telling passages lean {lean:+.3f} (real seekers' median "
+               f"{centres().get(name, {}).get('median', 0.0):+.3f})",
                "recall")
         for name, (lean, count) in recalled.leaning.items()
     ]  # fmt: skip

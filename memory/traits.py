@@ -101,7 +101,9 @@ MARKERS: list[tuple[re.Pattern[str], str, float, float]] = [
             r"what (should|can|do) i do|any (advice|tips|ideas|suggestions)|how (do|should) i "
             r"(fix|handle|deal|cope|stop|get|make|tell|ask|start|prepare|manage|talk)|"
             r"what would you (do|suggest)|(give|tell) me (some |a )?(advice|steps|options|plan)|"
-            r"next steps?|concrete|practical|(a|the) plan\b|what to do next",
+            r"next steps?|concrete (steps|advice|help|ideas)|"
+            r"practical (advice|steps|help|tips|ideas)|"
+            r"(need|want|make|give me) a plan\b|what to do next",
             re.I,
         ),
         "wants_advice",
@@ -111,7 +113,7 @@ MARKERS: list[tuple[re.Pattern[str], str, float, float]] = [
     (
         re.compile(
             r"(just|only) (need|want)(ed)? (someone )?to (vent|talk|listen|be heard|get (it|this) "
-            r"off)|(listen|listened) to( me)?|be heard|feel (heard|understood)|"
+            r"off)|(listen|listened) to me|(want|need)(ed)? to be heard|feel (heard|understood)|"
             r"(don'?t|do not) (want|need) (advice|solutions|to be fixed|tips|to be told)|"
             r"without (being told|advice|solutions)|not (looking|asking) for (advice|solutions)",
             re.I,
@@ -288,8 +290,8 @@ class TraitModel:
     def observe_ratings(
         self, user_id: str, session_id: str, ratings: Sequence[Signal], source: str
     ) -> int:
-        """Record the model's ratings (kind "rating") under `source`, replacing its earlier
-        ones: the same source rated again is one signal, not two."""
+        """Record a reading of the telling passages (kinds "recall" and "rating") under
+        `source`, replacing its earlier rows: the same source read again is one signal."""
         with transaction(self.db):
             self.db.execute(
                 "delete from trait_evidence where user_id = ? and source_id = ?", [user_id, source]
@@ -308,12 +310,14 @@ class TraitModel:
         return found
 
     def estimates_by_kind(self, user_id: str) -> dict[str, dict[str, float]]:
-        """Each trait's value from all evidence, without the model's ratings, from the per-turn
-        signals only (the user model before issue 12), and from each kind alone: what each
-        signal adds (ignores values the user set)."""
+        """Each trait's value from all evidence, without the model's ratings, without the
+        markers, from the per-message signals only (the kinds the user model had before issue
+        12, with today's weights and markers, one row per kind), and from each kind alone: what
+        each signal adds (ignores values the user set)."""
         subsets = {
             "all": KINDS,
             "no-rating": tuple(k for k in KINDS if k != "rating"),
+            "no-marker": tuple(k for k in KINDS if k != "marker"),
             "per-turn": tuple(k for k in KINDS if k not in ("recall", "rating")),
         }
         subsets |= {kind: (kind,) for kind in KINDS}

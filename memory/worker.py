@@ -75,7 +75,6 @@ class MemoryServices:
     outcomes: Outcomes
     extractor: FactExtractor
     rater: TraitRater | None = None  # the model's ratings of the telling passages (optional)
-    read_passages: bool = True  # read the telling passages every few turns (no LLM)
 
     @property
     def db(self) -> Database:
@@ -117,7 +116,7 @@ class MemoryServices:
         with transaction(self.db):  # a memory forgotten meanwhile leaves no evidence behind
             from_turn = self.memories.from_turn(turn.user_id, turn.id)
             self.traits.observe_memories(turn.user_id, from_turn, turn.session_id)
-        if self.read_passages and should_rate(turn.idx):
+        if should_rate(turn.idx):  # read the telling passages every few turns (no LLM)
             rate_traits(self.traits, self.memories, self.store, self.rater, turn.user_id,
                         turn.session_id)  # fmt: skip
         self.traits.refresh(turn.user_id, turn.session_id)

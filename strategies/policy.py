@@ -125,7 +125,7 @@ class _Tally:
 
     def from_traits(self) -> dict[str, float]:
         """Each candidate's score contributed by traits."""
-        return {name: round(sum(v for v, src in self.reasons[name] if src.startswith("trait ")), 6)
+        return {name: sum(v for v, src in self.reasons[name] if src.startswith("trait "))
                 for name in self.score}  # fmt: skip
 
     def why(self, name: str, limit: int = 3) -> list[str]:

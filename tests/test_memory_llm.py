@@ -169,7 +169,9 @@ def test_the_extractor_applies_the_post_check_to_the_models_facts():
     age = {**DRAFT, "kind": "life_event", "text": "The user is 14 years old.", "when": ""}
     kept = {**DRAFT, "kind": "life_event", "text": "The user has been married 14 years.",
             "when": "for 14 years"}  # fmt: skip
-    extractor = LLMFactExtractor(scripted_model({"facts": [age, kept]}), "json_schema_text")
+    extractor = LLMFactExtractor(
+        scripted_model({"facts": [age, kept]}), "json_schema_text", keep_dropped=True
+    )
     [only] = extractor.extract("weve been married for 14 years.", ["my husband cheated"])
     assert (only.text, only.happened) == ("The user has been married 14 years.", "for 14 years")
     assert [f.text for f in extractor.dropped] == ["The user is 14 years old."]
@@ -266,3 +268,11 @@ def test_the_labelled_set_is_valid_and_keeps_esconv_words_out_of_the_package():
     assert len(rows) >= 40 and {r["source"] for r in rows} == {"esconv-validation", "written"}
     assert all("message" not in r for r in rows if r["source"] == "esconv-validation")
     assert all(Item.model_validate({"message": "-", **r}) for r in rows)
+
+
+def test_the_worker_extractor_keeps_no_refused_words() -> None:
+    age = {"kind": "person", "text": "The user is 14 years old.", "importance": 3,
+           "feeling": "neutral", "emotion": "", "when": ""}  # fmt: skip
+    extractor = LLMFactExtractor(scripted_model({"facts": [age]}), "json_schema_text")
+    assert extractor.extract("We were married 14 years.", []) == []
+    assert extractor.dropped == []  # a person's words are not held in memory by default

@@ -86,7 +86,7 @@ def test_a_generated_population_runs_and_is_measured(tmp_path: Path) -> None:
     assert turns[1]["message"].startswith("and another thing")
     assert turns[1]["reaction"] is None  # no reaction to a session's last reply
     ends = [r for r in first if r["type"] == "session_end"]
-    assert ends[-1]["by_signal"]["recall"]  # the model's ratings were recorded
+    assert ends[-1]["by_signal"]["recall"]  # the telling passages were read
     summary = json.loads((tmp_path / "run" / "summary.json").read_text())
     model = summary["user_model"]
     assert [row["session"] for row in model["by_session"]] == [1, 2]

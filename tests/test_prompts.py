@@ -72,10 +72,12 @@ def test_the_analogy_instruction_names_whose_feelings_and_asks_for_one_sentence(
 
     catalogue = load_catalogue()
     memory = MemoryRef(id="m1", text="The user felt lost when they moved to Leeds in 2019")
-    task = reply_task(catalogue.lens_named("Person-centred"),
-                      catalogue.strategy_named("Personal Analogy"), memory, other="your sister")  # fmt: skip
+    lens, strategy = (
+        catalogue.lens_named("Person-centred"),
+        catalogue.strategy_named("Personal Analogy"),
+    )
+    task = reply_task(lens, strategy, memory, other="your sister")
     assert "how your sister feels" in task and "ONE sentence" in task
     assert "[m1] The user felt lost when they moved to Leeds" in task
-    plain = reply_task(catalogue.lens_named("Person-centred"),
-                       catalogue.strategy_named("Personal Analogy"), memory)  # fmt: skip
+    plain = reply_task(lens, strategy, memory)
     assert "how the other person feels" in plain

@@ -118,7 +118,7 @@ def test_estimates_by_kind_separate_what_each_signal_says(mem):
     mem.traits.observe_ratings("ana", session, rating_signals([Rating("wants_advice", 1, 0)], []),
                                "rating:x")  # fmt: skip
     kinds = mem.traits.estimates_by_kind("ana")
-    assert set(kinds) == {"all", "no-rating", "per-turn", *KINDS}
+    assert set(kinds) == {"all", "no-rating", "no-marker", "per-turn", *KINDS}
     assert kinds["marker"]["wants_advice"] > 0.5 and kinds["need"]["wants_advice"] > 0.5
     assert kinds["rating"]["wants_advice"] < 0.5
     assert kinds["per-turn"]["wants_advice"] > kinds["all"]["wants_advice"]
@@ -141,4 +141,5 @@ def test_llm_rater_reads_one_key_per_trait_and_quotes_passages_as_data():
     assert [r.trait for r in ratings] == list(TRAITS)
     assert next(r for r in ratings if r.trait == "humour").rating == 4
     prompt = rating_messages(passages, {"humour": [1]})[1].content
-    assert "[1] haha" in prompt and "```" not in prompt.split("```")[1]
+    assert "[1] haha" in prompt
+    assert prompt.count("```") == 2 and "'''" in prompt  # the inner fence is neutralised

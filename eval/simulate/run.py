@@ -352,6 +352,9 @@ class PersonRun:
         )  # fmt: skip
         emotion, conversation = Emotion(), []
         message = session.script[0] if session.script else session.simulate.opening  # type: ignore[union-attr]
+        stored = self.context.store.get_turn(self.id("turn", index, 0))
+        if message is None and stored is not None:  # a stop after the turn, before its journal
+            message = stored.user_text
         if message is None and self.journal.find("turn", index, 0) is None:
             assert session.simulate is not None
             message, _ = self.simulator.open(

@@ -24,6 +24,7 @@ from typing import Any
 Records = list[dict[str, Any]]
 
 SUPPORT = ("wants_to_be_heard", "wants_advice")
+TIE_DIGITS = 9  # scores equal to this many places tie, as the policy's exact sums do
 CONFIDENCE_BINS = ((0.0, 0.3), (0.3, 0.6), (0.6, 1.01))
 
 
@@ -62,11 +63,11 @@ def replayed(record: dict[str, Any], truth: dict[str, float]) -> dict[str, str |
     plan = (record.get("trace") or {}).get("plan") or {}
     scores, from_traits = plan.get("scores") or {}, plan.get("trait_scores")
     names = strategy_names() & set(scores)
-    if not names or from_traits is None:
+    if not names or not from_traits:  # no plan scores, or a trace from before trait_scores
         return {"no_traits": None, "true_traits": None}
-    base = {n: scores[n] - from_traits.get(n, 0.0) for n in names}
+    base = {n: round(scores[n] - from_traits.get(n, 0.0), TIE_DIGITS) for n in names}
     bonus = trait_bonus(truth)
-    oracle = {n: base[n] + bonus.get(n, 0.0) for n in names}
+    oracle = {n: round(base[n] + bonus.get(n, 0.0), TIE_DIGITS) for n in names}
     return {"no_traits": best(base), "true_traits": best(oracle)}
 
 
@@ -103,6 +104,24 @@ def side_share(reports: list[dict[str, Any]], index: int, traits: tuple[str, ...
     return round(fmean(right), 3) if right else None
 
 
+def majority_share(reports: list[dict[str, Any]], traits: tuple[str, ...]) -> float | None:
+    """What saying the same side for everyone scores at best (the chance level of
+    `side_share`): the share of people in the most common combination of hidden sides."""
+    from collections import Counter
+
+    sides = Counter(tuple(r["truth"][t] > 0.5 for t in traits) for r in reports)
+    return round(max(sides.values()) / len(reports), 3) if reports else None
+
+
+def inferred_count(reports: list[dict[str, Any]], trait: str, source: str) -> int:
+    """How many people the last session's `by_signal[source]` has a value of `trait` for."""
+    return sum(
+        1 for r in reports
+        if r["sessions"] and r["sessions"][-1].get("by_signal", {}).get(source, {}).get(trait)
+        is not None
+    )  # fmt: skip
+
+
 def calibration(reports: list[dict[str, Any]]) -> list[dict[str, Any]]:
     """After each person's last session: right side of 0.5 by confidence bin."""
     pairs = []
@@ -122,13 +141,12 @@ def calibration(reports: list[dict[str, Any]]) -> list[dict[str, Any]]:
     ]  # fmt: skip
 
 
-def fit(rows: list[tuple[str | None, list[str], list[str]]]) -> dict[str, float | None]:
-    shown = [(s, p, d) for s, p, d in rows if s is not None]
-    if not shown:
+def fit(rows: list[tuple[str, list[str], list[str]]]) -> dict[str, float | None]:
+    if not rows:
         return {"preferred": None, "disliked": None, "n": 0}
     return {
-        "preferred": round(fmean(s in p for s, p, _ in shown), 3),
-        "disliked": round(fmean(s in d for s, _, d in shown), 3), "n": len(shown),
+        "preferred": round(fmean(s in p for s, p, _ in rows), 3),
+        "disliked": round(fmean(s in d for s, _, d in rows), 3), "n": len(rows),
     }  # fmt: skip
 
 
@@ -144,12 +162,14 @@ def user_model_summary(reports: list[dict[str, Any]]) -> dict[str, Any]:
     traits = (*BIG_FIVE, *SUPPORT, "humour", "directness")
     by_session = []
     for index in range(longest):
-        rows: dict[str, list[tuple[str | None, list[str], list[str]]]] = {
+        rows: dict[str, list[tuple[str, list[str], list[str]]]] = {
             "actual": [], "no_traits": [], "true_traits": [],
         }  # fmt: skip
         for report in reports:
             p, d = report["preferred_strategies"], report["disliked_strategies"]
             for turn in session_turns(report, index):
+                if turn["no_traits"] is None:  # not replayable: left out of all three columns
+                    continue
                 for key in rows:
                     rows[key].append((turn[key], p, d))
         by_session.append({
@@ -158,15 +178,20 @@ def user_model_summary(reports: list[dict[str, Any]]) -> dict[str, Any]:
             "support_right_side": {
                 **{t: side_share(reports, index, (t,)) for t in SUPPORT},
                 "both": side_share(reports, index, SUPPORT),
+                "both_if_one_side_for_all": majority_share(reports, SUPPORT),
             },
             "preference_fit": {key: fit(value) for key, value in rows.items()},
         })  # fmt: skip
     last = longest - 1
     by_signal = {
         source: {t: pooled(reports, last, t, source) for t in traits}
-        for source in ("all", "no-rating", "per-turn", *KINDS)
+        for source in ("all", "no-rating", "no-marker", "per-turn", *KINDS)
     } if longest else {}  # fmt: skip
-    return {"by_session": by_session, "by_signal": by_signal, "calibration": calibration(reports)}
+    people = {
+        source: {t: inferred_count(reports, t, source) for t in traits} for source in by_signal
+    }  # how many people each cell of by_signal pools over
+    return {"by_session": by_session, "by_signal": by_signal, "by_signal_people": people,
+            "calibration": calibration(reports)}  # fmt: skip
 
 
 def replay_rows(records: Records, session: int, truth: dict[str, float]) -> list[dict[str, Any]]:
