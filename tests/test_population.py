@@ -157,3 +157,14 @@ def test_with_confident_traits_the_policy_prefers_what_each_kind_of_person_wants
     assert all(d <= 0.15 for _, d in shares.values()), shares
     without = [select_plan(Signals(need="vent", emotion="sadness")).strategy]
     assert without[0] not in ARCHETYPES["advice"]["preferred"]  # the traits make the difference
+
+
+def test_replay_breaks_ties_as_the_policy_does() -> None:
+    class T:
+        def __init__(self, value: float) -> None:
+            self.value, self.confidence = value, 0.37
+
+    tie = Signals(need="vent", emotion="sadness", turn_index=0)  # Reflection 1.0 = Restatement 1.0
+    traits = {"wants_to_be_heard": T(0.83), "wants_advice": T(0.19), "directness": T(0.71)}
+    record = {"trace": {"plan": select_plan(tie, traits).model_dump()}}
+    assert replayed(record, {"wants_advice": 0.5})["no_traits"] == select_plan(tie).strategy
