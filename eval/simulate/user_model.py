@@ -24,7 +24,7 @@ from typing import Any
 Records = list[dict[str, Any]]
 
 SUPPORT = ("wants_to_be_heard", "wants_advice")
-TIE_DIGITS = 6  # scores equal to this many places tie (traces before f484ae8 stored trait scores to 6)
+TIE_DIGITS = 6  # equal to 6 places is a tie (traces before f484ae8 kept trait scores to 6)
 CONFIDENCE_BINS = ((0.0, 0.3), (0.3, 0.6), (0.6, 1.01))
 
 
