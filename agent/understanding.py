@@ -109,7 +109,15 @@ TRAILING_CUE = re.compile(
     rf",?\s*(?:and|but|so)?\s*\b(?:{PUZZLED})\s+(?:why|how come|what (?:he|she|they))\b.*$",
     re.I,
 )
-NOT_ANOTHER = re.compile(r"^(?:people|everyone|everybody|anyone|someone|somebody)\b", re.I)
+NOT_ANOTHER = re.compile(
+    r"^(?:people|everyone|everybody|anyone|someone|somebody|"
+    # capitalised words that are not a person ("Everything is so sad", "Christmas is emotional")
+    r"everything|nothing|something|anything|this|that|life|work|school|home|today|tonight|"
+    r"tomorrow|christmas|easter|ramadan|diwali|thanksgiving|monday|tuesday|wednesday|thursday|"
+    r"friday|saturday|sunday|january|february|march|april|june|july|august|september|"
+    r"october|november|december|god|covid|money)\b",
+    re.I,
+)
 # "that's why she's crying" explains, it does not ask.
 EXPLAINS = re.compile(r"(?:that'?s|that is|this is|which is|the reason|is|explains)\s*$", re.I)
 PUZZLED_BEFORE = re.compile(rf"\b(?:{PUZZLED})\b", re.I)

@@ -104,6 +104,9 @@ def score_memory(
                      **rounded)  # fmt: skip
 
 
+EXPERIENCE_REACH = 4  # candidates looked at for own experiences, times the usual
+
+
 class Recaller:
     """Look up what is known about a user for one turn."""
 
@@ -172,7 +175,11 @@ class Recaller:
         if vector is None:
             vector = self.memories.embedder.embed([text])[0]
         weights, at = self.weights, self.store.clock.now()
-        near = self.memories.similar(user_id, vector, weights.candidates, weights.min_relevance)
+        # Chroma holds no kinds: look further, so memories of other kinds (often about the other
+        # person themselves) cannot crowd the person's own experiences out.
+        near = self.memories.similar(
+            user_id, vector, weights.candidates * EXPERIENCE_REACH, weights.min_relevance
+        )
         own = [score_memory(m, sim, weights, at, None, None) for m, sim in near if m.kind in kinds]
         own.sort(key=lambda ref: (-ref.relevance, ref.id))
         return own[:k]

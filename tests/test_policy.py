@@ -127,6 +127,8 @@ NOT_STRUGGLES = [
     "Why would my sister's move make me so sad?",
     "I don't get why people are so rude.",
     "Hi! How are you today?",
+    "Everything is so sad lately and I don't get it.",
+    "I don't get why Christmas is always so emotional.",
 ]
 
 
