@@ -21,7 +21,7 @@ from agent.llm import StructuredMethod, invoke_structured
 from agent.memory_llm import ModelSource, gives_way, resolve
 from agent.prompts import quote_block
 from agent.schemas import LLMCall
-from memory.trait_rating import Passage, Rating, facet_descriptions
+from memory.trait_rating import PASSAGE_CHARS, Passage, Rating, facet_descriptions
 from memory.traits import TRAITS
 
 if TYPE_CHECKING:
@@ -49,7 +49,7 @@ TraitScores: type[BaseModel] = create_model("TraitScores", **FIELDS)  # one key 
 def rating_messages(passages: Sequence[Passage], facets: dict[str, list[int]]) -> list[BaseMessage]:
     """The rating prompt: numbered passages, then each trait with its telling passages."""
     numbered = "\n".join(
-        f"[{n}] {' '.join(p.text.split())[:240]}" for n, p in enumerate(passages, start=1)
+        f"[{n}] {' '.join(p.text.split())[:PASSAGE_CHARS]}" for n, p in enumerate(passages, start=1)
     )
     descriptions = facet_descriptions()
     traits = "\n".join(

@@ -69,7 +69,8 @@ def lean_of(ups: Sequence[float], downs: Sequence[float]) -> tuple[float, int]:
 
 def lean_signal(name: str, lean: float) -> float:
     centre = centres().get(name, {"median": 0.0, "spread": 0.05})
-    return min(1.0, max(0.0, 0.5 + (lean - centre["median"]) / (4 * centre["spread"])))
+    spread = max(centre["spread"], 1e-3)  # a degenerate centres file cannot divide by zero
+    return min(1.0, max(0.0, 0.5 + (lean - centre["median"]) / (4 * spread)))
 
 
 @dataclass(frozen=True)
