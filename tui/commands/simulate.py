@@ -1,8 +1,9 @@
 """`empathos simulate`: live weeks with scripted and simulated people, against a hidden truth.
 
 empathos simulate SCENARIO.yaml --out RUN_DIR [--model M] [--user-model M2] [--seed N]
-                  [--concurrency K] [--shard I/N] [--resume]
+                  [--concurrency K] [--shard I/N] [--resume] [--no-last-reaction]
 empathos simulate merge RUN_DIR... --out DIR
+empathos simulate generate --people 20 --sessions 5 [--turns 1] --seed 0 -o SCENARIO.yaml
 """
 
 from __future__ import annotations
