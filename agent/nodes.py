@@ -35,15 +35,9 @@ from agent.reply import ReplyChecks, checked_reply, stream_reply, writer_emit
 from agent.schemas import CauseAnalysis, LLMCall, SafetyAssessment
 from agent.state import TurnState
 from agent.trace import build_trace
-from agent.understanding import (
-    ExperienceSource,
-    addressed,
-    read_understanding,
-    related_experience,
-)
+from agent.understanding import addressed, read_understanding, with_analogy
 from agent.validation import message_problem
 from memory.database import transaction
-from memory.recall import Recall
 from memory.trace import MemoryRef
 from strategies.catalogue import Catalogue, load_catalogue
 from strategies.policy import GROUNDING_MIN_RELEVANCE, Plan, Signals, select_plan
@@ -134,24 +128,9 @@ def recall(state: TurnState, runtime: Runtime[Context]) -> Update:
         memories = found.memories if variant.memory else []
         found = found.model_copy(update={"memories": memories, "traits": {}})
     if variant.memory:
-        found = with_analogy(ctx, state, found)
+        found = with_analogy(ctx.recall, ctx.embedder.embed_one, state["user_id"],
+                             state["message"], found)  # fmt: skip
     return {"recall": found, "degraded": found.degraded}
-
-
-def with_analogy(ctx: Context, state: TurnState, found: Recall) -> Recall:
-    """When they struggle to understand someone else's feelings, add their own experience most
-    like that person's situation (a personal analogy's grounding), if one relates: here, before
-    the analysis call, so the reply call's prompt (which repeats it) stays in the model's cache."""
-    reading = read_understanding(state["message"])
-    if asks_about_own_past(state["message"]):  # answered from memory, never by an analogy
-        return found
-    if not reading.struggling or not isinstance(ctx.recall, ExperienceSource):
-        return found
-    memory = related_experience(ctx.recall, state["user_id"], reading, ctx.embedder.embed_one)
-    if memory is None:
-        return found
-    memories = [m for m in found.memories if m.id != memory.id] + [memory]
-    return found.model_copy(update={"analogy": memory, "memories": memories})
 
 
 @timed

@@ -25,7 +25,8 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 from numpy.typing import NDArray
 
-from agent.analysis import sentences
+from agent.analysis import asks_about_own_past, sentences
+from memory.recall import Recall
 from memory.trace import MemoryRef
 from strategies.policy import ANALOGY_MIN_RELEVANCE, GROUNDING_MAX_RELEVANCE
 
@@ -262,6 +263,26 @@ def related_experience(
         if mine and source.verify_memory(user_id, memory.id):
             return memory
     return None
+
+
+def with_analogy(
+    source: object, embed: Callable[[str], NDArray[np.float32]], user_id: str, message: str,
+    found: Recall,
+) -> Recall:  # fmt: skip
+    """When they struggle to understand someone else's feelings, add their own experience most
+    like that person's situation (a personal analogy's grounding) to what was recalled, if one
+    relates: at recall, before the analysis call, so the reply call's prompt (which repeats it)
+    stays in the model's cache. Never for a question about the past (answered from memory)."""
+    if asks_about_own_past(message) or not isinstance(source, ExperienceSource):
+        return found
+    reading = read_understanding(message)
+    if not reading.struggling:
+        return found
+    memory = related_experience(source, user_id, reading, embed)
+    if memory is None:
+        return found
+    memories = [m for m in found.memories if m.id != memory.id] + [memory]
+    return found.model_copy(update={"analogy": memory, "memories": memories})
 
 
 def addressed(other: str) -> str:
