@@ -121,12 +121,15 @@ def telling_passages(
     passages: list[Passage] = []
     facets: dict[str, list[int]] = {}
     leaning: dict[str, tuple[float, int]] = {}
+    seen: dict[str, np.ndarray] = {}
     for name, (high, low) in traits.prototypes().items():
         probes = unit(high.mean(axis=0)), unit(low.mean(axis=0))
         scored: list[tuple[float, float, Passage]] = []  # (similarity to high, to low, passage)
         for probe in probes:
             for memory, _ in memories.similar(user_id, probe, PER_FACET):
-                vector = traits.embedder.embed([memory.text])[0]
+                if memory.id not in seen:  # each memory embedded once per reading
+                    seen[memory.id] = traits.embedder.embed([memory.text])[0]
+                vector = seen[memory.id]
                 scored.append((float(vector @ probes[0]), float(vector @ probes[1]),
                                Passage(memory.id, memory.text, True)))  # fmt: skip
         if turn_vectors is not None:
