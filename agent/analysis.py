@@ -19,6 +19,8 @@ from difflib import SequenceMatcher
 from pydantic import BaseModel, Field
 
 from agent.schemas import CauseAnalysis, EmotionReading, Need
+from memory.trace import TraitValue
+from memory.traits import stated_support
 
 SENTENCE = re.compile(r"[^.!?\n]+[.!?]?")
 NEGATIVE_NEED, POSITIVE_NEED = Need.VENT, Need.CELEBRATE
@@ -135,3 +137,33 @@ def asks_about_own_past(message: str) -> bool:
     """True when the person asks what they told empathos before ("do you remember…", "what did
     I say about…"): answered from memory, never with an analogy."""
     return MEMORY_QUESTION.search(message) is not None
+
+
+STATED_CONFIDENCE = 0.8
+"""How sure a support preference the message states is ("I just need to vent"): said in so many
+words, but about this conversation, not a standing trait."""
+
+
+class Request(BaseModel):
+    """How the message says they want to be supported, if it says so."""
+
+    need: Need | None = None
+    traits: dict[str, TraitValue] = Field(default_factory=dict)
+
+
+def read_request(message: str) -> Request:
+    """Read a stated support preference: asking what to do is a need for advice whatever the
+    analysis guessed (it calls nearly every message "vent" on the small models); asking to be
+    heard is venting; asking for easy company, not to be questioned, is light talk."""
+    said = stated_support(message)
+    traits = {name: TraitValue(value=value, confidence=STATED_CONFIDENCE, source="said")
+              for name, (value, _) in said.items()}  # fmt: skip
+    advice, heard = said.get("wants_advice"), said.get("wants_to_be_heard")
+    need = None
+    if advice is not None and advice[0] >= 0.5:
+        need = Need.ADVICE
+    elif heard is not None:
+        need = Need.VENT if heard[0] >= 0.5 else Need.DISTRACTION
+    elif advice is not None:  # no advice, said without more
+        need = Need.VENT
+    return Request(need=need, traits=traits)

@@ -27,6 +27,7 @@ from agent.analysis import (
     note_grammar,
     note_sentences,
     read_note,
+    read_request,
 )
 from agent.context import Context, default_context
 from agent.llama import ChatLlamaCpp
@@ -240,7 +241,8 @@ def select_strategy(state: TurnState, runtime: Runtime[Context]) -> Update:
     What has worked for this person enters as a Thompson draw per lens and strategy, seeded by
     the turn id so a resumed turn makes the same choice. A personal analogy needs both: they
     struggle to understand someone else's feelings, and an own experience like that person's
-    situation was recalled (`with_analogy`) that the store confirms is this user's, now.
+    situation was recalled (`with_analogy`) that the store confirms is this user's, now. A
+    support preference the message states ("what should I do?") sets the need (`read_request`).
     """
     ctx = services(runtime)
     emotion, analysis, found = state["emotion"], state["analysis"], state["recall"]
@@ -250,21 +252,20 @@ def select_strategy(state: TurnState, runtime: Runtime[Context]) -> Update:
     if grounding is not None and not ctx.recall.verify_memory(user_id, grounding.id):
         grounding = None
     rng = random.Random(f"{ctx.settings.seed}:{state['turn_id']}")
-    evidence = ctx.outcomes.evidence(user_id, rng)
+    evidence, request = ctx.outcomes.evidence(user_id, rng), read_request(message)
     signals = Signals(
-        need=analysis.need.value,
-        emotion=emotion.label,
-        emotion_probability=emotion.probability,
-        valence=emotion.valence,
-        intensity=emotion.intensity,
+        need=(request.need or analysis.need).value, need_said=request.need is not None,
+        emotion=emotion.label, emotion_probability=emotion.probability,
+        valence=emotion.valence, intensity=emotion.intensity,
         turn_index=state.get("turn_index", 0),
         grounding_memory_id=grounding.id if grounding else None,
         grounding_relevance=grounding.relevance if grounding else 0.0,
         memory_question=memory_question,
         understanding_other=reading.struggling and not memory_question,
         other_person=reading.other,
-    )
-    return {"plan": select_plan(signals, found.traits, evidence), "evidence": evidence}
+    )  # fmt: skip
+    plan = select_plan(signals, found.traits, evidence, request.traits)
+    return {"plan": plan, "evidence": evidence}
 
 
 def checked_plan(ctx: Context, state: TurnState) -> tuple[Plan | None, MemoryRef | None, list[str]]:

@@ -9,8 +9,10 @@ nothing. Signals come from
 - similarity of the text to high and low prototype statements of each trait (all-MiniLM-L6-v2),
 - the turn's stored analysis ("need": get_advice -> wants_advice, vent -> wants_to_be_heard, ...),
 - the turn's emotion (strong negative feeling, often, is weak evidence of neuroticism),
-- surface markers (humour: "haha"; directness: "just tell me"; advice: "what should I do";
-  being heard: "I just need to vent"; reply length: message length),
+- surface markers (humour: "haha"; directness: "just tell me"; reply length: message length),
+- what they say about how they want to be supported (`stated_support`: "what should I do",
+  "I just need to vent", "some easy company, not to be questioned"), weighted as the strongest
+  evidence of a support preference,
 - the person's most telling passages per trait, recalled from their history every few turns
   (`memory.trait_rating`, off the reply path): which side they lean to ("recall"), and, when
   configured, the model's rating of them ("rating").
@@ -81,6 +83,46 @@ NEED_SIGNALS: dict[str, list[tuple[str, float, float]]] = {
     "be_validated": [("wants_to_be_heard", 0.7, 0.25), ("wants_advice", 0.4, 0.1)],
     "celebrate": [("extraversion", 0.7, 0.3)],
 }
+ASKS_ADVICE = re.compile(
+    r"what (should|can|do) i do|any (advice|tips|ideas|suggestions)|how (do|should) i "
+    r"(fix|handle|deal|cope|stop|get|make|tell|ask|start|prepare|manage|talk)|"
+    r"what would you (do|suggest)|(give|tell) me (some |a )?(advice|steps|options|plan)|"
+    r"next steps?|concrete (steps|advice|help|ideas)|practical (advice|steps|help|tips|ideas)|"
+    r"(need|want|make|give me) a plan\b|what to do next",
+    re.I,
+)
+REFUSES_ADVICE = re.compile(
+    r"(don'?t|do not) (want|need) (advice|solutions|to be fixed|tips|to be told)|"
+    r"without (being told|advice|solutions)|not (looking|asking) for (advice|solutions)"
+    r"|(just|only) (need|want)(ed)? (someone )?to (vent|listen)",
+    re.I,
+)
+ASKS_TO_BE_HEARD = re.compile(
+    r"(just|only) (need|want)(ed)? (someone )?to (vent|talk|listen|be heard|get (it|this) off)|"
+    r"(listen|listened) to me|(want|need)(ed)? to be heard|feel (heard|understood)|"
+    r"(don'?t|do not) (want|need) (advice|solutions|to be fixed|tips|to be told)|"
+    r"without (being told|advice|solutions)|not (looking|asking) for (advice|solutions)",
+    re.I,
+)
+ASKS_COMPANY = re.compile(
+    r"\b(easy|warm|light|quiet|gentle|friendly|pleasant|cosy|cozy) company|keep me company|"
+    r"\b(want|need|like|love|enjoy|for) (some )?company\b|"
+    r"(not|without|n'?t want to) (to )?be(ing)? (questioned|quizzed|interrogated|analy[sz]ed)|"
+    r"nothing (too )?(heavy|deep)|(light|easy|casual|relaxed) (chat|talk|conversation)",
+    re.I,
+)
+STATED_WEIGHT = 2.0
+"""The weight of a person saying how they want to be supported ("what should I do?", "I just
+need to vent", "some easy company, not to be questioned"): the most direct evidence of a support
+preference there is, so it outweighs the prior (2) at once. Real people rarely say it: these
+fire on 60 of 3,244 ESConv seeker turns (README, issue 12)."""
+SUPPORT_MARKERS: list[tuple[re.Pattern[str], str, float]] = [
+    (ASKS_ADVICE, "wants_advice", 0.85),
+    (REFUSES_ADVICE, "wants_advice", 0.1),
+    (ASKS_TO_BE_HEARD, "wants_to_be_heard", 0.9),
+    (ASKS_COMPANY, "wants_to_be_heard", 0.2),
+    (ASKS_COMPANY, "wants_advice", 0.15),
+]
 MARKERS: list[tuple[re.Pattern[str], str, float, float]] = [
     (re.compile(r"\b(haha+|lol|lmao|rofl|jk)\b|😂|🤣|:D", re.I), "humour", 0.85, 0.6),
     (
@@ -96,44 +138,21 @@ MARKERS: list[tuple[re.Pattern[str], str, float, float]] = [
         0.8,
         0.5,
     ),  # fmt: skip
-    (
-        re.compile(
-            r"what (should|can|do) i do|any (advice|tips|ideas|suggestions)|how (do|should) i "
-            r"(fix|handle|deal|cope|stop|get|make|tell|ask|start|prepare|manage|talk)|"
-            r"what would you (do|suggest)|(give|tell) me (some |a )?(advice|steps|options|plan)|"
-            r"next steps?|concrete (steps|advice|help|ideas)|"
-            r"practical (advice|steps|help|tips|ideas)|"
-            r"(need|want|make|give me) a plan\b|what to do next",
-            re.I,
-        ),
-        "wants_advice",
-        0.85,
-        0.6,
-    ),  # fmt: skip
-    (
-        re.compile(
-            r"(just|only) (need|want)(ed)? (someone )?to (vent|talk|listen|be heard|get (it|this) "
-            r"off)|(listen|listened) to me|(want|need)(ed)? to be heard|feel (heard|understood)|"
-            r"(don'?t|do not) (want|need) (advice|solutions|to be fixed|tips|to be told)|"
-            r"without (being told|advice|solutions)|not (looking|asking) for (advice|solutions)",
-            re.I,
-        ),
-        "wants_to_be_heard",
-        0.9,
-        0.7,
-    ),  # fmt: skip
-    (
-        re.compile(
-            r"(don'?t|do not) (want|need) (advice|solutions|to be fixed|tips|to be told)|"
-            r"without (being told|advice|solutions)|not (looking|asking) for (advice|solutions)"
-            r"|(just|only) (need|want)(ed)? (someone )?to (vent|listen)",
-            re.I,
-        ),
-        "wants_advice",
-        0.1,
-        0.7,
-    ),  # fmt: skip
 ]
+
+
+def stated_support(text: str) -> dict[str, tuple[float, str]]:
+    """What the message says about how they want to be supported: trait -> (value, the words).
+
+    A trait said both ways in one message ("open to suggestions ... without being told what to
+    do") is left out: the message does not settle it.
+    """
+    said: dict[str, list[tuple[float, str]]] = {}
+    for pattern, name, value in SUPPORT_MARKERS:
+        if match := pattern.search(text):
+            said.setdefault(name, []).append((value, match.group(0)))
+    return {name: found[0] for name, found in said.items()
+            if len({value >= 0.5 for value, _ in found}) == 1}  # fmt: skip
 
 
 class TraitError(MemoryLayerError):
@@ -183,6 +202,8 @@ def marker_signals(text: str) -> list[Signal]:
     """Return signals from surface markers and the message's length."""
     found = [Signal(name, s, w, f"said {m.group(0)!r}", "marker")
              for pattern, name, s, w in MARKERS if (m := pattern.search(text))]  # fmt: skip
+    found += [Signal(name, value, STATED_WEIGHT, f"said {words!r}", "marker")
+              for name, (value, words) in stated_support(text).items()]  # fmt: skip
     count = len(text.split())
     found.append(Signal("reply_length", clip(count / 80), 0.25, f"wrote {count} words", "length"))
     return found

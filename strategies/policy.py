@@ -37,6 +37,9 @@ class Signals(BaseModel):
         default=False, description="They struggle to understand someone else's feelings."
     )
     other_person: str = Field(default="", description="Whose feelings ('my sister'), if said.")
+    need_said: bool = Field(
+        default=False, description="The need is what they said they want, not the analysis's guess."
+    )
 
 
 GROUNDING_MIN_RELEVANCE, GROUNDING_MAX_RELEVANCE = 0.35, 0.85
@@ -144,7 +147,8 @@ def _add_context(tally: _Tally, signals: Signals, lens: bool) -> None:
         emotion_weights = policy.emotion_lens.get(signals.emotion, {})
         tally.add(emotion_weights, signals.emotion_probability, f"emotion '{signals.emotion}'")
     else:
-        tally.add(policy.need.get(signals.need, {}), 1.0, f"need '{signals.need}'")
+        said = " (they said so)" if signals.need_said else ""
+        tally.add(policy.need.get(signals.need, {}), 1.0, f"need '{signals.need}'{said}")
         stage = policy.stage.first_turn if signals.turn_index == 0 else policy.stage.later_turn
         turn = "first turn of session" if signals.turn_index == 0 else "later turn"
         tally.add(stage, 1.0, turn)
@@ -156,11 +160,11 @@ def _add_context(tally: _Tally, signals: Signals, lens: bool) -> None:
         tally.add(policy.stage.positive_valence, 1.0, f"positive feeling ({signals.valence:+.2f})")
 
 
-def _add_traits(tally: _Tally, traits: Mapping[str, Trait]) -> None:
+def _add_traits(tally: _Tally, traits: Mapping[str, Trait], label: str = "trait") -> None:
     for name, trait in traits.items():
         weights = load_policy().traits.get(name)
         if weights:
-            tally.add(weights, _trait_scale(trait), f"trait {name}={trait.value:.2f}")
+            tally.add(weights, _trait_scale(trait), f"{label} {name}={trait.value:.2f}")
 
 
 def _whose(signals: Signals) -> str:
@@ -203,10 +207,14 @@ def select_plan(
     signals: Signals,
     traits: Mapping[str, Trait] | None = None,
     evidence: Mapping[str, float] | None = None,
+    stated: Mapping[str, Trait] | None = None,
 ) -> Plan:
     """Score every lens and strategy and return the best of each with the reasons.
 
     `evidence` holds per-candidate bonuses learnt from this person's outcomes (name -> bonus).
+    `stated` holds the support preferences this message states ("what should I do?"), weighted
+    like traits but reported as "said", not as traits: they are the message, not the user model
+    (a no-traits replay keeps them).
     """
     catalogue = load_catalogue()
     if signals.memory_question:
@@ -219,8 +227,9 @@ def select_plan(
     _add_context(lenses, signals, lens=True)
     if analogy:
         _add_analogy(strategies, signals)
-    _add_traits(strategies, traits)
-    _add_traits(lenses, traits)
+    for tally in (strategies, lenses):
+        _add_traits(tally, traits)
+        _add_traits(tally, stated or {}, label="said")
     for tally in (strategies, lenses):
         tally.add(dict(evidence or {}), 1.0, "what has worked for this person")
     strategy, lens = strategies.best(), lenses.best()

@@ -236,3 +236,14 @@ def test_a_memory_that_is_not_this_users_grounds_nothing(make_agent):
     result = agent.run_turn(user, session, STRUGGLE)
     assert result.state["recall"].analogy is None
     assert result.state["plan"].strategy != "Personal Analogy"
+
+
+def test_asking_what_to_do_gets_suggestions_whatever_the_analysis_guessed(make_agent):
+    agent, user, session = make_agent()  # the fake analysis says "be_validated"
+    result = agent.run_turn(user, session, "I failed my driving test again. What should I do?")
+    plan = result.state["plan"]
+    assert result.state["analysis"].need.value == "be_validated"
+    assert plan.strategy == "Providing Suggestions"
+    assert "strategy: need 'get_advice' (they said so) (+1.00)" in plan.why
+    stored = agent.context.store.get_turn(result.turn_id).trace
+    assert stored.plan is not None and stored.plan.strategy == "Providing Suggestions"

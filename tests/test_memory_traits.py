@@ -5,7 +5,15 @@ from __future__ import annotations
 import pytest
 
 from memory.embeddings import Embedder, model_dir
-from memory.traits import TRAITS, TraitModel, TraitValueError, UnknownTraitError, estimate
+from memory.traits import (
+    STATED_WEIGHT,
+    TRAITS,
+    TraitModel,
+    TraitValueError,
+    UnknownTraitError,
+    estimate,
+    stated_support,
+)
 from memory.worker import MemoryServices
 from strategies.catalogue import load_policy
 from tests.test_memory_fakes import add_turn, build_services
@@ -136,3 +144,33 @@ def test_prototypes_read_traits_from_real_sentences(tmp_path, real_embedder):
     )
     assert signal("I hate parties, I'd rather stay home with a book.", "extraversion") < 0.3
     assert signal("haha yeah, I guess I laugh about it to cope", "humour") > 0.8
+
+
+@pytest.mark.parametrize(
+    "text, expected",
+    [
+        ("My boss keeps piling work on me. What should I do?", {"wants_advice": 0.85}),
+        ("I just need to vent, I don't want advice.", {"wants_to_be_heard": 0.9,
+                                                       "wants_advice": 0.1}),
+        ("Could we just have some easy, warm company tonight, not to be questioned?",
+         {"wants_to_be_heard": 0.2, "wants_advice": 0.15}),
+        ("My company laid off half the team and I keep replaying it.", {}),
+        ("I listened to a podcast about concrete floors.", {}),
+    ],
+)  # fmt: skip
+def test_a_stated_support_preference_is_read(text, expected):
+    assert {name: value for name, (value, _) in stated_support(text).items()} == expected
+
+
+def test_a_preference_said_both_ways_in_one_message_settles_nothing():
+    both = "I'm open to any suggestions, but I want to be heard without being told what to do."
+    said = stated_support(both)
+    assert "wants_advice" not in said and said["wants_to_be_heard"][0] == 0.9
+
+
+def test_one_stated_preference_outweighs_the_prior(mem):
+    run_sessions(mem, "cy", ["Work is a mess again. Give me concrete steps, please."], 1,
+                 need="vent")  # fmt: skip
+    rows = mem.traits.evidence("cy", "wants_advice")
+    assert any(r["kind"] == "marker" and r["weight"] == STATED_WEIGHT for r in rows)
+    assert mem.traits.values("cy")["wants_advice"].value > 0.6

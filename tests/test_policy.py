@@ -2,6 +2,7 @@ from dataclasses import dataclass
 
 import pytest
 
+from agent.analysis import STATED_CONFIDENCE, read_request
 from agent.understanding import about_them, addressed, experience_query, read_understanding
 from strategies.catalogue import load_catalogue, load_policy
 from strategies.policy import Signals, select_plan
@@ -188,3 +189,38 @@ def test_trait_scores_replay_the_choice_without_traits():
         assert max(base, key=lambda n: (base[n], n)) == alone.strategy
         assert alone.trait_scores and not any(alone.trait_scores.values())
     assert any(select_plan(signals(need="vent"), people).trait_scores.values())
+
+
+def test_a_stated_preference_counts_as_said_not_as_a_trait():
+    said = {"wants_advice": T(0.85, 0.8)}
+    plan = select_plan(signals(need="get_advice", need_said=True), stated=said)
+    assert plan.strategy == "Providing Suggestions"
+    assert any("(they said so)" in reason for reason in plan.why)
+    assert any("said wants_advice=0.85" in reason for reason in plan.why)
+    assert not any(plan.trait_scores.values()) and plan.traits_used == []
+
+
+def test_what_they_say_now_outweighs_an_inferred_trait_the_other_way():
+    listener = {"wants_to_be_heard": T(0.7, 0.6), "wants_advice": T(0.35, 0.6)}
+    assert select_plan(signals(), listener).strategy == "Reflection of feelings"
+    asked = select_plan(signals(need="get_advice", need_said=True), listener,
+                        stated={"wants_advice": T(0.85, 0.8)})  # fmt: skip
+    assert asked.strategy == "Providing Suggestions"
+
+
+@pytest.mark.parametrize(
+    "message, need",
+    [
+        ("I feel so behind at work. What should I do?", "get_advice"),
+        ("I just need to vent about my day.", "vent"),
+        ("I'm not looking for advice, it was a hard day.", "vent"),
+        ("Some easy, warm company would be nice tonight.", "distraction"),
+        ("My sister didn't call back again.", None),
+    ],
+)
+def test_the_need_a_message_states_is_read(message, need):
+    request = read_request(message)
+    assert (request.need.value if request.need else None) == need
+    assert all(t.source == "said" and t.confidence == STATED_CONFIDENCE
+               for t in request.traits.values())  # fmt: skip
+    assert bool(request.traits) == (need is not None)
