@@ -273,3 +273,14 @@ def m007_trait_evidence_kinds(db: Database) -> None:
              else 'prototype' end
            where kind is null"""
     )
+
+
+@migration
+def m008_one_recall_reading(db: Database) -> None:
+    """The recall reading of the telling passages is one row per person (`recall:latest`), no
+    longer one per session (re-reading the same words counted as new evidence); the next
+    reading writes it."""
+    db.execute(
+        "delete from trait_evidence where source_id like 'recall:%' and source_id != ?",
+        ["recall:latest"],
+    )

@@ -3,11 +3,11 @@
 The design's user model: for every trait, the person's own words most like its high and its
 low prototype statements (`trait_prototypes.toml`) are recalled — their remembered facts from
 their own vector collection (`MemoryStore.similar`) and their recent messages (embedded here).
-Two readings of those passages become evidence, one row per trait and session (reading the
-session again replaces it):
-- kind "recall" (always; no LLM): the mean, over the facet's most telling passages, of how much
-  closer each is to the high than to the low statements ("lean"), placed against how real
-  people's words lean: `trait_centres.json` holds, per trait, the median and spread of the
+Two readings of those passages become evidence:
+- kind "recall" (always; no LLM; one row per person, replaced by each reading, weighing more
+  the more distinct passages it read): the mean, over the facet's most telling passages, of
+  how much closer each is to the high than to the low statements ("lean"), placed against how
+  real people's words lean: `trait_centres.json` holds, per trait, the median and spread of the
   same lean over ESConv validation seekers (one per conversation, their own messages; made by
   `python -m eval.calibrate_traits`). Signal 0.5 + (lean - median) / (4 * spread): a person
   one spread above the typical seeker reads 0.75. One message rarely resembles a prototype
@@ -27,6 +27,7 @@ Exceptions: the rater's own (a failed model call fails the job, which is retried
 from __future__ import annotations
 
 import json
+import math
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -46,7 +47,12 @@ RATING_WEIGHT = 1.5  # one rating weighs as much as 1.5 of the closest prototype
 PER_FACET, MAX_PASSAGES, RECENT_MESSAGES = 2, 14, 40
 PASSAGE_CHARS = 240
 TELLING = 4  # passages per facet the recall signal averages over
-RECALL_WEIGHT = 1.0
+RECALL_WEIGHT, RECALL_SCALE = 3.0, 8.0
+"""The recall reading is one evidence row per person, replaced by every reading (a reading
+covers their recent messages and memories, so reading the same words again is no new
+evidence); its weight grows with how many distinct passages it drew on: 3 * (1 - exp(-n / 8)),
+0.35 from one message, 2.5 from fifteen passages."""
+RECALL_SOURCE = "recall:latest"
 CENTRES_FILE = Path(__file__).with_name("trait_centres.json")
 
 
@@ -109,6 +115,7 @@ class Recalled:
     passages: list[Passage]
     facets: dict[str, list[int]]  # trait -> numbers (1-based) of its passages in `passages`
     leaning: dict[str, tuple[float, int]]  # trait -> (mean high-minus-low similarity, count)
+    read: int = 0  # distinct passages (messages and memories) the reading drew on
 
 
 def telling_passages(
@@ -151,13 +158,15 @@ def telling_passages(
             if known is not None and known not in chosen:
                 chosen.append(known)
         facets[name] = chosen
-    return Recalled(passages, facets, leaning)
+    read = len(seen) + (len(recent) if turn_vectors is not None else 0)
+    return Recalled(passages, facets, leaning, read)
 
 
 def recall_signals(recalled: Recalled) -> list[Signal]:
     """One signal per trait from which side its most telling passages lean to."""
+    weight = RECALL_WEIGHT * (1.0 - math.exp(-recalled.read / RECALL_SCALE))
     return [
-        Signal(name, lean_signal(name, lean), RECALL_WEIGHT,
+        Signal(name, lean_signal(name, lean), weight,
                f"{count} telling passages lean {lean:+.3f} (real seekers' median "
                f"{centres().get(name, {}).get('median', 0.0):+.3f})",
                "recall")
@@ -193,9 +202,7 @@ def rate_traits(
     recalled = telling_passages(traits, memories, store, user_id)
     if not recalled.passages:
         return 0
-    written = traits.observe_ratings(
-        user_id, session_id, recall_signals(recalled), f"recall:{session_id}"
-    )
+    written = traits.observe_ratings(user_id, session_id, recall_signals(recalled), RECALL_SOURCE)
     if rater is not None:
         ratings = rater.rate(recalled.passages, recalled.facets)
         signals = rating_signals(ratings, recalled.passages)

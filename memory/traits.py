@@ -61,6 +61,7 @@ TRAITS = BIG_FIVE + PREFERENCES
 PRIOR_WEIGHT, CONFIDENCE_SCALE, MAX_INFERRED_CONFIDENCE = 2.0, 3.0, 0.9
 PROTOTYPE_FLOOR, PROTOTYPE_SPAN, PROTOTYPE_GAIN = 0.4, 0.3, 2.5
 EVIDENCE_SHOWN = 5
+FORGOTTEN = "forgotten"  # the snapshot's session after a memory was forgotten
 KINDS = ("prototype", "need", "emotion", "marker", "length", "recall", "rating")
 
 PROTOTYPES_FILE = Path(__file__).with_name("trait_prototypes.toml")
@@ -348,7 +349,8 @@ class TraitModel:
         }  # fmt: skip
 
     def refresh(self, user_id: str, session_id: str) -> dict[str, Estimate]:
-        """Recompute inferred traits from all evidence; keep a snapshot for this session."""
+        """Recompute inferred traits from all evidence; keep a snapshot for this session (or
+        for `FORGOTTEN`, after a memory was forgotten)."""
         by_trait = self.by_trait(user_id)
         user_set = {name for name, t in self.values(user_id).items() if t.source == "user"}
         estimates = {n: estimate(r) for n, r in by_trait.items() if n not in user_set}
@@ -356,6 +358,11 @@ class TraitModel:
             for name, est in estimates.items():
                 self._write(user_id, name, est.value, est.confidence, "inferred", est.evidence)
                 self._snapshot(user_id, name, session_id, est.value, est.confidence, "inferred")
+            self.db.execute(  # an inferred trait whose evidence is all gone (forgotten) goes too
+                f"delete from traits where user_id = ? and source = 'inferred' and name not in "
+                f"({', '.join('?' * len(estimates))})",
+                [user_id, *estimates],
+            )
         return estimates
 
     def _write(

@@ -10,6 +10,8 @@ import pytest
 from click.testing import CliRunner
 
 from memory import embeddings
+from memory.trait_rating import Passage, Rating, rating_signals
+from memory.traits import estimate
 from memory.worker import MemoryWorker
 from tests.test_memory_fakes import WordEmbedder, add_turn, build_services
 from tui.commands.doctor import doctor
@@ -197,3 +199,20 @@ def test_doctor_reports_failed_jobs_and_turns_with_what_to_do(data_dir):
     )
     assert not by_check["turns"]["ok"] and by_check["turns"]["detail"].startswith("1 failed")
     assert all(r["fix"] for r in records if not r["ok"])
+
+
+def test_forgetting_a_memory_at_once_recomputes_the_traits_inferred_from_it(data_dir):
+    mem = build_services(data_dir)
+    maya = memory_id(data_dir, "Maya")
+    rating = rating_signals([Rating("humour", 5, 1)], [Passage(maya, "Maya", memory=True)])
+    mem.traits.observe_ratings("ana", "s1", rating, "rating:s1")
+    mem.traits.refresh("ana", "s1")
+    assert mem.traits.values("ana")["humour"].value > 0.5
+    run(memory, "forget", maya, "--user", "ana", data_dir=data_dir)
+    remaining = mem.traits.by_trait("ana").get("humour", [])
+    after = mem.traits.values("ana")
+    if remaining:
+        assert after["humour"].value == estimate(remaining).value
+    else:
+        assert "humour" not in after
+    assert all(r["basis"] != maya for r in remaining)

@@ -143,3 +143,26 @@ def test_llm_rater_reads_one_key_per_trait_and_quotes_passages_as_data():
     prompt = rating_messages(passages, {"humour": [1]})[1].content
     assert "[1] haha" in prompt
     assert prompt.count("```") == 2 and "'''" in prompt  # the inner fence is neutralised
+
+
+def test_reading_again_in_later_sessions_replaces_the_recall_row_and_more_words_weigh_more(mem):
+    weights = []
+    for text in ["I love trying new things", "Exploring new places is my favourite thing",
+                 "I signed up for a pottery class on a whim"]:  # fmt: skip
+        session = mem.store.new_session("ana")
+        add_turn(mem, "ana", session, text)
+        rate_traits(mem.traits, mem.memories, mem.store, None, "ana", session)
+        rows = [r for r in mem.traits.evidence("ana", "openness") if r["kind"] == "recall"]
+        assert [r["source_id"] for r in rows] == ["recall:latest"]
+        weights.append(rows[0]["weight"])
+    assert weights[0] < weights[1] < weights[2] < 3.0
+
+
+def test_forgetting_any_memory_drops_the_recall_reading_that_may_have_drawn_on_it(mem):
+    session = mem.store.new_session("ana")
+    add_turn(mem, "ana", session, "I love trying new things")
+    mem.memories.remember("ana", [fact("The user backpacked across Peru and loved it")], "t0")
+    rate_traits(mem.traits, mem.memories, mem.store, None, "ana", session)
+    assert any(r["kind"] == "recall" for r in mem.traits.evidence("ana", "openness"))
+    mem.memories.forget("ana", mem.memories.all("ana")[0].id)
+    assert not any(r["kind"] == "recall" for r in mem.traits.evidence("ana", "openness"))
