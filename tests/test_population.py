@@ -12,7 +12,13 @@ from click.testing import CliRunner
 
 from eval.simulate.population import ARCHETYPES, dump_scenario, generate_population
 from eval.simulate.scenario import ScenarioError, load_scenario
-from eval.simulate.user_model import calibration, replayed, trait_bonus
+from eval.simulate.user_model import (
+    calibration,
+    replay_rows,
+    replayed,
+    trait_bonus,
+    user_model_summary,
+)
 from strategies.policy import Signals, select_plan
 from tests.test_simulate import journal, simulation
 from tui.cli import cli
@@ -168,3 +174,30 @@ def test_replay_breaks_ties_as_the_policy_does() -> None:
     traits = {"wants_to_be_heard": T(0.83), "wants_advice": T(0.19), "directness": T(0.71)}
     record = {"trace": {"plan": select_plan(tie, traits).model_dump()}}
     assert replayed(record, {"wants_advice": 0.5})["no_traits"] == select_plan(tie).strategy
+
+
+def test_turns_that_say_how_to_support_them_are_counted_apart() -> None:
+    class T:
+        def __init__(self, value: float) -> None:
+            self.value, self.confidence = value, 0.8
+
+    said = select_plan(Signals(need="get_advice", need_said=True, emotion="sadness"),
+                       stated={"wants_advice": T(0.85)})  # fmt: skip
+    guessed = select_plan(Signals(need="vent", emotion="sadness"), {"wants_advice": T(0.9)})
+    records = [{"type": "turn", "session": 0, "kind": "simulate", "crisis": False,
+                "strategy": plan.strategy, "trace": {"plan": plan.model_dump()}}
+               for plan in (said, guessed)]  # fmt: skip
+    rows = replay_rows(records, 0, {"wants_advice": 0.9, "wants_to_be_heard": 0.2})
+    assert [row["stated"] for row in rows] == [True, False]
+    report = {"preferred_strategies": ARCHETYPES["advice"]["preferred"],
+              "disliked_strategies": ARCHETYPES["advice"]["disliked"],
+              "truth": {"wants_advice": 0.9, "wants_to_be_heard": 0.2},
+              "sessions": [{"replay": rows, "traits": {}}]}  # fmt: skip
+    row = user_model_summary([report])["by_session"][0]
+    assert row["stated_share"] == 0.5
+    assert row["preference_fit"]["actual"]["n"] == 2
+    unstated = row["preference_fit_unstated"]
+    assert unstated["actual"]["n"] == 1
+    assert unstated["actual"]["preferred"] == float(
+        guessed.strategy in ARCHETYPES["advice"]["preferred"]
+    )

@@ -389,15 +389,20 @@ def user_model_tables(found: dict[str, Any] | None) -> list[Table]:
     traits = list(found["by_session"][0]["spearman"])
     table = Table(title="user model by session: Spearman per trait (pooled over people), "
                   "support side, preferred share (chosen / no traits / hidden traits)")  # fmt: skip
-    for column in ("session", *traits, "support side", "preferred", "disliked"):
+    columns = ("session", *traits, "support side", "preferred", "disliked",
+               "preferred, turns not saying how (share saying)")  # fmt: skip
+    for column in columns:
         table.add_column(column, justify="right")
+    keys = ("actual", "no_traits", "true_traits")
     for row in found["by_session"]:
-        fits = row["preference_fit"]
+        fits, unstated = row["preference_fit"], row.get("preference_fit_unstated")
         table.add_row(
             str(row["session"]), *(fmt(row["spearman"][t]) for t in traits),
             fmt(row["support_right_side"]["both"]),
-            " / ".join(fmt(fits[k]["preferred"]) for k in ("actual", "no_traits", "true_traits")),
-            " / ".join(fmt(fits[k]["disliked"]) for k in ("actual", "no_traits", "true_traits")),
+            " / ".join(fmt(fits[k]["preferred"]) for k in keys),
+            " / ".join(fmt(fits[k]["disliked"]) for k in keys),
+            " / ".join(fmt(unstated[k]["preferred"]) for k in keys)
+            + f" ({fmt(row.get('stated_share'))})" if unstated else "–",
         )  # fmt: skip
     signals = Table(title="last session: Spearman per trait from each kind of signal")
     for column in ("signals", *traits):

@@ -11,7 +11,9 @@
   (`trait_scores`), so the strategy the policy would have chosen *without* traits, and *with the
   hidden traits* (confidence 1), is recomputed on the same turn — same message, analysis, memory
   and outcome draw. This isolates the traits' effect; it is not a separate run (a no-traits run
-  would also see other replies and outcomes).
+  would also see other replies and outcomes). The fit is also given over the turns whose
+  message did *not* state how they want support (`preference_fit_unstated`; a stated one sets
+  the need whatever the traits say), with the share of turns that stated one.
 """
 
 from __future__ import annotations
@@ -24,6 +26,7 @@ from typing import Any
 Records = list[dict[str, Any]]
 
 SUPPORT = ("wants_to_be_heard", "wants_advice")
+STATED = "(they said so)"  # in a plan's reasons when the message stated how to support them
 TIE_DIGITS = 6  # equal to 6 places is a tie (traces before f484ae8 kept trait scores to 6)
 CONFIDENCE_BINS = ((0.0, 0.3), (0.3, 0.6), (0.6, 1.01))
 
@@ -165,6 +168,7 @@ def user_model_summary(reports: list[dict[str, Any]]) -> dict[str, Any]:
         rows: dict[str, list[tuple[str, list[str], list[str]]]] = {
             "actual": [], "no_traits": [], "true_traits": [],
         }  # fmt: skip
+        unstated: dict[str, list[tuple[str, list[str], list[str]]]] = {k: [] for k in rows}
         for report in reports:
             p, d = report["preferred_strategies"], report["disliked_strategies"]
             for turn in session_turns(report, index):
@@ -172,6 +176,8 @@ def user_model_summary(reports: list[dict[str, Any]]) -> dict[str, Any]:
                     continue
                 for key in rows:
                     rows[key].append((turn[key], p, d))
+                    if not turn.get("stated"):
+                        unstated[key].append((turn[key], p, d))
         by_session.append({
             "session": index + 1,
             "spearman": {t: pooled(reports, index, t) for t in traits},
@@ -181,6 +187,9 @@ def user_model_summary(reports: list[dict[str, Any]]) -> dict[str, Any]:
                 "both_if_one_side_for_all": majority_share(reports, SUPPORT),
             },
             "preference_fit": {key: fit(value) for key, value in rows.items()},
+            "preference_fit_unstated": {key: fit(value) for key, value in unstated.items()},
+            "stated_share": round(1 - len(unstated["actual"]) / len(rows["actual"]), 3)
+            if rows["actual"] else None,
         })  # fmt: skip
     last = longest - 1
     by_signal = {
@@ -202,5 +211,7 @@ def replay_rows(records: Records, session: int, truth: dict[str, float]) -> list
             continue
         if record["kind"] == "crisis" or record["crisis"] or not record.get("strategy"):
             continue
-        rows.append({"actual": record["strategy"], **replayed(record, truth)})
+        plan = (record.get("trace") or {}).get("plan") or {}
+        stated = any(STATED in reason for reason in plan.get("why") or [])
+        rows.append({"actual": record["strategy"], **replayed(record, truth), "stated": stated})
     return rows
