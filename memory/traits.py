@@ -94,15 +94,16 @@ ASKS_ADVICE = re.compile(
 )
 REFUSES_ADVICE = re.compile(
     r"(don'?t|do not) (want|need) (advice|solutions|to be fixed|tips|to be told)|"
-    r"without (being told|advice|solutions)|not (looking|asking) for (advice|solutions)"
+    r"without (being told|telling me|advice|solutions)|not (looking|asking) for (advice|solutions)"
     r"|(just|only) (need|want)(ed)? (someone )?to (vent|listen)",
     re.I,
 )
 ASKS_TO_BE_HEARD = re.compile(
     r"(just|only) (need|want)(ed)? (someone )?to (vent|talk|listen|be heard|get (it|this) off)|"
-    r"(listen|listened) to me|(want|need)(ed)? to be heard|feel (heard|understood)|"
+    r"(listen|listened) to (and understand )?me|(want|need)(ed)? to be heard|"
+    r"feel (heard|understood)|(want|need) (you|someone) to (just )?(listen|understand)|"
     r"(don'?t|do not) (want|need) (advice|solutions|to be fixed|tips|to be told)|"
-    r"without (being told|advice|solutions)|not (looking|asking) for (advice|solutions)",
+    r"without (being told|telling me|advice|solutions)|not (looking|asking) for (advice|solutions)",
     re.I,
 )
 ASKS_COMPANY = re.compile(
@@ -112,11 +113,13 @@ ASKS_COMPANY = re.compile(
     r"nothing (too )?(heavy|deep)|(light|easy|casual|relaxed) (chat|talk|conversation)",
     re.I,
 )
-STATED_WEIGHT = 2.0
+STATED_WEIGHT = 6.0
 """The weight of a person saying how they want to be supported ("what should I do?", "I just
 need to vent", "some easy company, not to be questioned"): the most direct evidence of a support
-preference there is, so it outweighs the prior (2) at once. Real people rarely say it: these
-fire on 60 of 3,244 ESConv seeker turns (README, issue 12)."""
+preference there is, so one such statement outweighs the prior (2) three times over and the
+next session already acts on it (one statement: 0.7 at confidence ~0.8). Real people rarely say
+it: these fire on 55 of 3,123 ESConv seeker messages (README, issue 12); a wrong reading is
+shown in `traits show --evidence` and corrected with `traits set`."""
 SUPPORT_MARKERS: list[tuple[re.Pattern[str], str, float]] = [
     (ASKS_ADVICE, "wants_advice", 0.85),
     (REFUSES_ADVICE, "wants_advice", 0.1),

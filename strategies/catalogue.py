@@ -67,6 +67,10 @@ class PolicyWeights(BaseModel):
     stage: StagePolicy
     analogy_bonus: float
     analogy_per_relevance: float = 0.0
+    guessed_need: float = Field(
+        default=1.0, ge=0.0, le=1.0,
+        description="How much the analysis's need counts when the message did not say it.",
+    )  # fmt: skip
     traits: dict[str, Weights]
 
     def check_names(self, known: set[str]) -> PolicyWeights:

@@ -140,15 +140,22 @@ def _trait_scale(trait: Trait) -> float:
     return (trait.value - 0.5) * 2.0 * trait.confidence
 
 
+def _need_scale(signals: Signals) -> float:
+    return 1.0 if signals.need_said else load_policy().guessed_need
+
+
+def _need(signals: Signals) -> str:
+    return f"need '{signals.need}'" + (" (they said so)" if signals.need_said else "")
+
+
 def _add_context(tally: _Tally, signals: Signals, lens: bool) -> None:
     policy = load_policy()
     if lens:
-        tally.add(policy.need_lens.get(signals.need, {}), 1.0, f"need '{signals.need}'")
+        tally.add(policy.need_lens.get(signals.need, {}), _need_scale(signals), _need(signals))
         emotion_weights = policy.emotion_lens.get(signals.emotion, {})
         tally.add(emotion_weights, signals.emotion_probability, f"emotion '{signals.emotion}'")
     else:
-        said = " (they said so)" if signals.need_said else ""
-        tally.add(policy.need.get(signals.need, {}), 1.0, f"need '{signals.need}'{said}")
+        tally.add(policy.need.get(signals.need, {}), _need_scale(signals), _need(signals))
         stage = policy.stage.first_turn if signals.turn_index == 0 else policy.stage.later_turn
         turn = "first turn of session" if signals.turn_index == 0 else "later turn"
         tally.add(stage, 1.0, turn)

@@ -174,3 +174,18 @@ def test_one_stated_preference_outweighs_the_prior(mem):
     rows = mem.traits.evidence("cy", "wants_advice")
     assert any(r["kind"] == "marker" and r["weight"] == STATED_WEIGHT for r in rows)
     assert mem.traits.values("cy")["wants_advice"].value > 0.6
+
+
+def test_one_stated_preference_carries_into_the_next_session_that_does_not_say_it(mem):
+    """Said once ("concrete steps"), acted on next time without being said again, even though
+    the analysis guesses "vent" for the new message (the guess counts `guessed_need`)."""
+    from strategies.policy import Signals, select_plan
+
+    run_sessions(mem, "di", ["I keep failing my driving test. Give me concrete steps."], 1,
+                 need="vent", valence=-0.3, intensity=0.4)  # fmt: skip
+    later = Signals(need="vent", emotion="sadness", emotion_probability=0.5, valence=-0.3,
+                    intensity=0.4, turn_index=0)  # fmt: skip
+    assert select_plan(later).strategy != "Providing Suggestions"  # without the person's history
+    plan = select_plan(later, mem.traits.values("di"))
+    assert plan.strategy == "Providing Suggestions" and "wants_advice" in plan.traits_used
+    assert "lens: need 'vent' (+0.60)" in plan.why  # the analysis's guess, at guessed_need
