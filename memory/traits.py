@@ -122,6 +122,7 @@ it: these fire on 55 of 3,123 ESConv seeker messages (README, issue 12); a wrong
 shown in `traits show --evidence` and corrected with `traits set`."""
 SUPPORT_MARKERS: list[tuple[re.Pattern[str], str, float]] = [
     (ASKS_ADVICE, "wants_advice", 0.85),
+    (ASKS_ADVICE, "wants_to_be_heard", 0.3),  # the trait's low side: "don't just listen, help me"
     (REFUSES_ADVICE, "wants_advice", 0.1),
     (ASKS_TO_BE_HEARD, "wants_to_be_heard", 0.9),
     (ASKS_COMPANY, "wants_to_be_heard", 0.2),

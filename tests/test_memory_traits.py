@@ -149,7 +149,8 @@ def test_prototypes_read_traits_from_real_sentences(tmp_path, real_embedder):
 @pytest.mark.parametrize(
     "text, expected",
     [
-        ("My boss keeps piling work on me. What should I do?", {"wants_advice": 0.85}),
+        ("My boss keeps piling work on me. What should I do?",
+         {"wants_advice": 0.85, "wants_to_be_heard": 0.3}),
         ("I just need to vent, I don't want advice.", {"wants_to_be_heard": 0.9,
                                                        "wants_advice": 0.1}),
         ("Could we just have some easy, warm company tonight, not to be questioned?",
@@ -165,7 +166,8 @@ def test_a_stated_support_preference_is_read(text, expected):
 def test_a_preference_said_both_ways_in_one_message_settles_nothing():
     both = "I'm open to any suggestions, but I want to be heard without being told what to do."
     said = stated_support(both)
-    assert "wants_advice" not in said and said["wants_to_be_heard"][0] == 0.9
+    assert said == {}
+    assert stated_support("I want to be heard, not told what to do.")["wants_to_be_heard"][0] == 0.9
 
 
 def test_one_stated_preference_outweighs_the_prior(mem):
