@@ -20,7 +20,8 @@ from pydantic import BaseModel, Field
 
 from agent.schemas import CauseAnalysis, EmotionReading, Need
 from memory.trace import TraitValue
-from memory.traits import stated_support
+from memory.traits import ASKS_COMPANY, stated_support
+from strategies.policy import Plan
 
 SENTENCE = re.compile(r"[^.!?\n]+[.!?]?")
 NEGATIVE_NEED, POSITIVE_NEED = Need.VENT, Need.CELEBRATE
@@ -164,6 +165,14 @@ def read_request(message: str) -> Request:
         need = Need.ADVICE
     elif heard is not None:
         need = Need.VENT if heard[0] >= 0.5 else Need.DISTRACTION
-    elif advice is not None:  # no advice, said without more
-        need = Need.VENT
+    elif advice is not None:  # no advice: company if they asked for it, else to be heard
+        need = Need.DISTRACTION if ASKS_COMPANY.search(message) else Need.VENT
     return Request(need=need, traits=traits)
+
+
+def as_planned(analysis: CauseAnalysis, plan: Plan | None) -> CauseAnalysis:
+    """The analysis the reply is written from: with the need they stated, when they did (the
+    plan was made for it), not the analysis's guess."""
+    if plan is None or not plan.need_said:
+        return analysis
+    return analysis.model_copy(update={"need": Need(plan.need)})

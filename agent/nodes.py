@@ -20,6 +20,7 @@ from langgraph.runtime import Runtime
 from agent import prompts
 from agent.analysis import (
     Note,
+    as_planned,
     asks_about_own_past,
     fallback_analysis,
     ground_cause,
@@ -327,13 +328,12 @@ def reply_call(ctx: Context, state: TurnState, task: str) -> list[BaseMessage]:
     """The reply call continues the analysis call (its prompt is the model's cached prefix),
     then the analysis as a plain sentence and the task. (The note kept as the model's own
     message was cheaper, but qwen-0.5b then answered with the note itself.)"""
-    prefix = analysis_call(ctx, state)
+    prefix, analysis = analysis_call(ctx, state), as_planned(state["analysis"], state.get("plan"))
     if not ctx.variant.cause_analysis:
         return prompts.reply_messages(prefix, None, task)
     if writes_note(ctx):
-        notes = prompts.note_notes(state["analysis"], state["message"])
-        return [*prefix, SystemMessage(notes + task)]
-    return prompts.reply_messages(prefix, state["analysis"], task)
+        return [*prefix, SystemMessage(prompts.note_notes(analysis, state["message"]) + task)]
+    return prompts.reply_messages(prefix, analysis, task)
 
 
 def reply_checks(state: TurnState, catalogue: Catalogue, enabled: bool = True) -> ReplyChecks:

@@ -344,9 +344,10 @@ class MemoryStore:
                     f"delete from {table} where user_id = ? and {column} in ({marks})",
                     [user_id, *ids],
                 )
-            # a recall reading may have drawn on it: the next reading makes a new one
+            # a reading of the telling passages may have drawn on it: the next one makes new ones
             self.db.execute(
-                "delete from trait_evidence where user_id = ? and kind = 'recall'", [user_id]
+                "delete from trait_evidence where user_id = ? and kind in ('recall', 'rating')",
+                [user_id],
             )
             scrub_traces(self.db, user_id, set(ids))
         # The words go first; a crash before the vectors go leaves only stale vectors, which

@@ -51,7 +51,10 @@ class MemoryRef(Record):
 class TraitValue(BaseModel):
     value: float = Field(ge=0.0, le=1.0)
     confidence: float = Field(ge=0.0, le=1.0)
-    source: str = Field(default="inferred", description="'inferred' or 'user' (set by the user).")
+    source: str = Field(
+        default="inferred",
+        description="'inferred', 'user' (set by the user) or 'said' (stated in this message).",
+    )
     evidence: list[str] = Field(default_factory=list, description="Turn and memory ids.")
 
 

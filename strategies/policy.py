@@ -92,6 +92,8 @@ class Plan(BaseModel):
     answer_from_memory: bool = Field(
         default=False, description="Answer their question about the past from memory."
     )
+    need: str = Field(default="", description="The need the plan was made for.")
+    need_said: bool = Field(default=False, description="The message stated that need.")
 
     def without_grounding(self) -> Plan:
         """Return this plan with no memory to cite: a personal analogy falls back to the best
@@ -259,4 +261,6 @@ def select_plan(
         traits_used=sorted(
             s.split("=")[0].removeprefix("trait ") for s in used if s.startswith("trait ")
         ),
+        need=signals.need,
+        need_said=signals.need_said,
     )

@@ -7,8 +7,10 @@ from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage
 from langgraph.graph import END
 
-from agent import nodes
+from agent import nodes, prompts
+from agent.analysis import as_planned
 from agent.graph import builder
+from agent.prompts import NEED_PHRASES
 from agent.runner import TurnFailedError
 from memory.recall import Recall
 from memory.trace import MemoryRef, TurnTrace
@@ -247,3 +249,15 @@ def test_asking_what_to_do_gets_suggestions_whatever_the_analysis_guessed(make_a
     assert "strategy: need 'get_advice' (they said so) (+1.00)" in plan.why
     stored = agent.context.store.get_turn(result.turn_id).trace
     assert stored.plan is not None and stored.plan.strategy == "Providing Suggestions"
+    assert (stored.plan.need, stored.plan.need_said) == ("get_advice", True)
+    assert as_planned(result.state["analysis"], plan).need.value == "get_advice"  # the reply's
+
+
+def test_the_reply_is_written_for_the_need_they_stated(make_agent):
+    agent, user, session = make_agent(turns=2)  # the fake analysis says "be_validated"
+    result = agent.run_turn(user, session, "I failed my driving test again. What should I do?")
+    planned = as_planned(result.state["analysis"], result.state["plan"])
+    notes = prompts.note_notes(planned, result.state["message"])
+    assert NEED_PHRASES["get_advice"] in notes and NEED_PHRASES["be_validated"] not in notes
+    guessed = agent.run_turn(user, session, "I failed my driving test again.").state
+    assert as_planned(guessed["analysis"], guessed["plan"]) == guessed["analysis"]

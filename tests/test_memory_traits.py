@@ -157,6 +157,14 @@ def test_prototypes_read_traits_from_real_sentences(tmp_path, real_embedder):
          {"wants_to_be_heard": 0.2, "wants_advice": 0.15}),
         ("My company laid off half the team and I keep replaying it.", {}),
         ("I listened to a podcast about concrete floors.", {}),
+        ("Please don't give me advice.", {"wants_advice": 0.1}),
+        ("I don't want any tips, I just need to vent.", {"wants_advice": 0.1,
+                                                         "wants_to_be_heard": 0.9}),
+        ("My therapist said I need a plan.", {}),
+        ("So you think I just need to talk to them?", {}),
+        ("The next steps of the project scare me.", {}),
+        ("Nobody ever listened to me growing up.", {}),
+        ("I got a cat for company.", {}),
     ],
 )  # fmt: skip
 def test_a_stated_support_preference_is_read(text, expected):

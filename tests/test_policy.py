@@ -215,6 +215,8 @@ def test_what_they_say_now_outweighs_an_inferred_trait_the_other_way():
         ("I just need to vent about my day.", "vent"),
         ("I'm not looking for advice, it was a hard day.", "vent"),
         ("Some easy, warm company would be nice tonight.", "distraction"),
+        ("I don't want solutions, I want company.", "distraction"),
+        ("Don't give me a plan, please.", "vent"),
         ("My sister didn't call back again.", None),
     ],
 )

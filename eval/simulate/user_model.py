@@ -26,7 +26,7 @@ from typing import Any
 Records = list[dict[str, Any]]
 
 SUPPORT = ("wants_to_be_heard", "wants_advice")
-STATED = "(they said so)"  # in a plan's reasons when the message stated how to support them
+STATED = "(they said so)"  # in a plan's reasons (before plans kept `need_said`) when stated
 TIE_DIGITS = 6  # equal to 6 places is a tie (traces before f484ae8 kept trait scores to 6)
 CONFIDENCE_BINS = ((0.0, 0.3), (0.3, 0.6), (0.6, 1.01))
 
@@ -212,6 +212,6 @@ def replay_rows(records: Records, session: int, truth: dict[str, float]) -> list
         if record["kind"] == "crisis" or record["crisis"] or not record.get("strategy"):
             continue
         plan = (record.get("trace") or {}).get("plan") or {}
-        stated = any(STATED in reason for reason in plan.get("why") or [])
+        stated = plan.get("need_said") or any(STATED in r for r in plan.get("why") or [])
         rows.append({"actual": record["strategy"], **replayed(record, truth), "stated": stated})
     return rows

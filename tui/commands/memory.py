@@ -142,13 +142,13 @@ def forget(
     """Forget one memory (MEMORY_ID), or everything about USER (--all)."""
     if everything == (memory_id is not None):
         raise click.UsageError("Give either a MEMORY_ID or --all.")
-    from memory.traits import FORGOTTEN
+    from memory.traits import FORGOTTEN_SESSION
 
     with memory_errors():
         opened = open_memory(data_dir)
         if memory_id is not None:
             removed = opened.memories.forget(user, memory_id)
-            opened.traits.refresh(user, FORGOTTEN)  # what was inferred from it goes too
+            opened.traits.refresh(user, FORGOTTEN_SESSION)  # what was inferred from it goes too
             click.echo(f"Forgot {len(removed)} memory version(s).")
             return
         if not yes:

@@ -21,7 +21,7 @@ from textual import on, work
 from textual.screen import Screen
 from textual.widgets import Button, DataTable, Input, Label
 
-from memory.traits import FORGOTTEN, TRAITS, TraitError
+from memory.traits import FORGOTTEN_SESSION, TRAITS, TraitError
 from tui.host import Host, host_of
 from tui.screens.memory_detail import (
     ConfirmScreen,
@@ -212,10 +212,13 @@ class MemoryActions(Screen[MemoryClosed]):
         """Delete the memory, its older versions and its vector (opens the vector store)."""
         try:
             removed = self.context.memories.forget(self.user, memory_id)
-            self.context.traits.refresh(self.user, FORGOTTEN)  # what was inferred from it goes
         except Exception as exc:  # the UI edge: report, keep the screen usable
             self.app.call_from_thread(self.failed, "Not forgotten", exc)
             return
+        try:  # the traits inferred from it are recomputed now, not at the next turn
+            self.context.traits.refresh(self.user, FORGOTTEN_SESSION)
+        except Exception as exc:
+            self.app.call_from_thread(self.failed, "Forgotten; traits not yet recomputed", exc)
         self.app.call_from_thread(self.changed, "Forgotten.", removed)
 
     # ------------------------------------------------------------------ traits
