@@ -102,12 +102,16 @@ REPORTED = re.compile(
     r"\b(said|says|told|tells|thinks|suggested|suggests|you think|you mean)\b(\s+\w+){0,3}\s*$",
     re.I,
 )  # "my therapist said I need a plan", "so you think I just need to talk": not their request
-REFUSES_ADVICE = re.compile(
-    r"(don'?t|do not|never) (want|need) (any |your )?(advice|solutions|to be fixed|tips|"
-    r"to be told|a plan|fixing)|(don'?t|do not|never|no need to) (give|tell) me (any |some |a )?"
-    r"(advice|tips|steps|plans?|solutions|what to do)|\bno (advice|tips|solutions)\b|"
+NO_ADVICE = (
+    r"(don'?t|do not) (want|need) (any |your )?(advice|solutions|to be fixed|tips|to be told)|"
     r"without (being told|telling me|advice|solutions)|not (looking|asking) for (advice|solutions)"
-    r"|(just|only) (need|want)(ed)? (someone )?to (vent|listen)",
+)  # refusing advice: read as not wanting advice and as wanting to be heard
+REFUSES_ADVICE = re.compile(
+    NO_ADVICE + r"|(don'?t|do not|never) (want|need) (any |your )?(a plan|fixing)|"
+    r"never (want|need) (any |your )?(advice|solutions|to be fixed|tips|to be told)|"
+    r"(don'?t|do not|never|no need to) (give|tell) me (any |some |a )?"
+    r"(advice|tips|steps|plans?|solutions|what to do)|\bno (advice|tips|solutions)\b|"
+    r"(just|only) (need|want)(ed)? (someone )?to (vent|listen)",
     re.I,
 )
 ASKS_TO_BE_HEARD = re.compile(
@@ -115,8 +119,7 @@ ASKS_TO_BE_HEARD = re.compile(
     r"\blisten to (and understand )?me|(want|need)(ed)? to be heard|"
     r"(want|need|like|hoping) to feel (heard|understood|listened to)|"
     r"(want|need) (you|someone) to (just )?(listen|understand)|(can|could) you (just )?listen|"
-    r"(don'?t|do not) (want|need) (any |your )?(advice|solutions|to be fixed|tips|to be told)|"
-    r"without (being told|telling me|advice|solutions)|not (looking|asking) for (advice|solutions)",
+    + NO_ADVICE,
     re.I,
 )
 ASKS_COMPANY = re.compile(

@@ -146,8 +146,11 @@ def _need_scale(signals: Signals) -> float:
     return 1.0 if signals.need_said else load_policy().guessed_need
 
 
+SAID = " (they said so)"  # after the need in a plan's reasons when the message stated it
+
+
 def _need(signals: Signals) -> str:
-    return f"need '{signals.need}'" + (" (they said so)" if signals.need_said else "")
+    return f"need '{signals.need}'" + (SAID if signals.need_said else "")
 
 
 def _add_context(tally: _Tally, signals: Signals, lens: bool) -> None:
@@ -239,7 +242,6 @@ def select_plan(
     for tally in (strategies, lenses):
         _add_traits(tally, traits)
         _add_traits(tally, stated or {}, label="said")
-    for tally in (strategies, lenses):
         tally.add(dict(evidence or {}), 1.0, "what has worked for this person")
     strategy, lens = strategies.best(), lenses.best()
     used = {src for _, src in strategies.reasons[strategy] + lenses.reasons[lens]}

@@ -26,7 +26,6 @@ from typing import Any
 Records = list[dict[str, Any]]
 
 SUPPORT = ("wants_to_be_heard", "wants_advice")
-STATED = "(they said so)"  # in a plan's reasons (before plans kept `need_said`) when stated
 TIE_DIGITS = 6  # equal to 6 places is a tie (traces before f484ae8 kept trait scores to 6)
 CONFIDENCE_BINS = ((0.0, 0.3), (0.3, 0.6), (0.6, 1.01))
 
@@ -205,13 +204,15 @@ def user_model_summary(reports: list[dict[str, Any]]) -> dict[str, Any]:
 
 def replay_rows(records: Records, session: int, truth: dict[str, float]) -> list[dict[str, Any]]:
     """Per ordinary turn of a session: the chosen strategy and the replayed ones."""
+    from strategies.policy import SAID
+
     rows = []
     for record in records:
         if record["type"] != "turn" or record["session"] != session:
             continue
         if record["kind"] == "crisis" or record["crisis"] or not record.get("strategy"):
             continue
-        plan = (record.get("trace") or {}).get("plan") or {}
-        stated = plan.get("need_said") or any(STATED in r for r in plan.get("why") or [])
+        plan = (record.get("trace") or {}).get("plan") or {}  # traces before 11ca810: the reason
+        stated = plan.get("need_said") or any(SAID in r for r in plan.get("why") or [])
         rows.append({"actual": record["strategy"], **replayed(record, truth), "stated": stated})
     return rows
