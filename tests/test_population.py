@@ -10,7 +10,13 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-from eval.simulate.population import ARCHETYPES, dump_scenario, generate_population
+from eval.simulate.population import (
+    ARCHETYPES,
+    DETAILS,
+    MARKED,
+    dump_scenario,
+    generate_population,
+)
 from eval.simulate.scenario import ScenarioError, load_scenario
 from eval.simulate.user_model import (
     calibration,
@@ -51,6 +57,29 @@ def test_cards_are_varied_and_preferences_follow_how_they_want_support() -> None
     for trait in ("openness", "neuroticism"):
         values = [getattr(p.card.big_five, trait) for p in scenario.people]
         assert min(values) < 0.35 and max(values) > 0.65  # spread, not hand-picked
+
+
+def test_a_days_details_show_only_marked_traits_and_on_their_side() -> None:
+    """The simulator is given a few events of the day that show the person's marked traits
+    (never the card's numbers or trait names); an average trait never shows."""
+    scenario = generate_population(people=20, sessions=5, seed=2)
+    shown: Counter[str] = Counter()
+    for person in scenario.people:
+        scores = person.card.big_five.model_dump()
+        assert not person.card.values
+        for session in person.sessions:
+            assert session.simulate is not None
+            details = session.simulate.situation.split("; also, ")[1:]
+            assert len(details) <= 2
+            for detail in details:
+                trait, side = next(
+                    (t, side) for t, sides in DETAILS.items() for side in (0, 1)
+                    if detail in sides[side]
+                )  # fmt: skip
+                assert abs(scores[trait] - 0.5) > MARKED
+                assert (scores[trait] > 0.5) == (side == 0), (trait, scores[trait], detail)
+                shown[trait] += 1
+    assert set(shown) == set(DETAILS)  # every trait shows for somebody
 
 
 def test_bad_sizes_are_refused_with_the_limits() -> None:

@@ -189,8 +189,9 @@ def test_the_prompt_holds_the_card_in_words_and_the_days_goal():
     for fact in (
         "You are Maya.", CARD.background, "short lowercase", "Tom (brother): hard to reach",
         "2025-11-02 (4 months ago): Her father died", "2026-03-20 (in 1 week): Selling",
-        "family, being useful", "high neuroticism", "very low extraversion", GOAL, SITUATION,
-        "34 of 100", "Never mention being simulated",
+        "family, being useful", "- quite anxious and moody: you worry",
+        "- very reserved and quiet: you keep to yourself", "- slightly curious", GOAL, SITUATION,
+        "34 of 100", "Never mention being simulated", "never name your traits",
     ):  # fmt: skip
         assert fact in system, fact
     assert "0.75" not in system and "0.1" not in system  # Big Five as words, not numbers

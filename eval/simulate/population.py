@@ -9,10 +9,14 @@ of wanting support, in equal shares (shuffled), with the matching preferences:
            prefers suggestions and information, dislikes reflection and restatement;
 - company: wants quiet, light company (heard 0.1-0.35, advice 0.05-0.3); prefers affirmation
            and light talk ("Others"), dislikes questions and suggestions;
-humour and directness uniform. Names, relations, jobs and the day's situations come from small
-lists; every session is `simulate`d with no fixed opening, so each message the agent reads is
-written by the user simulator playing the card — never by this module. The same seed gives the
-same file; `dump_scenario` writes it as YAML that `load_scenario` reads back.
+humour and directness uniform. Names, relations, jobs and the day's situations come from
+small lists. The simulator's notes say how each Big Five score shows in behaviour
+(`user_sim.behaviour`), and each day's situation carries up to two events that show the
+person's marked traits (`DETAILS`: "you forgot an appointment again"); a generated card has no
+values, which the simulator used to recite. Every session is `simulate`d with no fixed opening,
+so each message the agent reads is written by the user simulator playing the card — never by
+this module. The same seed gives the same file; `dump_scenario` writes it as YAML that
+`load_scenario` reads back.
 """
 
 from __future__ import annotations
@@ -24,7 +28,7 @@ from typing import Any
 
 import yaml
 
-from eval.simulate.scenario import Scenario, ScenarioError
+from eval.simulate.scenario import BigFive, Scenario, ScenarioError
 
 ARCHETYPES: dict[str, dict[str, Any]] = {
     "heard": {
@@ -75,13 +79,61 @@ SITUATIONS = [
     "you got feedback at work that stung",
     "a quiet evening; you feel flat and a bit low without knowing why",
 ]  # fmt: skip
-VALUES = {  # trait -> (high value, low value): what a card says they value
-    "openness": ("new experiences", "familiar routines"),
-    "conscientiousness": ("doing things properly", "going with the flow"),
-    "extraversion": ("time with lots of people", "time alone"),
-    "agreeableness": ("kindness and harmony", "honesty even when it hurts"),
-    "neuroticism": ("feeling safe", "staying calm"),
-}
+DETAILS = {  # trait -> (details of a day that show the high pole, the low pole)
+    "openness": (
+        ["on the way home you wandered into a small gallery you had never noticed",
+         "you started reading a book about philosophy and could not put it down",
+         "you signed up for a pottery class just to try something new",
+         "you cooked a dish from a country you have never been to"],
+        ["you ate at the same café as every week, which is how you like it",
+         "you turned down a friend's idea to try a new climbing gym",
+         "you rewatched an old favourite series rather than anything new",
+         "a new system at work annoyed you: the old way worked fine"],
+    ),
+    "conscientiousness": (
+        ["you made a to-do list for the week and ticked off half of it already",
+         "you finished your part of the work a day early",
+         "you tidied the flat and paid every bill on time",
+         "you planned all your meals for the week"],
+        ["you forgot an appointment again",
+         "the washing-up has been piling up for three days",
+         "you started something important at the last minute",
+         "you lost your keys and were late"],
+    ),
+    "extraversion": (
+        ["you spent the evening at a birthday party with lots of people",
+         "you got chatting with a stranger on the bus",
+         "you organised drinks for everyone at work",
+         "you called three friends today just to catch up"],
+        ["you cancelled on a party to stay home on your own",
+         "you spent the evening alone with a book and felt recharged",
+         "you dodged the small talk in the office kitchen",
+         "a crowded shop drained you completely"],
+    ),
+    "agreeableness": (
+        ["you helped a neighbour carry her shopping upstairs",
+         "you let a colleague take the credit to keep the peace",
+         "you forgave a friend who forgot your birthday",
+         "you worried you might have upset someone with a joke"],
+        ["you told a colleague their idea was useless",
+         "you refused to lend a friend money; their problem, not yours",
+         "you are still angry with someone who wronged you years ago",
+         "you complained to a waiter and left no tip"],
+    ),
+    "neuroticism": (
+        ["you lay awake worrying about small things",
+         "you snapped at someone and then felt terrible for hours",
+         "one small mistake ruined your whole day",
+         "your heart raced before a routine meeting"],
+        ["a delay that upset everyone else did not bother you",
+         "you slept well despite the pressure",
+         "you shrugged off a rude comment",
+         "plans fell through and you stayed relaxed"],
+    ),
+}  # fmt: skip
+MARKED = 0.15  # a trait this far from 0.5 shows in the day's details
+SHOW_CHANCE = ((0.3, 0.8), (MARKED, 0.5))  # (distance from 0.5, chance a session shows it)
+MAX_DETAILS = 2
 DAYS_BETWEEN = 4
 
 
@@ -113,7 +165,7 @@ def uniform(rng: random.Random, low: float, high: float) -> float:
 
 def person(rng: random.Random, name: str, kind: str, sessions: int, turns: int) -> dict[str, Any]:
     archetype = ARCHETYPES[kind]
-    big_five = {trait: uniform(rng, 0.1, 0.9) for trait in VALUES}
+    big_five = {trait: uniform(rng, 0.1, 0.9) for trait in BigFive.model_fields}
     relations = [
         {"name": other, "relation": relation}
         for other, relation in zip(rng.sample(OTHERS, 2), rng.sample(RELATIONS, 2), strict=True)
@@ -127,7 +179,6 @@ def person(rng: random.Random, name: str, kind: str, sessions: int, turns: int) 
         "card": {
             "background": f"{age}, {rng.choice(JOBS)} in {rng.choice(CITIES)}.",
             "people": relations,
-            "values": [VALUES[t][0 if v >= 0.5 else 1] for t, v in big_five.items()],
             "big_five": big_five,
             "support": {
                 "wants_to_be_heard": uniform(rng, *archetype["wants_to_be_heard"]),
@@ -143,13 +194,29 @@ def person(rng: random.Random, name: str, kind: str, sessions: int, turns: int) 
                 "day": DAYS_BETWEEN * n,
                 "goal": archetype["goal"],
                 "simulate": {
-                    "situation": situation.format(**other_of(rng, relations)),
+                    "situation": situation.format(**other_of(rng, relations))
+                    + day_details(rng, big_five),
                     "turns": turns,
                 },
             }  # fmt: skip
             for n, situation in enumerate(situations)
         ],
     }
+
+
+def day_details(rng: random.Random, big_five: dict[str, float]) -> str:
+    """What else happened that day, showing the person's marked traits: each trait at least
+    `MARKED` from 0.5 shows with a chance that grows with how marked it is (at most
+    `MAX_DETAILS` a day). Told only how their personality shows, the 1.5b simulator wrote the
+    situation and the goal for everyone, or named its traits ("I'm quite disorganised and
+    easy-going"); given a day's events, it tells them, as people do."""
+    shown = []
+    for trait, value in big_five.items():
+        chance = next((c for distance, c in SHOW_CHANCE if abs(value - 0.5) > distance), 0.0)
+        if rng.random() < chance:
+            shown.append(rng.choice(DETAILS[trait][0 if value > 0.5 else 1]))
+    rng.shuffle(shown)
+    return "".join(f"; also, {detail}" for detail in shown[:MAX_DETAILS])
 
 
 def other_of(rng: random.Random, relations: list[dict[str, str]]) -> dict[str, str]:

@@ -46,7 +46,9 @@ T = TypeVar("T", bound=BaseModel)
 
 PERSONA = """You are role-playing a person who is talking to an AI companion app. Stay in \
 character: write in the first person, as this person, in their style, 1-3 short sentences per \
-message. Never mention being simulated, a role-play or an AI, and never reveal these notes."""
+message. Never mention being simulated, a role-play or an AI, and never reveal these notes. \
+Let your personality show in what you notice, what you did and how you write, as people's \
+does: never name your traits or values."""
 
 JUDGE = """Judge each companion reply as this person would, honestly and not too easily \
 pleased: your emotion changes by -10 to +10, a lot when the reply clearly meets or misses what \
@@ -67,7 +69,40 @@ OPEN_TASK = (
 TASK_MESSAGE = """
 "message": what you say next, 1-3 short sentences in your own style"""
 
-LEVELS = ((0.2, "very low"), (0.4, "low"), (0.6, "average"), (0.8, "high"), (1.0, "very high"))
+DEGREES = ((0.2, "very"), (0.35, "quite"), (0.5, "slightly"), (0.65, "slightly"), (0.8, "quite"),
+           (1.0, "very"))  # fmt: skip
+BEHAVIOUR = {  # trait -> (high pole, low pole), as behaviour, after the IPIP/BFI item content
+    "openness": (
+        "curious and imaginative: you bring in ideas, comparisons, books, music or art, and "
+        "like new places and new ways of doing things",
+        "practical and conventional: you keep to concrete facts, familiar routines and the "
+        "way things have always been done, and find abstract talk pointless",
+    ),
+    "conscientiousness": (
+        "organised and dutiful: you plan, make lists, keep schedules and finish what you "
+        "start; loose ends bother you",
+        "disorganised and easy-going: you put things off, lose track, forget appointments "
+        "and improvise at the last minute",
+    ),
+    "extraversion": (
+        "outgoing and talkative: you mention friends, going out and people you met, and "
+        "write with energy",
+        "reserved and quiet: you keep to yourself, recharge alone, avoid crowds and write "
+        "briefly and calmly",
+    ),
+    "agreeableness": (
+        "warm and trusting: you see the other person's side, soften criticism, forgive "
+        "easily and worry about others' feelings",
+        "blunt and sceptical: you criticise, blame others, hold grudges and put your own "
+        "interests first",
+    ),
+    "neuroticism": (
+        "anxious and moody: you worry, expect the worst, get upset and stressed easily, and "
+        "your mood swings",
+        "calm and even-tempered: you rarely worry, take setbacks in your stride and stay "
+        "relaxed under pressure",
+    ),
+}
 LEANINGS = {  # (support score, low or high): what raises the person's emotion, what lowers it
     ("wants_to_be_heard", "low"): ("gets to the point", "dwells on your feelings"),
     ("wants_to_be_heard", "high"): (
@@ -260,8 +295,8 @@ def describe_person(card: Card, name: str = "", today: date | None = None) -> st
         lines += [f"- {e.date:%Y-%m-%d}{when(e.date, today)}: {e.what}" for e in card.events]
     if card.values:
         lines.append(f"What you value: {', '.join(card.values)}.")
-    traits = card.big_five.model_dump()
-    lines.append("Personality: " + ", ".join(f"{level(v)} {k}" for k, v in traits.items()) + ".")
+    lines.append("Your personality (let it show, never name it):")
+    lines += [f"- {behaviour(t, v)}" for t, v in card.big_five.model_dump().items()]
     return "\n".join(lines)
 
 
@@ -305,8 +340,13 @@ def render_conversation(conversation: list[tuple[str, str]]) -> str:
     return "\n".join(lines)
 
 
-def level(score: float) -> str:
-    return next(word for bound, word in LEVELS if score <= bound)
+def behaviour(trait: str, score: float) -> str:
+    """How a Big Five score shows in what a person does and writes ("quite organised and
+    dutiful: you plan, make lists, ..."): the pole the score leans to, and by how much. A
+    1.5b simulator given "high conscientiousness" alone showed none of it in its messages."""
+    high, low = BEHAVIOUR[trait]
+    degree = next(word for bound, word in DEGREES if score <= bound)
+    return f"{degree} {high if score >= 0.5 else low}"
 
 
 def leaning(score: float) -> str | None:
