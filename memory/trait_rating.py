@@ -116,6 +116,7 @@ class Recalled:
     facets: dict[str, list[int]]  # trait -> numbers (1-based) of its passages in `passages`
     leaning: dict[str, tuple[float, int]]  # trait -> (mean high-minus-low similarity, count)
     read: int = 0  # distinct passages (messages and memories) the reading drew on
+    memories: tuple[str, ...] = ()  # ids of the memories it drew on
 
 
 def telling_passages(
@@ -158,8 +159,8 @@ def telling_passages(
             if known is not None and known not in chosen:
                 chosen.append(known)
         facets[name] = chosen
-    read = len(seen) + (len(recent) if turn_vectors is not None else 0)
-    return Recalled(passages, facets, leaning, read)
+    read = len(seen) + len({" ".join(t.user_text.lower().split()) for t in recent})
+    return Recalled(passages, facets, leaning, read, tuple(seen))
 
 
 def recall_signals(recalled: Recalled) -> list[Signal]:
@@ -202,11 +203,16 @@ def rate_traits(
     recalled = telling_passages(traits, memories, store, user_id)
     if not recalled.passages:
         return 0
-    written = traits.observe_ratings(user_id, session_id, recall_signals(recalled), RECALL_SOURCE)
+    drew_on = recalled.memories
+    written = traits.observe_ratings(
+        user_id, session_id, recall_signals(recalled), RECALL_SOURCE, drew_on
+    )
     if rater is not None:
         ratings = rater.rate(recalled.passages, recalled.facets)
         signals = rating_signals(ratings, recalled.passages)
-        written += traits.observe_ratings(user_id, session_id, signals, f"rating:{session_id}")
+        written += traits.observe_ratings(
+            user_id, session_id, signals, f"rating:{session_id}", drew_on
+        )
     return written
 
 

@@ -340,11 +340,27 @@ class TraitModel:
         return len(rows)
 
     def observe_ratings(
-        self, user_id: str, session_id: str, ratings: Sequence[Signal], source: str
+        self,
+        user_id: str,
+        session_id: str,
+        ratings: Sequence[Signal],
+        source: str,
+        drew_on: Sequence[str] = (),
     ) -> int:
         """Record a reading of the telling passages (kinds "recall" and "rating") under
-        `source`, replacing its earlier rows: the same source read again is one signal."""
+        `source`, replacing its earlier rows: the same source read again is one signal. A
+        reading that drew on a memory forgotten since (`drew_on`: the memory ids it read) is
+        void and writes nothing: checked in the write's own transaction, so a forget either
+        comes first (nothing written) or deletes the rows after."""
         with transaction(self.db):
+            if drew_on:
+                marks = ", ".join("?" * len(drew_on))
+                found = self.db.execute(
+                    f"select count(*) from memories where user_id = ? and id in ({marks})",
+                    [user_id, *drew_on],
+                ).fetchone()[0]
+                if found < len(set(drew_on)):
+                    return 0
             self.db.execute(
                 "delete from trait_evidence where user_id = ? and source_id = ?", [user_id, source]
             )

@@ -7,10 +7,12 @@ from langchain_core.language_models.fake_chat_models import FakeListChatModel
 
 from agent.trait_llm import LLMTraitRater, TraitScores, rating_messages
 from memory.trait_rating import (
+    RECALL_SOURCE,
     Passage,
     Rating,
     rate_traits,
     rating_signals,
+    recall_signals,
     should_rate,
     telling_passages,
 )
@@ -167,3 +169,22 @@ def test_forgetting_any_memory_drops_the_readings_that_may_have_drawn_on_it(mem)
     assert {"recall", "rating"} <= kinds
     mem.memories.forget("ana", mem.memories.all("ana")[0].id)
     assert not {"recall", "rating"} & {r["kind"] for r in mem.traits.evidence("ana", "openness")}
+
+
+def test_a_reading_that_drew_on_a_memory_forgotten_meanwhile_writes_nothing(mem):
+    """The worker reads the passages, the person forgets a memory, then the worker writes: the
+    reading quoted the forgotten words, so it is dropped (the next reading makes a new one)."""
+    session = mem.store.new_session("ana")
+    add_turn(mem, "ana", session, "I love trying new things")
+    add_turn(mem, "ana", session, "i love  trying new things")  # the same words, said twice
+    mem.memories.remember("ana", [fact("The user backpacked across Peru and loved it")], "t0")
+    recalled = telling_passages(mem.traits, mem.memories, mem.store, "ana")
+    assert recalled.read == 2 and len(recalled.memories) == 1  # one message, one memory
+    mem.memories.forget("ana", recalled.memories[0])
+    written = mem.traits.observe_ratings(
+        "ana", session, recall_signals(recalled), RECALL_SOURCE, recalled.memories
+    )
+    assert written == 0 and not mem.traits.evidence("ana", "openness")
+    # read again without it: written
+    assert rate_traits(mem.traits, mem.memories, mem.store, None, "ana", session) > 0
+    assert [r["kind"] for r in mem.traits.evidence("ana", "openness")] == ["recall"]
