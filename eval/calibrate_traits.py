@@ -5,7 +5,8 @@
 Each ESConv validation conversation (`../shared/data/esconv/dev.jsonl`; real help-seekers'
 own messages, rebuilt by `eval.simulate.esconv_replay.conversations`) is one person. For every
 trait, their lean is computed exactly as `memory.trait_rating` does for a user (the mean
-high-minus-low prototype similarity of their `TELLING` most telling messages); the file keeps
+high-minus-low prototype similarity of the `TELLING` most telling sentences of their
+messages); the file keeps
 the median and the spread (median absolute deviation x 1.4826, scipy) per trait, and how many
 people. Only these numbers are shipped, never the words.
 """
@@ -22,6 +23,7 @@ from scipy.stats import median_abs_deviation
 
 from eval.real_messages import shared_data_dir
 from eval.simulate.esconv_replay import conversations
+from memory.sentences import sentences
 from memory.trait_rating import CENTRES_FILE, lean_of, unit
 
 
@@ -45,7 +47,7 @@ def main() -> None:
     }
     leans: dict[str, list[float]] = {name: [] for name in probes}
     for person in track(people, description="ESConv seekers"):
-        vectors = embedder.embed(seeker_lines(person))
+        vectors = embedder.embed([s for line in seeker_lines(person) for s in sentences(line)])
         for name, (high, low) in probes.items():
             leans[name].append(lean_of(list(vectors @ high), list(vectors @ low))[0])
     traits = {

@@ -2,18 +2,19 @@
 
 The design's user model: for every trait, the person's own words most like its high and its
 low prototype statements (`trait_prototypes.toml`) are recalled — their remembered facts from
-their own vector collection (`MemoryStore.similar`) and their recent messages (embedded here).
+their own vector collection (`MemoryStore.similar`) and the sentences of their recent messages
+(embedded here, one by one: `memory.sentences`).
 Two readings of those passages become evidence:
 - kind "recall" (always; no LLM; one row per person, replaced by each reading, weighing more
   the more distinct passages it read): the mean, over the facet's most telling passages, of
   how much closer each is to the high than to the low statements ("lean"), placed against how
   real people's words lean: `trait_centres.json` holds, per trait, the median and spread of the
-  same lean over ESConv validation seekers (one per conversation, their own messages; made by
-  `python -m eval.calibrate_traits`). Signal 0.5 + (lean - median) / (4 * spread): a person
-  one spread above the typical seeker reads 0.75. One message rarely resembles a prototype
-  closely (the per-turn "prototype" signal needs 0.4 cosine), but which side a person's words
-  lean to, over all of them, ranks people; the centring keeps "vent"-like words from pulling
-  everyone the same way.
+  same lean over ESConv validation seekers (one per conversation, the sentences of their own
+  messages; made by `python -m eval.calibrate_traits`). Signal 0.5 + (lean - median) /
+  (4 * spread): a person one spread above the typical seeker reads 0.75. One message rarely
+  resembles a prototype closely (the per-turn "prototype" signal needs 0.4 cosine), but which
+  side a person's words lean to, over all of them, ranks people; the centring keeps "vent"-like
+  words from pulling everyone the same way.
 - kind "rating" (only with a rater, `Settings.llm_trait_rating`): the model rates each trait
   1-5 with the passage it rests on, or 0 when they do not show it; signal (rating - 1) / 4,
   weight `RATING_WEIGHT`, basis the memory it rests on (forgetting that memory deletes it).
@@ -36,11 +37,12 @@ from typing import TYPE_CHECKING, Protocol
 
 import numpy as np
 
+from memory.sentences import sentences
 from memory.traits import TRAITS, Signal, TraitModel, prototype_statements
 
 if TYPE_CHECKING:
     from memory.memories import MemoryStore
-    from memory.store import ConversationStore
+    from memory.store import ConversationStore, Turn
 
 RATE_EVERY = 3  # turns 1, 4, 7, ... of a session are followed by a rating
 RATING_WEIGHT = 1.5  # one rating weighs as much as 1.5 of the closest prototype matches
@@ -119,13 +121,19 @@ class Recalled:
     memories: tuple[str, ...] = ()  # ids of the memories it drew on
 
 
+def turn_passages(turn: Turn) -> list[Passage]:
+    """A message's sentences as passages (ids "<turn id>#<n>"), each read on its own."""
+    return [Passage(f"{turn.id}#{n}", part) for n, part in enumerate(sentences(turn.user_text))]
+
+
 def telling_passages(
     traits: TraitModel, memories: MemoryStore, store: ConversationStore, user_id: str
 ) -> Recalled:
     """The person's passages most telling for each trait: recalled from their memories (their
     vector collection) and recent messages by similarity to the trait's high and low sides."""
     recent = [t for t in store.recent_turns(user_id, RECENT_MESSAGES) if t.user_text.strip()]
-    turn_vectors = traits.embedder.embed([t.user_text for t in recent]) if recent else None
+    said = [part for turn in recent for part in turn_passages(turn)]
+    turn_vectors = traits.embedder.embed([p.text for p in said]) if said else None
     passages: list[Passage] = []
     facets: dict[str, list[int]] = {}
     leaning: dict[str, tuple[float, int]] = {}
@@ -142,8 +150,7 @@ def telling_passages(
                                Passage(memory.id, memory.text, True)))  # fmt: skip
         if turn_vectors is not None:
             ups, downs = turn_vectors @ probes[0], turn_vectors @ probes[1]
-            scored += [(float(ups[i]), float(downs[i]), Passage(turn.id, turn.user_text))
-                       for i, turn in enumerate(recent)]  # fmt: skip
+            scored += [(float(ups[i]), float(downs[i]), part) for i, part in enumerate(said)]
         scored = sorted({p.id: (u, d, p) for u, d, p in scored}.values(),
                         key=lambda x: -max(x[0], x[1]))  # fmt: skip
         if scored:

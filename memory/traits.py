@@ -6,7 +6,8 @@ Exceptions: `TraitError` (base) > `UnknownTraitError` (not a trait name), `Trait
 Each of the user's turns (and each memory extracted from them) leaves evidence rows: a signal in
 [0, 1] with a weight, keyed by (user, source id, trait), so observing the same turn twice changes
 nothing. Signals come from
-- similarity of the text to high and low prototype statements of each trait (all-MiniLM-L6-v2),
+- similarity of each sentence to high and low prototype statements of each trait
+  (all-MiniLM-L6-v2; the closest sentence per trait counts),
 - the turn's stored analysis ("need": get_advice -> wants_advice, vent -> wants_to_be_heard, ...),
 - the turn's emotion (strong negative feeling, often, is weak evidence of neuroticism),
 - surface markers (humour: "haha"; directness: "just tell me"; reply length: message length),
@@ -46,6 +47,7 @@ from sqlite_utils import Database
 from memory.clock import SYSTEM_CLOCK, Clock
 from memory.database import transaction
 from memory.errors import MemoryLayerError
+from memory.sentences import sentences
 from memory.store import Turn, now
 from memory.trace import TraitValue, TurnTrace
 
@@ -307,12 +309,15 @@ class TraitModel:
         return found
 
     def observe_turn(
-        self, user_id: str, turn: Turn, vector: NDArray[np.float32] | None = None
+        self, user_id: str, turn: Turn, vectors: NDArray[np.float32] | None = None
     ) -> int:
-        """Record the evidence one user turn gives; return how many signals were kept."""
-        if vector is None:
-            vector = self.embedder.embed([turn.user_text])[0]
-        signals = self.text_signals(vector) + marker_signals(turn.user_text)
+        """Record the evidence one user turn gives; return how many signals were kept. Each
+        sentence is read on its own (the closest one per trait is kept), unless the message's
+        `vectors` are given."""
+        if vectors is None:
+            vectors = self.embedder.embed(sentences(turn.user_text))
+        signals = [s for vector in vectors for s in self.text_signals(vector)]
+        signals += marker_signals(turn.user_text)
         signals += trace_signals(turn.trace)
         return self._record(user_id, turn.id, turn.session_id, signals)
 
