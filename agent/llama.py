@@ -40,16 +40,16 @@ from langchain_core.utils.json_schema import dereference_refs
 from pydantic import ConfigDict, Field
 
 from agent.errors import ModelCallError, ModelPreempted
+from agent.llama_logits import FirstTokenLogprobs, OpenerBan
 
 if TYPE_CHECKING:
     from llama_cpp import Llama
 
 CALL_KWARGS = frozenset(
     {"response_format", "max_tokens", "temperature", "seed", "top_p", "top_k", "min_p",
-     "repeat_penalty", "presence_penalty", "frequency_penalty", "grammar", "banned_openers"}
+     "repeat_penalty", "presence_penalty", "frequency_penalty", "grammar", "banned_openers",
+     "logprobs", "top_logprobs"}
 )  # fmt: skip
-TOP_K = 40  # llama-cpp-python's default: sampling only ever picks among these
-OPENING_CHARS = 48  # how much of the reply the opener ban watches
 
 
 Role = Literal["turn", "background", "simulator", "judge"]
@@ -197,43 +197,6 @@ def _grammar(gbnf: str) -> Any:
         raise ValueError(f"llama.cpp cannot parse this grammar: {exc}") from exc
 
 
-class OpenerBan:
-    """A logits processor that keeps a reply from opening with a banned phrase.
-
-    While the reply is shorter than `OPENING_CHARS`, every candidate among the sampler's top
-    `TOP_K` that would make the reply start with a banned phrase (lower case, after spaces) is
-    ruled out, so the model says something else instead; nothing is rewritten afterwards."""
-
-    def __init__(self, llama: Llama, phrases: tuple[str, ...]) -> None:
-        self.llama, self.phrases = llama, tuple(p.lower() for p in phrases)
-        self.start: int | None = None
-        self.pieces: dict[int, str] = {}
-        self.done = False  # past the opening: nothing more to watch
-
-    def piece(self, token: int) -> str:
-        if token not in self.pieces:
-            raw = self.llama.detokenize([token])
-            self.pieces[token] = raw.decode("utf-8", "ignore").replace("’", "'").lower()
-        return self.pieces[token]
-
-    def __call__(self, input_ids: Any, scores: Any) -> Any:
-        import numpy as np
-
-        if self.done:
-            return scores
-        if self.start is None:
-            self.start = len(input_ids)
-        said = "".join(self.piece(int(t)) for t in input_ids[self.start :])
-        if len(said) > OPENING_CHARS:
-            self.done = True
-            return scores
-        for token in np.argpartition(scores, -TOP_K)[-TOP_K:]:
-            text = (said + self.piece(int(token))).lstrip()
-            if text and any(text.startswith(p) for p in self.phrases):
-                scores[token] = -np.inf
-        return scores
-
-
 def _usage(prompt: int, completion: int) -> UsageMetadata:
     return UsageMetadata(
         input_tokens=prompt, output_tokens=completion, total_tokens=prompt + completion
@@ -312,14 +275,20 @@ class ChatLlamaCpp(BaseChatModel):
         return params
 
     @staticmethod
-    def _with_processors(llama: Llama, params: dict[str, Any]) -> dict[str, Any]:
-        """Turn `banned_openers` into llama.cpp's logits processor for this call."""
+    def _with_processors(
+        llama: Llama, params: dict[str, Any]
+    ) -> tuple[dict[str, Any], FirstTokenLogprobs | None]:
+        """Turn `banned_openers` and `logprobs` into llama.cpp logits processors for this call
+        (with `logprobs`, the first token's candidates are recorded: see `llama_logits`)."""
         banned = params.pop("banned_openers", None)
-        if not banned:
-            return params
+        wanted, top = params.pop("logprobs", False), params.pop("top_logprobs", None)
+        first = FirstTokenLogprobs(llama, top or 1) if wanted else None
+        processors = ([OpenerBan(llama, banned)] if banned else []) + ([first] if first else [])
+        if not processors:
+            return params, None
         from llama_cpp import LogitsProcessorList
 
-        return {**params, "logits_processor": LogitsProcessorList([OpenerBan(llama, banned)])}
+        return {**params, "logits_processor": LogitsProcessorList(processors)}, first
 
     def _llama(self) -> _Loaded:
         if self.role == "background":
@@ -334,14 +303,15 @@ class ChatLlamaCpp(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any,
     ) -> ChatResult:  # fmt: skip
         params, (llama, lock) = self._params(stop, kwargs), self._llama()
-        params = self._with_processors(llama, params)
+        params, first = self._with_processors(llama, params)
         with lock, self._errors():
             response: Any = llama.create_chat_completion(messages=_dicts(messages), **params)
         choice, usage = response["choices"][0], response["usage"]
+        metadata = {"finish_reason": choice["finish_reason"], "model_name": self.label}
         message = AIMessage(
             content=choice["message"]["content"] or "",
             usage_metadata=_usage(usage["prompt_tokens"], usage["completion_tokens"]),
-            response_metadata={"finish_reason": choice["finish_reason"], "model_name": self.label},
+            response_metadata=metadata | ({"logprobs": first.logprobs()} if first else {}),
         )
         return ChatResult(generations=[ChatGeneration(message=message)])
 
@@ -350,7 +320,7 @@ class ChatLlamaCpp(BaseChatModel):
         run_manager: CallbackManagerForLLMRun | None = None, **kwargs: Any,
     ) -> Iterator[ChatGenerationChunk]:  # fmt: skip
         params, (llama, lock) = self._params(stop, kwargs), self._llama()
-        params = self._with_processors(llama, params)
+        params, _ = self._with_processors(llama, params)  # logprobs: only `invoke` reports them
         with lock, self._errors():
             chunks: Any = llama.create_chat_completion(
                 messages=_dicts(messages), stream=True, **params

@@ -190,7 +190,7 @@ class Services:
             store=self.store, memories=self.memories, traits=self.traits,
             outcomes=self.outcomes,
             extractor=LLMFactExtractor(lambda: self.background_model, self.structured_method),
-            rater=LLMTraitRater(lambda: self.background_model, self.structured_method)
+            rater=LLMTraitRater(lambda: self.background_model)
             if self.settings.llm_trait_rating else None,
         )  # fmt: skip
 

@@ -77,9 +77,9 @@ class Settings(BaseSettings):
     )
     seed: int = 7
     llm_trait_rating: bool = Field(
-        default=False,
-        description="Also let the chat model rate traits from the telling passages (memory "
-        "worker; one call every few turns). Off: the 1.5b model rated everything 3.",
+        default=True,
+        description="Also let the chat model rate the Big Five from the telling passages "
+        "(memory worker, off the reply path: five one-token calls every few turns).",
     )
     request_timeout: float = Field(default=120.0, gt=0)
 

@@ -1,14 +1,20 @@
-"""Where real people's words lean on each trait: the centre of the user model's recall signal.
+"""Where real people's words lean on each trait: the centres of the user model's readings.
 
-    python -m eval.calibrate_traits [--limit N]   # writes memory/trait_centres.json
+    python -m eval.calibrate_traits [--limit N]             # the recall lean
+    python -m eval.calibrate_traits --ratings [--rate N]    # and the model's ratings
 
-Each ESConv validation conversation (`../shared/data/esconv/dev.jsonl`; real help-seekers'
-own messages, rebuilt by `eval.simulate.esconv_replay.conversations`) is one person. For every
-trait, their lean is computed exactly as `memory.trait_rating` does for a user (the mean
-high-minus-low prototype similarity of the `TELLING` most telling sentences of their
-messages); the file keeps
-the median and the spread (median absolute deviation x 1.4826, scipy) per trait, and how many
-people. Only these numbers are shipped, never the words.
+Both write `memory/trait_centres.json`. Each ESConv validation conversation
+(`../shared/data/esconv/dev.jsonl`; real help-seekers' own messages, rebuilt by
+`eval.simulate.esconv_replay.conversations`) is one person. For every trait, their lean is
+computed exactly as `memory.trait_rating` does for a user (the mean high-minus-low prototype
+similarity of the `TELLING` most telling sentences of their messages); the file keeps the median
+and the spread (median absolute deviation x 1.4826, scipy) per trait, and how many people.
+With `--ratings`, the configured model (`Settings`, the memory worker's) also rates the first
+`--rate` people's (default 60) most telling sentences per trait as `agent.trait_llm` does, and
+the same median and spread of those ratings are kept under "ratings" -> the model's name (a
+model's ratings are only comparable with its own). That runs the model five times per person
+(about 10 s a person on this machine's 1.5b model, so about ten minutes). Only these numbers
+are shipped, never the words.
 """
 
 from __future__ import annotations
@@ -24,12 +30,16 @@ from scipy.stats import median_abs_deviation
 from eval.real_messages import shared_data_dir
 from eval.simulate.esconv_replay import conversations
 from memory.sentences import sentences
-from memory.trait_rating import CENTRES_FILE, lean_of, unit
+from memory.trait_rating import CENTRES_FILE, Passage, lean_of, most_telling, unit
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--limit", type=int, default=0, help="Use only the first N people.")
+    parser.add_argument(
+        "--ratings", action="store_true", help="Also centre the model's ratings (slow)."
+    )
+    parser.add_argument("--rate", type=int, default=60, help="People the model rates.")
     args = parser.parse_args()
     from rich.progress import track
 
@@ -45,24 +55,59 @@ def main() -> None:
         name: (unit(embedder.embed(high).mean(axis=0)), unit(embedder.embed(low).mean(axis=0)))
         for name, (high, low) in prototype_statements().items()
     }
+    rater = build_rater() if args.ratings else None
     leans: dict[str, list[float]] = {name: [] for name in probes}
+    ratings: dict[str, list[float]] = {}
+    rated = 0
     for person in track(people, description="ESConv seekers"):
-        vectors = embedder.embed([s for line in seeker_lines(person) for s in sentences(line)])
+        said = [s for line in seeker_lines(person) for s in sentences(line)]
+        vectors = embedder.embed(said)
+        telling: dict[str, list[int]] = {}
         for name, (high, low) in probes.items():
-            leans[name].append(lean_of(list(vectors @ high), list(vectors @ low))[0])
-    traits = {
-        name: {"median": round(float(np.median(v)), 5),
-               "spread": round(float(median_abs_deviation(v, scale="normal")), 5)}
-        for name, v in leans.items()
-    }  # fmt: skip
-    CENTRES_FILE.write_text(json.dumps({
+            ups, downs = list(vectors @ high), list(vectors @ low)
+            leans[name].append(lean_of(ups, downs)[0])
+            telling[name] = [i + 1 for i in most_telling(ups, downs)]
+        if rater is not None and rated < args.rate:
+            rated += 1
+            passages = [Passage(f"s{n}", text) for n, text in enumerate(said, start=1)]
+            for rating in rater.rate(passages, telling):
+                if rating.rating:
+                    ratings.setdefault(rating.trait, []).append(rating.rating)
+    found = json.loads(CENTRES_FILE.read_text(encoding="utf-8")) if CENTRES_FILE.exists() else {}
+    found |= {
         "source": "ESConv validation split, seekers' own messages, one person per conversation",
         "people": len(people), "made": f"{datetime.now(UTC):%Y-%m-%d}",
-        "traits": traits,
-    }, indent=1) + "\n", encoding="utf-8")  # fmt: skip
+        "traits": centre_of(leans, 5),
+    }  # fmt: skip
+    if rater is not None:
+        found.setdefault("ratings", {})[rater.label] = {
+            "people": rated, "traits": centre_of(ratings, 3)
+        }  # fmt: skip
+    CENTRES_FILE.write_text(json.dumps(found, indent=1) + "\n", encoding="utf-8")
     print(f"{len(people)} people -> {CENTRES_FILE}")
-    for name, row in traits.items():
+    for name, row in found["traits"].items():
         print(f"  {name:<24} median {row['median']:+.4f}  spread {row['spread']:.4f}")
+    if rater is not None:
+        for name, row in found["ratings"][rater.label]["traits"].items():
+            print(f"  rating {name:<17} median {row['median']:.3f}  spread {row['spread']:.3f}")
+
+
+def centre_of(values: dict[str, list[float]], digits: int) -> dict[str, Any]:
+    return {
+        name: {"median": round(float(np.median(v)), digits),
+               "spread": round(float(median_abs_deviation(v, scale="normal")), digits)}
+        for name, v in values.items() if v
+    }  # fmt: skip
+
+
+def build_rater() -> Any:
+    """The memory worker's rater over the configured model (`EMPATHOS_*` settings)."""
+    from agent.services import Services
+    from agent.settings import Settings
+    from agent.trait_llm import LLMTraitRater
+
+    services = Services(Settings())
+    return LLMTraitRater(lambda: services.background_model)
 
 
 def seeker_lines(conversation: dict[str, Any]) -> list[str]:

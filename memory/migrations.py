@@ -284,3 +284,14 @@ def m008_one_recall_reading(db: Database) -> None:
         "delete from trait_evidence where source_id like 'recall:%' and source_id != ?",
         ["recall:latest"],
     )
+
+
+@migration
+def m009_one_rating_reading(db: Database) -> None:
+    """The model's rating of the telling passages is one row per person and trait
+    (`rating:latest`), on the probability-weighted scale; the old per-session ratings (a
+    whole digit, mostly 3) are dropped and the next reading writes the new one."""
+    db.execute(
+        "delete from trait_evidence where source_id like 'rating:%' and source_id != ?",
+        ["rating:latest"],
+    )

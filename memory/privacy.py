@@ -33,7 +33,7 @@ from sqlite_utils import Database
 from memory.database import transaction
 from memory.errors import MemoryLayerError
 from memory.store import check_user_id
-from memory.trait_rating import RECALL_SOURCE
+from memory.trait_rating import RATING_SOURCE, RECALL_SOURCE
 from memory.vectors import secure_tree
 
 if TYPE_CHECKING:
@@ -254,11 +254,12 @@ def import_user(db: Database, memories: MemoryStore, doc: Any) -> dict[str, int]
                 rows = [_encode(row, json_columns) for row in doc["tables"].get(table, [])]
                 db.table(table).insert_all(rows, alter=False)
                 counts[table] = len(rows)
-            db.execute(  # an export from before m008 has a recall reading per session
-                "delete from trait_evidence where user_id = ? and source_id like 'recall:%' "
-                "and source_id != ?",
-                [user_id, RECALL_SOURCE],
-            )
+            for kind, latest in (("recall", RECALL_SOURCE), ("rating", RATING_SOURCE)):
+                db.execute(  # an export from before m008 (m009) has a reading per session
+                    f"delete from trait_evidence where user_id = ? and source_id like '{kind}:%' "
+                    "and source_id != ?",
+                    [user_id, latest],
+                )
     except sqlite3.DatabaseError as exc:
         raise ExportFormatError(f"The export does not fit this database: {exc}.") from exc
     memories.reindex(user_id)  # a crash before this ends is repaired by `reconcile`

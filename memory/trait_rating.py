@@ -15,11 +15,12 @@ Two readings of those passages become evidence:
   resembles a prototype closely (the per-turn "prototype" signal needs 0.4 cosine), but which
   side a person's words lean to, over all of them, ranks people; the centring keeps "vent"-like
   words from pulling everyone the same way.
-- kind "rating" (only with a rater, `Settings.llm_trait_rating`): the model rates each trait
-  1-5 with the passage it rests on, or 0 when they do not show it; signal (rating - 1) / 4,
-  weight `RATING_WEIGHT`, basis the memory it rests on (forgetting that memory deletes it).
-  On this machine's 1.5b model the ratings came out 3 (or noise) whatever the passages said
-  (README, "User model"), so it is off by default; an endpoint model can do better.
+- kind "rating" (with a rater, `Settings.llm_trait_rating`; `agent.trait_llm`): the model
+  rates each Big Five trait 1-5 from that trait's telling passages, as the probability-weighted
+  mean of its one-digit answer. One row per person and trait ("rating:latest"), replaced by
+  each reading and weighed like the recall row. Placed against real seekers' ratings by the
+  same model (`trait_centres.json`, "ratings", made by `python -m eval.calibrate_traits
+  --ratings`) like the recall signal; a model without centres gives (rating - 1) / 4.
 
 This runs in the memory worker, off the reply path, every `RATE_EVERY` turns of a session.
 Exceptions: the rater's own (a failed model call fails the job, which is retried).
@@ -33,52 +34,74 @@ from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
 
 from memory.sentences import sentences
-from memory.traits import TRAITS, Signal, TraitModel, prototype_statements
+from memory.traits import TRAITS, Signal, TraitModel
 
 if TYPE_CHECKING:
     from memory.memories import MemoryStore
     from memory.store import ConversationStore, Turn
 
 RATE_EVERY = 3  # turns 1, 4, 7, ... of a session are followed by a rating
-RATING_WEIGHT = 1.5  # one rating weighs as much as 1.5 of the closest prototype matches
-PER_FACET, MAX_PASSAGES, RECENT_MESSAGES = 2, 14, 40
+TELLING = 4  # passages per facet the recall signal averages over (and the rater reads)
+PER_FACET, RECENT_MESSAGES = TELLING, 40
 PASSAGE_CHARS = 240
-TELLING = 4  # passages per facet the recall signal averages over
 RECALL_WEIGHT, RECALL_SCALE = 3.0, 8.0
 """The recall reading is one evidence row per person, replaced by every reading (a reading
 covers their recent messages and memories, so reading the same words again is no new
 evidence); its weight grows with how many distinct passages it drew on: 3 * (1 - exp(-n / 8)),
 0.35 from one message, 2.5 from fifteen passages."""
-RECALL_SOURCE = "recall:latest"
+RECALL_SOURCE, RATING_SOURCE = "recall:latest", "rating:latest"
 CENTRES_FILE = Path(__file__).with_name("trait_centres.json")
 
 
+Centre = dict[str, float]  # {"median": ..., "spread": ...}
+
+
 @cache
-def centres() -> dict[str, dict[str, float]]:
-    """Per trait, the median and spread of real seekers' lean (see the module docstring)."""
+def centres_file() -> dict[str, Any]:
     if not CENTRES_FILE.exists():
         return {}
-    found: dict[str, dict[str, float]] = json.loads(CENTRES_FILE.read_text(encoding="utf-8"))[
-        "traits"
-    ]
+    found: dict[str, Any] = json.loads(CENTRES_FILE.read_text(encoding="utf-8"))
     return found
+
+
+def centres() -> dict[str, Centre]:
+    """Per trait, the median and spread of real seekers' lean (see the module docstring)."""
+    found: dict[str, Centre] = centres_file().get("traits", {})
+    return found
+
+
+def rating_centres(model: str) -> dict[str, Centre]:
+    """Per trait, the median and spread of real seekers' ratings by `model` (none: {})."""
+    found: dict[str, Centre] = centres_file().get("ratings", {}).get(model, {}).get("traits", {})
+    return found
+
+
+def centred(value: float, centre: Centre | None, default: float) -> float:
+    """0.5 + (value - median) / (4 * spread), within [0, 1]; `default` without a centre."""
+    if centre is None:
+        return min(1.0, max(0.0, default))
+    spread = max(centre["spread"], 1e-3)  # a degenerate centres file cannot divide by zero
+    return min(1.0, max(0.0, 0.5 + (value - centre["median"]) / (4 * spread)))
+
+
+def most_telling(ups: Sequence[float], downs: Sequence[float]) -> list[int]:
+    """The indices of the `TELLING` passages most like either side, most telling first."""
+    return sorted(range(len(ups)), key=lambda i: -max(ups[i], downs[i]))[:TELLING]
 
 
 def lean_of(ups: Sequence[float], downs: Sequence[float]) -> tuple[float, int]:
     """The mean high-minus-low similarity of the `TELLING` passages most like either side."""
-    pairs = sorted(zip(ups, downs, strict=True), key=lambda p: -max(p))[:TELLING]
-    return (float(np.mean([u - d for u, d in pairs])), len(pairs)) if pairs else (0.0, 0)
+    best = most_telling(ups, downs)
+    return (float(np.mean([ups[i] - downs[i] for i in best])), len(best)) if best else (0.0, 0)
 
 
 def lean_signal(name: str, lean: float) -> float:
-    centre = centres().get(name, {"median": 0.0, "spread": 0.05})
-    spread = max(centre["spread"], 1e-3)  # a degenerate centres file cannot divide by zero
-    return min(1.0, max(0.0, 0.5 + (lean - centre["median"]) / (4 * spread)))
+    return centred(lean, centres().get(name, {"median": 0.0, "spread": 0.05}), 0.5)
 
 
 @dataclass(frozen=True)
@@ -91,11 +114,16 @@ class Passage:
 @dataclass(frozen=True)
 class Rating:
     trait: str
-    rating: int  # 0 = cannot tell, 1..5
-    passage: int  # 1-based number of the passage it rests on, 0 for none
+    rating: float  # 0 = cannot tell, else 1..5 (a probability-weighted mean)
+    passage: int  # 1-based number of the passage it rests on most, 0 for none
 
 
 class TraitRater(Protocol):
+    @property
+    def label(self) -> str:
+        """The model's name (real seekers' ratings are kept per model)."""
+        ...
+
     def rate(self, passages: Sequence[Passage], facets: dict[str, list[int]]) -> list[Rating]:
         """Rate every trait from the numbered passages (`facets`: trait -> its passages)."""
         ...
@@ -160,21 +188,25 @@ def telling_passages(
             if len(chosen) == PER_FACET:
                 break
             known = next((n for n, p in enumerate(passages, 1) if p.id == passage.id), None)
-            if known is None and len(passages) < MAX_PASSAGES:
+            if known is None:
                 passages.append(passage)
                 known = len(passages)
-            if known is not None and known not in chosen:
+            if known not in chosen:
                 chosen.append(known)
         facets[name] = chosen
     read = len(seen) + len({" ".join(t.user_text.lower().split()) for t in recent})
     return Recalled(passages, facets, leaning, read, tuple(seen))
 
 
+def reading_weight(recalled: Recalled) -> float:
+    """A reading weighs more the more distinct passages it drew on (see `RECALL_WEIGHT`)."""
+    return RECALL_WEIGHT * (1.0 - math.exp(-recalled.read / RECALL_SCALE))
+
+
 def recall_signals(recalled: Recalled) -> list[Signal]:
     """One signal per trait from which side its most telling passages lean to."""
-    weight = RECALL_WEIGHT * (1.0 - math.exp(-recalled.read / RECALL_SCALE))
     return [
-        Signal(name, lean_signal(name, lean), weight,
+        Signal(name, lean_signal(name, lean), reading_weight(recalled),
                f"{count} telling passages lean {lean:+.3f} (real seekers' median "
                f"{centres().get(name, {}).get('median', 0.0):+.3f})",
                "recall")
@@ -182,16 +214,23 @@ def recall_signals(recalled: Recalled) -> list[Signal]:
     ]  # fmt: skip
 
 
-def rating_signals(ratings: Sequence[Rating], passages: Sequence[Passage]) -> list[Signal]:
-    """Evidence rows from the model's ratings (0 = cannot tell: no row)."""
+def rating_signals(
+    ratings: Sequence[Rating], passages: Sequence[Passage], model: str = "", weight: float = 1.5
+) -> list[Signal]:
+    """Evidence rows from `model`'s ratings (0 = cannot tell: no row), centred on real
+    seekers' ratings by the same model where `trait_centres.json` has them."""
     found = []
+    ours = rating_centres(model)
     for rating in ratings:
         if rating.trait not in TRAITS or not 1 <= rating.rating <= 5:
             continue
         basis = passages[rating.passage - 1] if 1 <= rating.passage <= len(passages) else None
+        centre = ours.get(rating.trait)
         found.append(Signal(
-            rating.trait, (rating.rating - 1) / 4, RATING_WEIGHT,
-            f"rated {rating.rating}/5" + (f" from {basis.id}" if basis else ""), "rating",
+            rating.trait, centred(rating.rating, centre, (rating.rating - 1) / 4), weight,
+            f"rated {rating.rating:.2f}/5"
+            + (f" (real seekers' median {centre['median']:.2f})" if centre else "")
+            + (f" from {basis.id}" if basis else ""), "rating",
             basis.id if basis is not None and basis.memory else None,
         ))  # fmt: skip
     return found
@@ -216,16 +255,6 @@ def rate_traits(
     )
     if rater is not None:
         ratings = rater.rate(recalled.passages, recalled.facets)
-        signals = rating_signals(ratings, recalled.passages)
-        written += traits.observe_ratings(
-            user_id, session_id, signals, f"rating:{session_id}", drew_on
-        )
+        signals = rating_signals(ratings, recalled.passages, rater.label, reading_weight(recalled))
+        written += traits.observe_ratings(user_id, session_id, signals, RATING_SOURCE, drew_on)
     return written
-
-
-def facet_descriptions() -> dict[str, str]:
-    """A short "high: ...; low: ..." description of each trait, from its prototypes."""
-    return {
-        name: f'high = like "{high[0]}"; low = like "{low[0]}"'
-        for name, (high, low) in prototype_statements().items()
-    }

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import math
 import socket
 from pathlib import Path
 from typing import Any, TypedDict
@@ -159,6 +160,23 @@ def test_constrained_decoding_gives_a_valid_cause_analysis(llama: ChatLlamaCpp) 
                                       max_tokens=400)  # fmt: skip
     assert isinstance(result, CauseAnalysis)
     assert calls[0].model == "SmolLM2-135M-Instruct.Q4_1" and calls[0].completion_tokens > 0
+
+
+@pytest.mark.model
+def test_logprobs_give_the_first_tokens_candidates_in_openais_shape(llama: ChatLlamaCpp) -> None:
+    ask = [HumanMessage("Rate the weather from 1 to 5. Answer with one digit.")]
+    reply = llama.invoke(ask, logprobs=True, top_logprobs=5, max_tokens=1, temperature=0.0)
+    (first,) = reply.response_metadata["logprobs"]["content"]
+    top = first["top_logprobs"]
+    assert len(top) == 5 and first["token"] == top[0]["token"] == reply.content
+    values = [t["logprob"] for t in top]
+    assert values == sorted(values, reverse=True) and all(v <= 0 for v in values)
+    assert 0 < sum(math.exp(v) for v in values) <= 1 + 1e-6
+    assert bytes(top[0]["bytes"]).decode() == top[0]["token"]
+    plain = llama.invoke(ask, max_tokens=1, temperature=0.0)
+    assert "logprobs" not in plain.response_metadata and plain.content == reply.content
+    with pytest.raises(ValueError, match="top_logprobs must be 1..20"):
+        llama.invoke(ask, logprobs=True, top_logprobs=50, max_tokens=1)
 
 
 @pytest.mark.model

@@ -23,7 +23,7 @@ from memory.privacy import (
     user_files,
 )
 from memory.recall import Recaller
-from memory.trait_rating import RECALL_SOURCE
+from memory.trait_rating import RATING_SOURCE, RECALL_SOURCE
 from memory.worker import MemoryServices, MemoryWorker
 from tests.test_memory_fakes import add_turn, build_services, fact
 
@@ -170,8 +170,8 @@ def test_export_import_round_trip_is_exact(data_dir):
 
 
 def test_an_old_export_brings_back_no_per_session_recall_readings(data_dir):
-    """Exports made before migration m008 hold a recall reading per session; imported, only
-    the one current reading ("recall:latest") stays."""
+    """Exports made before migration m008 (m009) hold a recall (rating) reading per session;
+    imported, only the one current reading ("recall:latest", "rating:latest") stays."""
     mem = build_services(data_dir)
     populate(mem, USER, SECRETS)
     exported = export_user(mem.db, USER)
@@ -180,14 +180,18 @@ def test_an_old_export_brings_back_no_per_session_recall_readings(data_dir):
            "basis": None}  # fmt: skip
     current = [r for r in exported["tables"]["trait_evidence"] if r["name"] == "openness"]
     exported["tables"]["trait_evidence"].append({**old, "source_id": "recall:s1"})
+    rating = {**old, "kind": "rating"}
+    exported["tables"]["trait_evidence"] += [{**rating, "source_id": "rating:s1"},
+                                             {**rating, "source_id": RATING_SOURCE}]  # fmt: skip
+    current.append({**rating, "source_id": RATING_SOURCE})
     if not any(r["source_id"] == RECALL_SOURCE for r in current):
         exported["tables"]["trait_evidence"].append({**old, "source_id": RECALL_SOURCE})
         current.append({**old, "source_id": RECALL_SOURCE})
     forget_user(mem.db, mem.memories.vectors, USER)
     import_user(mem.db, mem.memories, json.loads(json.dumps(exported)))
     sources = sorted(r["source_id"] for r in mem.traits.evidence(USER, "openness"))
-    assert sources == sorted(r["source_id"] for r in current)  # all but "recall:s1"
-    assert RECALL_SOURCE in sources
+    assert sources == sorted(r["source_id"] for r in current)  # all but the "...:s1" rows
+    assert RECALL_SOURCE in sources and RATING_SOURCE in sources
 
 
 def test_import_refuses_to_mix_histories_and_bad_documents(data_dir):
