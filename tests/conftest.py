@@ -27,7 +27,11 @@ def _isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
 
 @pytest.fixture
 def settings(tmp_path: Path) -> Settings:
-    return Settings(data_dir=tmp_path / "data", cache_dir=tmp_path / "cache")
+    # the fake chat models give no logprobs: the trait rater is tested on its own
+    # (test_trait_rating, and on the real model in test_llm)
+    return Settings(
+        data_dir=tmp_path / "data", cache_dir=tmp_path / "cache", llm_trait_rating=False
+    )
 
 
 @pytest.fixture

@@ -180,6 +180,26 @@ def test_logprobs_give_the_first_tokens_candidates_in_openais_shape(llama: ChatL
 
 
 @pytest.mark.model
+def test_the_trait_rater_reads_the_real_models_logprobs(llama: ChatLlamaCpp) -> None:
+    from agent.trait_llm import RATED, TOP_LOGPROBS, LLMTraitRater, expected_rating, rating_messages
+    from memory.trait_rating import Passage
+
+    passages = [Passage("t1#0", "I missed another deadline and my desk is a mess."),
+                Passage("t1#1", "I love parties and meeting new people.")]  # fmt: skip
+    rater = LLMTraitRater(llama)
+    ratings = rater.rate(passages, {name: [1, 2] for name in RATED})
+    assert [r.trait for r in ratings] == list(RATED) and rater.calls == len(RATED)
+    assert all(r.rating == 0 or 1 <= r.rating <= 5 for r in ratings)
+    assert rater.label == "SmolLM2-135M-Instruct.Q4_1"
+    # each rating is what the model's own logprobs give for that prompt (the 135M model puts
+    # little probability on the digits, so it may well be 0, "cannot tell")
+    answer = llama.invoke(rating_messages("openness", passages), logprobs=True,
+                          top_logprobs=TOP_LOGPROBS, max_tokens=1, temperature=0.0)  # fmt: skip
+    assert len(answer.response_metadata["logprobs"]["content"][0]["top_logprobs"]) == 10
+    assert ratings[0].rating == pytest.approx(expected_rating(answer.response_metadata) or 0.0)
+
+
+@pytest.mark.model
 def test_unknown_call_options_are_refused(llama: ChatLlamaCpp) -> None:
     with pytest.raises(TypeError, match="does not take"):
         llama.invoke([HumanMessage("hi")], tools=[])

@@ -65,7 +65,9 @@ THREE = SCENARIO + person("bo", "Rafael") + person("cy", "Ilse")
 
 
 def settings_for(root: Path) -> Settings:
-    return Settings(data_dir=root / "data", cache_dir=root / "cache", seed=3)
+    return Settings(  # a fake chat model: no logprobs, so no trait rater (see conftest)
+        data_dir=root / "data", cache_dir=root / "cache", seed=3, llm_trait_rating=False
+    )
 
 
 def simulation(
