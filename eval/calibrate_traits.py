@@ -7,7 +7,8 @@ Both write `memory/trait_centres.json`. Each ESConv validation conversation
 (`../shared/data/esconv/dev.jsonl`; real help-seekers' own messages, rebuilt by
 `eval.simulate.esconv_replay.conversations`) is one person. For every trait, their lean is
 computed exactly as `memory.trait_rating` does for a user (the mean high-minus-low prototype
-similarity of the `TELLING` most telling sentences of their messages); the file keeps the median
+similarity of the `LEANING` most telling sentences of their messages, not counting sentences
+that say how they want to be supported for the Big Five); the file keeps the median
 and the spread (median absolute deviation x 1.4826, scipy) per trait, and how many people.
 With `--ratings`, the configured model (`Settings`, the memory worker's) also rates the first
 `--rate` people's (default 60) most telling sentences per trait as `agent.trait_llm` does, and
@@ -44,7 +45,7 @@ def main() -> None:
     from rich.progress import track
 
     from memory.embeddings import Embedder, model_dir
-    from memory.traits import prototype_statements
+    from memory.traits import BIG_FIVE, prototype_statements, states_support
 
     path = shared_data_dir() / "esconv" / "dev.jsonl"
     people = [c for c in conversations(path) if len(seeker_lines(c)) >= 3]
@@ -62,11 +63,15 @@ def main() -> None:
     for person in track(people, description="ESConv seekers"):
         said = [s for line in seeker_lines(person) for s in sentences(line)]
         vectors = embedder.embed(said)
+        personal = [i for i, text in enumerate(said) if not states_support(text)]
         telling: dict[str, list[int]] = {}
         for name, (high, low) in probes.items():
-            ups, downs = list(vectors @ high), list(vectors @ low)
+            read = personal if name in BIG_FIVE else list(range(len(said)))
+            if not read:
+                continue
+            ups, downs = list(vectors[read] @ high), list(vectors[read] @ low)
             leans[name].append(lean_of(ups, downs)[0])
-            telling[name] = [i + 1 for i in most_telling(ups, downs)]
+            telling[name] = [read[i] + 1 for i in most_telling(ups, downs)]
         if rater is not None and rated < args.rate:
             rated += 1
             passages = [Passage(f"s{n}", text) for n, text in enumerate(said, start=1)]

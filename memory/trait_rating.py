@@ -39,14 +39,15 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 
 from memory.sentences import sentences
-from memory.traits import TRAITS, Signal, TraitModel
+from memory.traits import BIG_FIVE, TRAITS, Signal, TraitModel, states_support
 
 if TYPE_CHECKING:
     from memory.memories import MemoryStore
     from memory.store import ConversationStore, Turn
 
 RATE_EVERY = 3  # turns 1, 4, 7, ... of a session are followed by a rating
-TELLING = 4  # passages per facet the recall signal averages over (and the rater reads)
+TELLING = 4  # passages per facet the rater reads
+LEANING = 8  # passages per facet the recall signal averages over
 PER_FACET, RECENT_MESSAGES = TELLING, 40
 PASSAGE_CHARS = 240
 RECALL_WEIGHT, RECALL_SCALE = 3.0, 8.0
@@ -89,14 +90,14 @@ def centred(value: float, centre: Centre | None, default: float) -> float:
     return min(1.0, max(0.0, 0.5 + (value - centre["median"]) / (4 * spread)))
 
 
-def most_telling(ups: Sequence[float], downs: Sequence[float]) -> list[int]:
-    """The indices of the `TELLING` passages most like either side, most telling first."""
-    return sorted(range(len(ups)), key=lambda i: -max(ups[i], downs[i]))[:TELLING]
+def most_telling(ups: Sequence[float], downs: Sequence[float], top: int = TELLING) -> list[int]:
+    """The indices of the `top` passages most like either side, most telling first."""
+    return sorted(range(len(ups)), key=lambda i: -max(ups[i], downs[i]))[:top]
 
 
 def lean_of(ups: Sequence[float], downs: Sequence[float]) -> tuple[float, int]:
-    """The mean high-minus-low similarity of the `TELLING` passages most like either side."""
-    best = most_telling(ups, downs)
+    """The mean high-minus-low similarity of the `LEANING` passages most like either side."""
+    best = most_telling(ups, downs, LEANING)
     return (float(np.mean([ups[i] - downs[i] for i in best])), len(best)) if best else (0.0, 0)
 
 
@@ -161,6 +162,7 @@ def telling_passages(
     vector collection) and recent messages by similarity to the trait's high and low sides."""
     recent = [t for t in store.recent_turns(user_id, RECENT_MESSAGES) if t.user_text.strip()]
     said = [part for turn in recent for part in turn_passages(turn)]
+    asks = [states_support(part.text) for part in said]  # not read for the Big Five
     turn_vectors = traits.embedder.embed([p.text for p in said]) if said else None
     passages: list[Passage] = []
     facets: dict[str, list[int]] = {}
@@ -178,7 +180,8 @@ def telling_passages(
                                Passage(memory.id, memory.text, True)))  # fmt: skip
         if turn_vectors is not None:
             ups, downs = turn_vectors @ probes[0], turn_vectors @ probes[1]
-            scored += [(float(ups[i]), float(downs[i]), part) for i, part in enumerate(said)]
+            scored += [(float(ups[i]), float(downs[i]), part) for i, part in enumerate(said)
+                       if name not in BIG_FIVE or not asks[i]]  # fmt: skip
         scored = sorted({p.id: (u, d, p) for u, d, p in scored}.values(),
                         key=lambda x: -max(x[0], x[1]))  # fmt: skip
         if scored:

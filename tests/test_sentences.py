@@ -5,6 +5,7 @@ from __future__ import annotations
 from memory.embeddings import Embedder, model_dir
 from memory.sentences import sentences
 from memory.trait_rating import rate_traits, telling_passages
+from memory.traits import BIG_FIVE, states_support
 from tests.test_memory_fakes import add_turn, build_services
 
 BUSY = (
@@ -48,3 +49,28 @@ def test_recall_reads_the_sentences_of_messages_and_counts_messages(tmp_path):
     rate_traits(mem.traits, mem.memories, mem.store, None, "ana", session)
     (row,) = mem.traits.evidence("ana", "conscientiousness")
     assert row["kind"] == "recall" and row["signal"] < 0.5
+
+
+ASKING = (
+    "I want some easy, warm company tonight, not to be questioned. "
+    "I spent the whole evening alone with a book and felt recharged."
+)
+
+
+def test_a_sentence_saying_how_they_want_support_is_not_read_as_personality(tmp_path):
+    mem = build_services(tmp_path / "data", embedder=Embedder(model_dir()))
+    asking, alone = sentences(ASKING)
+    assert states_support(asking) and not states_support(alone)
+    vector = mem.traits.embedder.embed([alone])[0]
+    assert "extraversion" in {s.name for s in mem.traits.text_signals(vector)}
+    assert not {s.name for s in mem.traits.text_signals(vector, False)} & set(BIG_FIVE)
+    session = mem.store.new_session("ana")
+    turn_id = add_turn(mem, "ana", session, ASKING)
+    mem.traits.observe_turn("ana", mem.store.get_turn(turn_id))
+    rows = [r for r in mem.traits.evidence("ana", "extraversion") if r["kind"] == "prototype"]
+    assert len(rows) == 1 and rows[0]["signal"] < 0.5  # from the evening alone only
+    assert mem.traits.evidence("ana", "wants_to_be_heard")  # the request is support evidence
+    recalled = telling_passages(mem.traits, mem.memories, mem.store, "ana")
+    for name in BIG_FIVE:
+        assert asking not in [recalled.passages[n - 1].text for n in recalled.facets[name]]
+    assert {p.text for p in recalled.passages} == {asking, alone}  # still read for preferences
