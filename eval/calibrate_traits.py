@@ -45,7 +45,7 @@ def main() -> None:
     from rich.progress import track
 
     from memory.embeddings import Embedder, model_dir
-    from memory.traits import BIG_FIVE, prototype_statements, states_support
+    from memory.traits import prototype_statements, reads_for
 
     path = shared_data_dir() / "esconv" / "dev.jsonl"
     people = [c for c in conversations(path) if len(seeker_lines(c)) >= 3]
@@ -63,10 +63,9 @@ def main() -> None:
     for person in track(people, description="ESConv seekers"):
         said = [s for line in seeker_lines(person) for s in sentences(line)]
         vectors = embedder.embed(said)
-        personal = [i for i, text in enumerate(said) if not states_support(text)]
         telling: dict[str, list[int]] = {}
         for name, (high, low) in probes.items():
-            read = personal if name in BIG_FIVE else list(range(len(said)))
+            read = [i for i, text in enumerate(said) if reads_for(name, text)]
             if not read:
                 continue
             ups, downs = list(vectors[read] @ high), list(vectors[read] @ low)

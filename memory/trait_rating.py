@@ -39,7 +39,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 
 from memory.sentences import sentences
-from memory.traits import BIG_FIVE, TRAITS, Signal, TraitModel, states_support
+from memory.traits import TRAITS, Signal, TraitModel, reads_for
 
 if TYPE_CHECKING:
     from memory.memories import MemoryStore
@@ -162,7 +162,6 @@ def telling_passages(
     vector collection) and recent messages by similarity to the trait's high and low sides."""
     recent = [t for t in store.recent_turns(user_id, RECENT_MESSAGES) if t.user_text.strip()]
     said = [part for turn in recent for part in turn_passages(turn)]
-    asks = [states_support(part.text) for part in said]  # not read for the Big Five
     turn_vectors = traits.embedder.embed([p.text for p in said]) if said else None
     passages: list[Passage] = []
     facets: dict[str, list[int]] = {}
@@ -181,7 +180,7 @@ def telling_passages(
         if turn_vectors is not None:
             ups, downs = turn_vectors @ probes[0], turn_vectors @ probes[1]
             scored += [(float(ups[i]), float(downs[i]), part) for i, part in enumerate(said)
-                       if name not in BIG_FIVE or not asks[i]]  # fmt: skip
+                       if reads_for(name, part.text)]  # fmt: skip
         scored = sorted({p.id: (u, d, p) for u, d, p in scored}.values(),
                         key=lambda x: -max(x[0], x[1]))  # fmt: skip
         if scored:

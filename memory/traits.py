@@ -179,6 +179,12 @@ def states_support(text: str) -> bool:
     return any(pattern.search(text) for pattern, _, _ in SUPPORT_MARKERS)
 
 
+def reads_for(name: str, text: str) -> bool:
+    """Whether `text` is read as evidence of trait `name`: not for the Big Five when it says
+    how the person wants to be supported (`states_support`)."""
+    return name not in BIG_FIVE or not states_support(text)
+
+
 def stated_support(text: str) -> dict[str, tuple[float, str]]:
     """What the message says about how they want to be supported: trait -> (value, the words).
 
