@@ -2,6 +2,7 @@
 
     python -m eval.calibrate_traits [--limit N]             # the recall lean
     python -m eval.calibrate_traits --ratings [--rate N]    # and the model's ratings
+    python -m eval.calibrate_traits --asked [--rate N]      # and the model's per-message answers
 
 Both write `memory/trait_centres.json`. Each ESConv validation conversation
 (`../shared/data/esconv/dev.jsonl`; real help-seekers' own messages, rebuilt by
@@ -16,6 +17,11 @@ the same median and spread of those ratings are kept under "ratings" -> the mode
 model's ratings are only comparable with its own). That runs the model five times per person
 (about 10 s a person on this machine's 1.5b model, so about ten minutes). Only these numbers
 are shipped, never the words.
+With `--asked`, the model answers `agent.trait_llm.ASKED`'s question about each of the first
+`--rate` people's first `ASK_LINES` messages (leaving out sentences that ask for support, as
+the memory worker does); each person's lean is the mean P(high) - P(low) over their messages,
+and the median and spread of that are kept under "asked" -> the model's name (about two
+seconds a message).
 """
 
 from __future__ import annotations
@@ -33,6 +39,8 @@ from eval.simulate.esconv_replay import conversations
 from memory.sentences import sentences
 from memory.trait_rating import CENTRES_FILE, Passage, lean_of, most_telling, unit
 
+ASK_LINES = 8  # messages per person the model is asked about
+
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -40,12 +48,15 @@ def main() -> None:
     parser.add_argument(
         "--ratings", action="store_true", help="Also centre the model's ratings (slow)."
     )
-    parser.add_argument("--rate", type=int, default=60, help="People the model rates.")
+    parser.add_argument(
+        "--asked", action="store_true", help="Also centre the model's per-message answers (slow)."
+    )
+    parser.add_argument("--rate", type=int, default=60, help="People the model reads.")
     args = parser.parse_args()
     from rich.progress import track
 
     from memory.embeddings import Embedder, model_dir
-    from memory.traits import prototype_statements, reads_for
+    from memory.traits import prototype_statements, reads_for, states_support
 
     path = shared_data_dir() / "esconv" / "dev.jsonl"
     people = [c for c in conversations(path) if len(seeker_lines(c)) >= 3]
@@ -56,9 +67,10 @@ def main() -> None:
         name: (unit(embedder.embed(high).mean(axis=0)), unit(embedder.embed(low).mean(axis=0)))
         for name, (high, low) in prototype_statements().items()
     }
-    rater = build_rater() if args.ratings else None
+    rater = build_rater() if args.ratings or args.asked else None
     leans: dict[str, list[float]] = {name: [] for name in probes}
     ratings: dict[str, list[float]] = {}
+    asked: dict[str, list[float]] = {}
     rated = 0
     for person in track(people, description="ESConv seekers"):
         said = [s for line in seeker_lines(person) for s in sentences(line)]
@@ -71,29 +83,44 @@ def main() -> None:
             ups, downs = list(vectors[read] @ high), list(vectors[read] @ low)
             leans[name].append(lean_of(ups, downs)[0])
             telling[name] = [read[i] + 1 for i in most_telling(ups, downs)]
-        if rater is not None and rated < args.rate:
-            rated += 1
+        if rater is None or rated >= args.rate:
+            continue
+        rated += 1
+        if args.ratings:
             passages = [Passage(f"s{n}", text) for n, text in enumerate(said, start=1)]
             for rating in rater.rate(passages, telling):
                 if rating.rating:
                     ratings.setdefault(rating.trait, []).append(rating.rating)
+        if args.asked:
+            answers: dict[str, list[float]] = {}
+            for line in seeker_lines(person)[:ASK_LINES]:
+                kept = " ".join(s for s in sentences(line) if not states_support(s))
+                for answer in rater.ask(kept) if kept.strip() else []:
+                    answers.setdefault(answer.trait, []).append(answer.high - answer.low)
+            for trait, values in answers.items():
+                asked.setdefault(trait, []).append(float(np.mean(values)))
     found = json.loads(CENTRES_FILE.read_text(encoding="utf-8")) if CENTRES_FILE.exists() else {}
     found |= {
         "source": "ESConv validation split, seekers' own messages, one person per conversation",
         "people": len(people), "made": f"{datetime.now(UTC):%Y-%m-%d}",
         "traits": centre_of(leans, 5),
     }  # fmt: skip
-    if rater is not None:
-        found.setdefault("ratings", {})[rater.label] = {
+    label = rater.label if rater is not None else ""
+    if args.ratings:
+        found.setdefault("ratings", {})[label] = {
             "people": rated, "traits": centre_of(ratings, 3)
+        }  # fmt: skip
+    if args.asked:
+        found.setdefault("asked", {})[label] = {
+            "people": rated, "messages": ASK_LINES, "traits": centre_of(asked, 3)
         }  # fmt: skip
     CENTRES_FILE.write_text(json.dumps(found, indent=1) + "\n", encoding="utf-8")
     print(f"{len(people)} people -> {CENTRES_FILE}")
     for name, row in found["traits"].items():
         print(f"  {name:<24} median {row['median']:+.4f}  spread {row['spread']:.4f}")
-    if rater is not None:
-        for name, row in found["ratings"][rater.label]["traits"].items():
-            print(f"  rating {name:<17} median {row['median']:.3f}  spread {row['spread']:.3f}")
+    for key in ("ratings", "asked") if rater is not None else ():
+        for name, row in found.get(key, {}).get(label, {}).get("traits", {}).items():
+            print(f"  {key} {name:<17} median {row['median']:+.3f}  spread {row['spread']:.3f}")
 
 
 def centre_of(values: dict[str, list[float]], digits: int) -> dict[str, Any]:

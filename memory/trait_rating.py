@@ -22,7 +22,19 @@ Two readings of those passages become evidence:
   same model (`trait_centres.json`, "ratings", made by `python -m eval.calibrate_traits
   --ratings`) like the recall signal; a model without centres gives (rating - 1) / 4.
 
-This runs in the memory worker, off the reply path, every `RATE_EVERY` turns of a session.
+- kind "asked" (with the same rater; `ask_traits`, after every message): the model is asked,
+  about the message alone, whether anything the person did or felt shows the high side of
+  openness, the low side, or neither (and the same for conscientiousness), one letter read
+  from its log-probabilities. The signal is 0.5 + (P(high) - P(low) - median) / (4 * spread),
+  centred on real seekers' messages like the ratings ("asked" in `trait_centres.json`, made by
+  `python -m eval.calibrate_traits --asked`); the weight is `ASKED_WEIGHT` times P(high) +
+  P(low), so "neither" counts for little. One row per message and trait. A rating reads a few
+  telling sentences; this reads every message, where what people did is told as events
+  ("I signed up for a pottery class on a whim") that resemble no prototype statement.
+  Sentences saying how they want to be supported are left out, as for the other readings.
+
+The recall and rating run in the memory worker, off the reply path, every `RATE_EVERY` turns
+of a session; the asking after every turn.
 Exceptions: the rater's own (a failed model call fails the job, which is retried).
 """
 
@@ -39,7 +51,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 
 from memory.sentences import sentences
-from memory.traits import TRAITS, Signal, TraitModel, reads_for
+from memory.traits import TRAITS, Signal, TraitModel, reads_for, states_support
 
 if TYPE_CHECKING:
     from memory.memories import MemoryStore
@@ -56,6 +68,9 @@ covers their recent messages and memories, so reading the same words again is no
 evidence); its weight grows with how many distinct passages it drew on: 3 * (1 - exp(-n / 8)),
 0.35 from one message, 2.5 from fifteen passages."""
 RECALL_SOURCE, RATING_SOURCE = "recall:latest", "rating:latest"
+ASKED_WEIGHT = 1.0
+"""An answer about one message weighs at most this (times the model's probability that the
+message shows either side): five telling messages weigh about as much as a full recall reading."""
 CENTRES_FILE = Path(__file__).with_name("trait_centres.json")
 
 
@@ -73,6 +88,12 @@ def centres_file() -> dict[str, Any]:
 def centres() -> dict[str, Centre]:
     """Per trait, the median and spread of real seekers' lean (see the module docstring)."""
     found: dict[str, Centre] = centres_file().get("traits", {})
+    return found
+
+
+def asked_centres(model: str) -> dict[str, Centre]:
+    """Per trait, the median and spread of real seekers' mean (high - low) answer by `model`."""
+    found: dict[str, Centre] = centres_file().get("asked", {}).get(model, {}).get("traits", {})
     return found
 
 
@@ -113,6 +134,16 @@ class Passage:
 
 
 @dataclass(frozen=True)
+class Answer:
+    """The model's answer about one message and trait: the probability it said the message
+    shows the trait's high side, and its low side (the rest: neither, or it does not say)."""
+
+    trait: str
+    high: float
+    low: float
+
+
+@dataclass(frozen=True)
 class Rating:
     trait: str
     rating: float  # 0 = cannot tell, else 1..5 (a probability-weighted mean)
@@ -127,6 +158,10 @@ class TraitRater(Protocol):
 
     def rate(self, passages: Sequence[Passage], facets: dict[str, list[int]]) -> list[Rating]:
         """Rate every trait from the numbered passages (`facets`: trait -> its passages)."""
+        ...
+
+    def ask(self, text: str) -> list[Answer]:
+        """Ask, for each trait it asks about, whether the message shows its high or low side."""
         ...
 
 
@@ -236,6 +271,37 @@ def rating_signals(
             basis.id if basis is not None and basis.memory else None,
         ))  # fmt: skip
     return found
+
+
+def asked_signals(answers: Sequence[Answer], model: str = "") -> list[Signal]:
+    """Evidence rows from the model's answers about one message: signal 0.5 plus half of
+    (high - low) minus real seekers' median, scaled by their spread (`trait_centres.json`,
+    "asked" -> the model's name; without centres 0.5 + (high - low) / 2), weight
+    `ASKED_WEIGHT` times how sure the model was that the message shows either side."""
+    ours = asked_centres(model)
+    found = []
+    for answer in answers:
+        if answer.trait not in TRAITS:
+            continue
+        lean = answer.high - answer.low
+        centre = ours.get(answer.trait)
+        found.append(Signal(
+            answer.trait, centred(lean, centre, 0.5 + lean / 2),
+            ASKED_WEIGHT * (answer.high + answer.low),
+            f"the model read {answer.trait} {'high' if lean > 0 else 'low'} "
+            f"({answer.high:.2f} high, {answer.low:.2f} low)", "asked",
+        ))  # fmt: skip
+    return found
+
+
+def ask_traits(traits: TraitModel, rater: TraitRater, user_id: str, turn: Turn) -> int:
+    """Ask the model what one of the user's messages shows (leaving out the sentences that
+    say how they want to be supported, which tell of the request, not the person); record
+    the answers and return how many evidence rows were written."""
+    said = " ".join(part for part in sentences(turn.user_text) if not states_support(part))
+    if not said.strip():
+        return 0
+    return traits.observe_answers(user_id, turn, asked_signals(rater.ask(said), rater.label))
 
 
 def rate_traits(

@@ -16,10 +16,12 @@ nothing. Signals come from
   evidence of a support preference,
 - the person's most telling passages per trait, recalled from their history every few turns
   (`memory.trait_rating`, off the reply path): which side they lean to ("recall"), and, when
-  configured, the model's rating of them ("rating").
-Each evidence row keeps its `kind` (prototype, need, emotion, marker, length, recall, rating), so
-what each kind adds can be measured (`estimates_by_kind`), and its `basis` (the memory a rating
-rests on), so forgetting that memory deletes the rating too.
+  configured, the model's rating of them ("rating"),
+- with the same model configured, its answer, per message, to whether what the person did or
+  felt shows openness or conscientiousness, high, low or neither ("asked"; `memory.trait_rating`).
+Each evidence row keeps its `kind` (prototype, need, emotion, marker, length, recall, rating,
+asked), so what each kind adds can be measured (`estimates_by_kind`), and its `basis` (the
+memory a rating rests on), so forgetting that memory deletes the rating too.
 A trait's value is the weighted mean of its signals shrunk to 0.5 by a prior of weight 2;
 confidence is (1 - exp(-total weight / 3)) times the signals' agreement (1 - their weighted
 standard deviation), capped at 0.9: many signals that agree give high confidence, signals that
@@ -64,7 +66,8 @@ PRIOR_WEIGHT, CONFIDENCE_SCALE, MAX_INFERRED_CONFIDENCE = 2.0, 3.0, 0.9
 PROTOTYPE_FLOOR, PROTOTYPE_SPAN, PROTOTYPE_GAIN = 0.4, 0.3, 2.5
 EVIDENCE_SHOWN = 5
 FORGOTTEN_SESSION = "forgotten"  # the snapshot's session after a memory was forgotten
-KINDS = ("prototype", "need", "emotion", "marker", "length", "recall", "rating")
+KINDS = ("prototype", "need", "emotion", "marker", "length", "recall", "rating", "asked")
+MODEL_KINDS = ("rating", "asked")  # the kinds a language model gives
 
 PROTOTYPES_FILE = Path(__file__).with_name("trait_prototypes.toml")
 
@@ -337,6 +340,11 @@ class TraitModel:
         signals += trace_signals(turn.trace)
         return self._record(user_id, turn.id, turn.session_id, signals)
 
+    def observe_answers(self, user_id: str, turn: Turn, signals: Sequence[Signal]) -> int:
+        """Record what the model answered about one of the user's turns (kind "asked", one row
+        per turn and trait: asking again replaces it)."""
+        return self._record(user_id, turn.id, turn.session_id, list(signals))
+
     def observe_memories(self, user_id: str, memories: Sequence[Memory], session_id: str) -> int:
         """Record the evidence in newly remembered facts (keyed by memory id)."""
         if not memories:
@@ -399,15 +407,16 @@ class TraitModel:
         return found
 
     def estimates_by_kind(self, user_id: str) -> dict[str, dict[str, float]]:
-        """Each trait's value from all evidence, without the model's ratings, without the
-        markers, from the per-message signals only (the kinds the user model had before issue
-        12, with today's weights and markers, one row per kind), and from each kind alone: what
-        each signal adds (ignores values the user set)."""
+        """Each trait's value from all evidence, without the language model's kinds (its
+        ratings and answers: "no-rating"), without the markers, from the per-message signals
+        only (the kinds the user model had before issue 12, with today's weights and markers,
+        one row per kind), and from each kind alone: what each signal adds (ignores values the
+        user set)."""
         subsets = {
             "all": KINDS,
-            "no-rating": tuple(k for k in KINDS if k != "rating"),
+            "no-rating": tuple(k for k in KINDS if k not in MODEL_KINDS),
             "no-marker": tuple(k for k in KINDS if k != "marker"),
-            "per-turn": tuple(k for k in KINDS if k not in ("recall", "rating")),
+            "per-turn": tuple(k for k in KINDS if k not in ("recall", *MODEL_KINDS)),
         }
         subsets |= {kind: (kind,) for kind in KINDS}
         return {

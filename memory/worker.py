@@ -35,7 +35,7 @@ from memory.memories import ExtractedFact, FactExtractor, MemoryStore
 from memory.outcomes import Outcomes
 from memory.rules import is_grounded
 from memory.store import ConversationStore, Turn
-from memory.trait_rating import TraitRater, rate_traits, should_rate
+from memory.trait_rating import TraitRater, ask_traits, rate_traits, should_rate
 from memory.traits import TraitModel
 
 Handler = Callable[[dict[str, Any]], None]
@@ -113,6 +113,8 @@ class MemoryServices:
         if turn is None or turn.status != "done":
             return
         self.traits.observe_turn(turn.user_id, turn)
+        if self.rater is not None and not turn.crisis:  # what the model reads in this message
+            ask_traits(self.traits, self.rater, turn.user_id, turn)
         with transaction(self.db):  # a memory forgotten meanwhile leaves no evidence behind
             from_turn = self.memories.from_turn(turn.user_id, turn.id)
             self.traits.observe_memories(turn.user_id, from_turn, turn.session_id)
