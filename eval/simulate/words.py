@@ -1,0 +1,175 @@
+"""Words-only re-readings of a generated population: how well the user model reads personality.
+
+    python -m eval.simulate.words write --seed 3 -o runs/words-3.json   # ~20 min (1.5b model)
+    python -m eval.simulate.words read runs/words-3.json [--no-rating] [--no-asking] [--out F]
+
+`write` draws the people of `simulate generate --seed N --turns 1` (`eval/simulate/population.py`)
+and lets the user simulator write each person's session openings from their card and that
+day's situation. With one turn per session an opening does not depend on the agent, so these
+are the messages a full population run would start each session with. The file keeps each
+person's hidden Big Five beside their messages; an interrupted `write` resumes where it
+stopped (people already in the file are kept).
+
+`read` stores the messages as one turn per session in a fresh temporary data directory and
+reads them with the user model exactly as the memory worker does (`TraitModel.observe_turn`,
+the model's per-message answers `ask_traits`, the telling-passage reading `rate_traits`), then
+prints Spearman's rho between the inferred and the hidden values per trait, for all evidence
+and for each kind alone. What it leaves out, against a full run: there are no agent replies,
+no extracted memories and no per-turn analysis (need, emotion), and the telling passages are
+read (and rated) once, after the last session, rather than after each (each reading replaces
+the previous one, so only the last counts in a full run too). It takes minutes rather than the
+hours of a full run, so a change to the reader can be checked on several seeds.
+
+Errors: `WordsError` for a file that is not a words file, or a seed's people that differ.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import tempfile
+from pathlib import Path
+from statistics import mean
+from typing import Any
+
+from eval.errors import EvalError
+from eval.simulate.user_model import spearman
+from memory.traits import BIG_FIVE
+
+FORMAT = "empathos-words/1"
+SUBSETS = ("all", "no-rating", "asked", "recall", "rating", "prototype")
+
+
+class WordsError(EvalError):
+    """A words file that cannot be read or resumed."""
+
+
+def load(path: Path) -> dict[str, Any]:
+    try:
+        doc: dict[str, Any] = json.loads(path.read_text(encoding="utf-8"))
+    except (OSError, json.JSONDecodeError) as exc:
+        raise WordsError(f"Cannot read {path}: {exc}. Write it with `words write`.") from exc
+    if not isinstance(doc, dict) or doc.get("format") != FORMAT:
+        raise WordsError(f"{path} is not a words file ({FORMAT}); write one with `words write`.")
+    return doc
+
+
+def write(seed: int, people: int, sessions: int, out: Path) -> dict[str, Any]:
+    """Write (or resume) the openings of `seed`'s people to `out`, one person at a time."""
+    from rich.progress import track
+
+    from agent.settings import Settings
+    from eval.simulate.population import generate_population
+    from eval.simulate.user_sim import Emotion, UserSimulator, build_user_model
+
+    scenario = generate_population(people=people, sessions=sessions, seed=seed, turns=1)
+    done: dict[str, Any] = {}
+    doc: dict[str, Any] = load(out) if out.exists() else {"format": FORMAT, "seed": seed}
+    done = doc.setdefault("people", done)
+    if doc.get("seed") != seed:
+        raise WordsError(f"{out} holds seed {doc.get('seed')}, not {seed}: use another --out.")
+    model, method = build_user_model(Settings())
+    for person in track(scenario.people, description=f"seed {seed}: openings"):
+        if person.id in done:
+            continue
+        simulator = UserSimulator(model, person.card, method=method, name=person.id)
+        messages = [
+            simulator.open(goal=s.goal, situation=s.simulate.situation if s.simulate else None,
+                           emotion=Emotion().score,
+                           today=s.when(scenario.start).date())[0]
+            for s in person.sessions
+        ]  # fmt: skip
+        done[person.id] = {"truth": person.card.big_five.model_dump(),
+                                    "messages": messages}  # fmt: skip
+        out.parent.mkdir(parents=True, exist_ok=True)
+        partial = out.with_suffix(".tmp")
+        partial.write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
+        partial.replace(out)  # a crash mid-write leaves the last whole file
+    return doc
+
+
+def read(doc: dict[str, Any], rating: bool = True, asking: bool = True) -> dict[str, Any]:
+    """Read every person's messages with the user model; return each person's estimates per
+    evidence subset and the pooled Spearman per trait and subset."""
+    from rich.progress import track
+
+    from agent.services import Services
+    from agent.settings import Settings
+    from memory.trace import TurnTrace
+    from memory.trait_rating import ask_traits, rate_traits
+
+    estimates: dict[str, dict[str, dict[str, float]]] = {}
+    with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as data_dir:
+        services = Services(Settings(data_dir=Path(data_dir), llm_trait_rating=rating or asking))
+        mem = services.memory_services
+        for pid, person in track(list(doc["people"].items()), description="reading"):
+            for n, text in enumerate(person["messages"]):
+                session = mem.store.new_session(pid, f"session {n + 1}")
+                turn = mem.store.begin_turn(f"{pid}-{n}", pid, session, text)
+                mem.store.complete_turn(turn.id, "", TurnTrace(turn_id=turn.id), False)
+                turn = mem.store.get_turn(turn.id) or turn
+                mem.traits.observe_turn(pid, turn)
+                if asking and mem.rater is not None:
+                    ask_traits(mem.traits, mem.rater, pid, turn)
+                last = n == len(person["messages"]) - 1
+                rater = mem.rater if rating and last else None
+                rate_traits(mem.traits, mem.memories, mem.store, rater, pid, session)
+            mem.traits.refresh(pid, "end")
+            estimates[pid] = mem.traits.estimates_by_kind(pid)
+    people = list(estimates)
+    rho = {
+        subset: {
+            trait: spearman([estimates[p].get(subset, {}).get(trait, 0.5) for p in people],
+                            [doc["people"][p]["truth"][trait] for p in people])
+            for trait in BIG_FIVE
+        }
+        for subset in SUBSETS
+    }  # fmt: skip
+    return {"seed": doc.get("seed"), "people": len(people), "rating": rating, "asking": asking,
+            "spearman": rho, "estimates": estimates}  # fmt: skip
+
+
+def print_table(result: dict[str, Any]) -> None:
+    from rich.console import Console
+    from rich.table import Table
+
+    table = Table(title=f"seed {result['seed']}: Spearman, {result['people']} people")
+    for column in ("evidence", *(t[:4] for t in BIG_FIVE), "mean"):
+        table.add_column(column)
+    for subset, row in result["spearman"].items():
+        values = [row[t] for t in BIG_FIVE]
+        known = [v for v in values if v is not None]
+        cells = ["–" if v is None else f"{v:+.2f}" for v in values]
+        table.add_row(subset, *cells, f"{mean(known):+.2f}" if known else "–")
+    Console().print(table)
+
+
+def main(argv: list[str] | None = None) -> None:
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    writing = commands.add_parser("write", help="Write a seed's session openings.")
+    writing.add_argument("--seed", type=int, required=True)
+    writing.add_argument("--people", type=int, default=20)
+    writing.add_argument("--sessions", type=int, default=5)
+    writing.add_argument("-o", "--out", type=Path, required=True)
+    reading = commands.add_parser("read", help="Read a words file with the user model.")
+    reading.add_argument("words", type=Path)
+    reading.add_argument("--no-rating", action="store_true", help="Without the model's rating.")
+    reading.add_argument("--no-asking", action="store_true", help="Without its per-message asks.")
+    reading.add_argument("--out", type=Path, help="Also write the estimates and rho as JSON.")
+    args = parser.parse_args(argv)
+    try:
+        if args.command == "write":
+            doc = write(args.seed, args.people, args.sessions, args.out)
+            print(f"{len(doc['people'])} people -> {args.out}")
+            return
+        result = read(load(args.words), rating=not args.no_rating, asking=not args.no_asking)
+    except EvalError as exc:
+        parser.exit(2, f"error: {exc}\n")
+    print_table(result)
+    if args.out:
+        args.out.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+
+
+if __name__ == "__main__":
+    main()

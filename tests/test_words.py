@@ -1,0 +1,51 @@
+"""Words-only re-readings (`eval.simulate.words`): the file format, resuming, and a reading."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+
+from eval.simulate import words
+from eval.simulate.words import FORMAT, SUBSETS, WordsError, load, read
+
+
+def test_a_file_that_is_not_a_words_file_is_refused_with_what_to_do(tmp_path, capsys):
+    bad = tmp_path / "x.json"
+    bad.write_text(json.dumps({"people": {}}), encoding="utf-8")
+    with pytest.raises(WordsError, match="not a words file"):
+        load(bad)
+    with pytest.raises(WordsError, match="Cannot read"):
+        load(tmp_path / "missing.json")
+    with pytest.raises(SystemExit) as stop:
+        words.main(["read", str(bad)])
+    assert stop.value.code == 2 and "words write" in capsys.readouterr().err
+
+
+def test_writing_into_another_seeds_file_is_refused_before_any_model_loads(tmp_path):
+    other = tmp_path / "w.json"
+    other.write_text(json.dumps({"format": FORMAT, "seed": 1, "people": {}}), encoding="utf-8")
+    with pytest.raises(WordsError, match="holds seed 1, not 2"):
+        words.write(2, 3, 1, other)
+
+
+CALM = ["Honestly the move went fine, I took it in my stride and slept well.",
+        "Work was busy but I stayed relaxed, nothing really rattles me."]  # fmt: skip
+TENSE = ["I can't stop worrying, my stomach is in knots and I panic over every email.",
+         "I lay awake again, so anxious and on edge about everything going wrong."]  # fmt: skip
+
+
+def test_reading_ranks_people_by_their_words_on_the_real_embedder():
+    doc = {"format": FORMAT, "seed": 0, "people": {
+        f"p{n}": {"truth": {"openness": 0.5, "conscientiousness": 0.5, "extraversion": 0.5,
+                            "agreeableness": 0.5, "neuroticism": truth},
+                  "messages": messages}
+        for n, (truth, messages) in enumerate([(0.9, TENSE), (0.8, TENSE[::-1]),
+                                               (0.2, CALM), (0.1, CALM[::-1])])
+    }}  # fmt: skip
+    result = read(doc, rating=False, asking=False)
+    assert result["people"] == 4 and set(result["spearman"]) == set(SUBSETS)
+    assert result["spearman"]["all"]["neuroticism"] > 0.5
+    tense, calm = result["estimates"]["p0"]["all"], result["estimates"]["p2"]["all"]
+    assert tense["neuroticism"] > calm["neuroticism"]
+    assert result["spearman"]["asked"]["neuroticism"] is None  # nothing asked: no spread
