@@ -239,3 +239,25 @@ def test_graph_streams_reply_tokens_but_not_structured_json(llama: ChatLlamaCpp)
     nodes = {meta["langgraph_node"] for _, meta in events}
     assert nodes == {"reply"}
     assert sum(1 for message, _ in events if message.content) >= 2
+
+
+@pytest.mark.model
+def test_the_trait_rater_asks_about_a_message_with_the_real_models_logprobs(
+    llama: ChatLlamaCpp,
+) -> None:
+    from agent.trait_llm import ASKED, TOP_LOGPROBS, LLMTraitRater, asking_messages, letter_mass
+
+    said = "I missed another deadline and my desk is buried in unopened letters."
+    rater = LLMTraitRater(llama)
+    answers = rater.ask(said)
+    assert rater.calls == len(ASKED)
+    assert all(0 <= a.high <= 1 and 0 <= a.low <= 1 and a.high + a.low <= 1 + 1e-9
+               for a in answers)  # fmt: skip
+    # each answer is what the model's own logprobs give for that prompt (the 135M model may
+    # put little probability on the letters: then there is no answer for that trait)
+    for trait in ASKED:
+        reply = llama.invoke(asking_messages(trait, said), logprobs=True,
+                             top_logprobs=TOP_LOGPROBS, max_tokens=1, temperature=0.0)  # fmt: skip
+        mass = letter_mass(reply.response_metadata)
+        found = [(a.high, a.low) for a in answers if a.trait == trait]
+        assert found == ([] if mass is None else [pytest.approx(mass)])
