@@ -79,9 +79,9 @@ class Settings(BaseSettings):
     llm_trait_rating: bool = Field(
         default=True,
         description="Also let the chat model rate the Big Five from the telling passages "
-        "(five one-token calls every few turns) and say whether each message shows openness "
-        "or conscientiousness (two one-token calls a message); memory worker, off the reply "
-        "path.",
+        "(five one-token calls every few turns) and say whether each message shows openness, "
+        "conscientiousness or agreeableness (three one-token calls a message); memory worker, "
+        "off the reply path.",
     )
     request_timeout: float = Field(default=120.0, gt=0)
 

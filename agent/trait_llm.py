@@ -47,7 +47,12 @@ ASKED: dict[str, tuple[str, str]] = {  # the traits asked about per message: (hi
                  "sticking to routine and the familiar, disliking change"),
     "conscientiousness": ("organised, planning ahead, finishing things on time",
                           "disorganised, forgetful, putting things off"),
+    "agreeableness": ("kind, helpful, forgiving, considerate of others",
+                      "harsh, critical, unforgiving or selfish towards others"),
 }  # fmt: skip
+"""Asked about the three traits where it helped on all three dev seeds (0, 2, 4: words-only
+re-readings); on extraversion it read a wish for company as outgoingness and lowered rho, on
+neuroticism it added nothing to what the other signals read (`eval/simulate/words.py`)."""
 LETTERS = ("A", "B", "C")  # high, low, neither
 DIGITS = ("1", "2", "3", "4", "5")
 TOP_LOGPROBS = 10  # the digits are nearly always among the first few

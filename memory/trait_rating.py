@@ -24,7 +24,8 @@ Two readings of those passages become evidence:
 
 - kind "asked" (with the same rater; `ask_traits`, after every message): the model is asked,
   about the message alone, whether anything the person did or felt shows the high side of
-  openness, the low side, or neither (and the same for conscientiousness), one letter read
+  openness, the low side, or neither (and the same for conscientiousness and agreeableness:
+  `agent.trait_llm.ASKED`), one letter read
   from its log-probabilities. The signal is 0.5 + (P(high) - P(low) - median) / (4 * spread),
   centred on real seekers' messages like the ratings ("asked" in `trait_centres.json`, made by
   `python -m eval.calibrate_traits --asked`); the weight is `ASKED_WEIGHT` times P(high) +
@@ -274,10 +275,10 @@ def rating_signals(
 
 
 def asked_signals(answers: Sequence[Answer], model: str = "") -> list[Signal]:
-    """Evidence rows from the model's answers about one message: signal 0.5 plus half of
-    (high - low) minus real seekers' median, scaled by their spread (`trait_centres.json`,
-    "asked" -> the model's name; without centres 0.5 + (high - low) / 2), weight
-    `ASKED_WEIGHT` times how sure the model was that the message shows either side."""
+    """Evidence rows from the model's answers about one message: signal 0.5 + (high - low -
+    median) / (4 * spread), with the median and spread of real seekers' mean answer by the
+    same model (`trait_centres.json`, "asked"; without centres 0.5 + (high - low) / 2), within
+    [0, 1]; weight `ASKED_WEIGHT` times how sure the model was that it shows either side."""
     ours = asked_centres(model)
     found = []
     for answer in answers:

@@ -18,7 +18,8 @@ nothing. Signals come from
   (`memory.trait_rating`, off the reply path): which side they lean to ("recall"), and, when
   configured, the model's rating of them ("rating"),
 - with the same model configured, its answer, per message, to whether what the person did or
-  felt shows openness or conscientiousness, high, low or neither ("asked"; `memory.trait_rating`).
+  felt shows openness, conscientiousness or agreeableness, high, low or neither ("asked";
+  `memory.trait_rating`).
 Each evidence row keeps its `kind` (prototype, need, emotion, marker, length, recall, rating,
 asked), so what each kind adds can be measured (`estimates_by_kind`), and its `basis` (the
 memory a rating rests on), so forgetting that memory deletes the rating too.
