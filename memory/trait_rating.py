@@ -4,7 +4,7 @@ The design's user model: for every trait, the person's own words most like its h
 low prototype statements (`trait_prototypes.toml`) are recalled — their remembered facts from
 their own vector collection (`MemoryStore.similar`) and the sentences of their recent messages
 (embedded here, one by one: `memory.sentences`).
-Two readings of those passages become evidence:
+Two readings of those passages become evidence, and one reading of every message:
 - kind "recall" (always; no LLM; one row per person, replaced by each reading, weighing more
   the more distinct passages it read): the mean, over the facet's most telling passages, of
   how much closer each is to the high than to the low statements ("lean"), placed against how
@@ -21,18 +21,17 @@ Two readings of those passages become evidence:
   each reading and weighed like the recall row. Placed against real seekers' ratings by the
   same model (`trait_centres.json`, "ratings", made by `python -m eval.calibrate_traits
   --ratings`) like the recall signal; a model without centres gives (rating - 1) / 4.
-
 - kind "asked" (with the same rater; `ask_traits`, after every message): the model is asked,
   about the message alone, whether anything the person did or felt shows the high side of
   openness, the low side, or neither (and the same for conscientiousness and agreeableness:
-  `agent.trait_llm.ASKED`), one letter read
-  from its log-probabilities. The signal is 0.5 + (P(high) - P(low) - median) / (4 * spread),
-  centred on real seekers' messages like the ratings ("asked" in `trait_centres.json`, made by
-  `python -m eval.calibrate_traits --asked`); the weight is `ASKED_WEIGHT` times P(high) +
-  P(low), so "neither" counts for little. One row per message and trait. A rating reads a few
-  telling sentences; this reads every message, where what people did is told as events
-  ("I signed up for a pottery class on a whim") that resemble no prototype statement.
-  Sentences saying how they want to be supported are left out, as for the other readings.
+  `agent.trait_llm.ASKED`), one letter read from its log-probabilities. The signal is
+  0.5 + (P(high) - P(low) - median) / (4 * spread), centred on real seekers' messages like the
+  ratings ("asked" in `trait_centres.json`, made by `python -m eval.calibrate_traits
+  --asked`); the weight is `ASKED_WEIGHT` times P(high) + P(low), so "neither" counts for
+  little. One row per message and trait. A rating reads a few telling sentences; this reads
+  every message, where what people did is told as events ("I signed up for a pottery class on
+  a whim") that resemble no prototype statement. Sentences saying how they want to be
+  supported are left out, as for the other readings.
 
 The recall and rating run in the memory worker, off the reply path, every `RATE_EVERY` turns
 of a session; the asking after every turn.
