@@ -37,7 +37,14 @@ from scipy.stats import median_abs_deviation
 from eval.real_messages import shared_data_dir
 from eval.simulate.esconv_replay import conversations
 from memory.sentences import sentences
-from memory.trait_rating import CENTRES_FILE, Passage, lean_of, most_telling, unit
+from memory.trait_rating import (
+    CENTRES_FILE,
+    Passage,
+    asked_text,
+    lean_of,
+    most_telling,
+    unit,
+)
 
 ASK_LINES = 8  # messages per person the model is asked about
 
@@ -56,7 +63,7 @@ def main() -> None:
     from rich.progress import track
 
     from memory.embeddings import Embedder, model_dir
-    from memory.traits import prototype_statements, reads_for, states_support
+    from memory.traits import prototype_statements, reads_for
 
     path = shared_data_dir() / "esconv" / "dev.jsonl"
     people = [c for c in conversations(path) if len(seeker_lines(c)) >= 3]
@@ -94,8 +101,8 @@ def main() -> None:
         if args.asked:
             answers: dict[str, list[float]] = {}
             for line in seeker_lines(person)[:ASK_LINES]:
-                kept = " ".join(s for s in sentences(line) if not states_support(s))
-                for answer in rater.ask(kept) if kept.strip() else []:
+                kept = asked_text(line)
+                for answer in rater.ask(kept) if kept else []:
                     answers.setdefault(answer.trait, []).append(answer.high - answer.low)
             for trait, values in answers.items():
                 asked.setdefault(trait, []).append(float(np.mean(values)))

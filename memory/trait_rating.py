@@ -294,12 +294,17 @@ def asked_signals(answers: Sequence[Answer], model: str = "") -> list[Signal]:
     return found
 
 
+def asked_text(text: str) -> str:
+    """What the model is asked about: the message without the sentences that say how the
+    person wants to be supported (they tell of the request, not the person)."""
+    return " ".join(part for part in sentences(text) if not states_support(part)).strip()
+
+
 def ask_traits(traits: TraitModel, rater: TraitRater, user_id: str, turn: Turn) -> int:
-    """Ask the model what one of the user's messages shows (leaving out the sentences that
-    say how they want to be supported, which tell of the request, not the person); record
-    the answers and return how many evidence rows were written."""
-    said = " ".join(part for part in sentences(turn.user_text) if not states_support(part))
-    if not said.strip():
+    """Ask the model what one of the user's messages shows (`asked_text`); record the
+    answers and return how many evidence rows were written."""
+    said = asked_text(turn.user_text)
+    if not said:
         return 0
     return traits.observe_answers(user_id, turn, asked_signals(rater.ask(said), rater.label))
 
