@@ -158,7 +158,7 @@ def session_turns(report: dict[str, Any], index: int) -> list[dict[str, Any]]:
 
 def user_model_summary(reports: list[dict[str, Any]]) -> dict[str, Any]:
     """The measures above, per session and overall."""
-    from memory.traits import BIG_FIVE, KINDS
+    from memory.traits import BIG_FIVE, KINDS, SUBSETS
 
     longest = max((len(r["sessions"]) for r in reports), default=0)
     traits = (*BIG_FIVE, *SUPPORT, "humour", "directness")
@@ -193,7 +193,7 @@ def user_model_summary(reports: list[dict[str, Any]]) -> dict[str, Any]:
     last = longest - 1
     by_signal = {
         source: {t: pooled(reports, last, t, source) for t in traits}
-        for source in ("all", "no-rating", "no-marker", "per-turn", *KINDS)
+        for source in (*SUBSETS, *KINDS)
     } if longest else {}  # fmt: skip
     people = {
         source: {t: inferred_count(reports, t, source) for t in traits} for source in by_signal

@@ -37,7 +37,7 @@ from eval.simulate.user_model import spearman
 from memory.traits import BIG_FIVE
 
 FORMAT = "empathos-words/1"
-SUBSETS = ("all", "no-rating", "asked", "recall", "rating", "prototype")
+SUBSETS = ("all", "all-but-rating", "no-rating", "asked", "recall", "rating", "prototype")
 
 
 class WordsError(EvalError):
