@@ -5,8 +5,9 @@ low prototype statements (`trait_prototypes.toml`) are recalled — their rememb
 their own vector collection (`MemoryStore.similar`) and the sentences of their recent messages
 (embedded here, one by one: `memory.sentences`).
 Two readings of those passages become evidence, and one reading of every message:
-- kind "recall" (always; no LLM; one row per person, replaced by each reading, weighing more
-  the more distinct passages it read): the mean, over the facet's most telling passages, of
+- kind "recall" (no LLM; one row per person and trait, replaced by each reading, weighing more
+  the more distinct passages it read; for a trait the model rated in the same reading there is
+  no recall row, see below): the mean, over the facet's most telling passages, of
   how much closer each is to the high than to the low statements ("lean"), placed against how
   real people's words lean: `trait_centres.json` holds, per trait, the median and spread of the
   same lean over ESConv validation seekers (one per conversation, the sentences of their own
@@ -21,6 +22,12 @@ Two readings of those passages become evidence, and one reading of every message
   each reading and weighed like the recall row. Placed against real seekers' ratings by the
   same model (`trait_centres.json`, "ratings", made by `python -m eval.calibrate_traits
   --ratings`) like the recall signal; a model without centres gives (rating - 1) / 4.
+  A rated trait keeps no recall row: both read the same passages, and the lean, weighing as
+  much as the rating, only added noise (dev words-only re-readings of seeds 6 and 7: mean rho
+  0.35 -> 0.41 and 0.49 -> 0.54 without it; extraversion -0.02 -> 0.14 and 0.32 -> 0.57, where
+  the per-message prototypes seldom fire and the lean carried the value). A trait the model
+  could not rate ("cannot tell", or no logprobs) keeps its lean; so do the support preferences,
+  which the model does not rate.
 - kind "asked" (with the same rater; `ask_traits`, after every message): the model is asked,
   about the message alone, whether anything the person did or felt shows the high side of
   openness, the low side, or neither (and the same for conscientiousness and agreeableness:
@@ -322,12 +329,13 @@ def rate_traits(
     recalled = telling_passages(traits, memories, store, user_id)
     if not recalled.passages:
         return 0
-    drew_on = recalled.memories
-    written = traits.observe_ratings(
-        user_id, session_id, recall_signals(recalled), RECALL_SOURCE, drew_on
-    )
-    if rater is not None:
-        ratings = rater.rate(recalled.passages, recalled.facets)
-        signals = rating_signals(ratings, recalled.passages, rater.label, reading_weight(recalled))
-        written += traits.observe_ratings(user_id, session_id, signals, RATING_SOURCE, drew_on)
-    return written
+    drew_on, leans = recalled.memories, recall_signals(recalled)
+    written = traits.observe_ratings(user_id, session_id, leans, RECALL_SOURCE, drew_on)
+    if rater is None:
+        return written
+    ratings = rater.rate(recalled.passages, recalled.facets)
+    signals = rating_signals(ratings, recalled.passages, rater.label, reading_weight(recalled))
+    if rated := {s.name for s in signals}:  # the model's reading of a trait replaces the lean
+        leans = [s for s in leans if s.name not in rated]
+        written = traits.observe_ratings(user_id, session_id, leans, RECALL_SOURCE, drew_on)
+    return written + traits.observe_ratings(user_id, session_id, signals, RATING_SOURCE, drew_on)

@@ -16,7 +16,7 @@ nothing. Signals come from
   evidence of a support preference,
 - the person's most telling passages per trait, recalled from their history every few turns
   (`memory.trait_rating`, off the reply path): which side they lean to ("recall"), and, when
-  configured, the model's rating of them ("rating"),
+  configured, the model's rating of them ("rating", which replaces the lean of a trait it rates),
 - with the same model configured, its answer, per message, to whether what the person did or
   felt shows openness, conscientiousness or agreeableness, high, low or neither ("asked";
   `memory.trait_rating`).
