@@ -191,7 +191,8 @@ class Services:
             outcomes=self.outcomes,
             extractor=LLMFactExtractor(lambda: self.background_model, self.structured_method),
             rater=LLMTraitRater(lambda: self.background_model)
-            if self.settings.llm_trait_rating else None,
+            if self.settings.llm_trait_asking or self.settings.llm_trait_rating else None,
+            ask=self.settings.llm_trait_asking, rate_passages=self.settings.llm_trait_rating,
         )  # fmt: skip
 
     @cached_property

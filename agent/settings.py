@@ -76,12 +76,17 @@ class Settings(BaseSettings):
         description="llama.cpp threads for prompt and generation (default: the cores, up to 4).",
     )
     seed: int = 7
-    llm_trait_rating: bool = Field(
+    llm_trait_asking: bool = Field(
         default=True,
-        description="Also let the chat model rate the Big Five from the telling passages "
-        "(five one-token calls every few turns) and say whether each message shows openness, "
-        "conscientiousness or agreeableness (three one-token calls a message); memory worker, "
-        "off the reply path.",
+        description="Ask the chat model whether each message shows openness, conscientiousness "
+        "or agreeableness, high or low (three one-token calls a message); memory worker, off "
+        "the reply path.",
+    )
+    llm_trait_rating: bool = Field(
+        default=False,
+        description="Also let the chat model rate the Big Five from the telling passages (five "
+        "one-token calls every few turns). Off: on words-only re-readings it added nothing once "
+        "the per-message answers were in (README, user model, sixth pass).",
     )
     request_timeout: float = Field(default=120.0, gt=0)
 

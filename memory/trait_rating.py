@@ -5,40 +5,34 @@ low prototype statements (`trait_prototypes.toml`) are recalled — their rememb
 their own vector collection (`MemoryStore.similar`) and the sentences of their recent messages
 (embedded here, one by one: `memory.sentences`).
 Two readings of those passages become evidence, and one reading of every message:
-- kind "recall" (no LLM; one row per person and trait, replaced by each reading, weighing more
-  the more distinct passages it read; for a trait the model rated in the same reading there is
-  no recall row, see below): the mean, over the facet's most telling passages, of
-  how much closer each is to the high than to the low statements ("lean"), placed against how
-  real people's words lean: `trait_centres.json` holds, per trait, the median and spread of the
-  same lean over ESConv validation seekers (one per conversation, the sentences of their own
-  messages; made by `python -m eval.calibrate_traits`). Signal 0.5 + (lean - median) /
-  (4 * spread): a person one spread above the typical seeker reads 0.75. One message rarely
-  resembles a prototype closely (the per-turn "prototype" signal needs 0.4 cosine), but which
-  side a person's words lean to, over all of them, ranks people; the centring keeps "vent"-like
-  words from pulling everyone the same way.
-- kind "rating" (with a rater, `Settings.llm_trait_rating`; `agent.trait_llm`): the model
-  rates each Big Five trait 1-5 from that trait's telling passages, as the probability-weighted
-  mean of its one-digit answer. One row per person and trait ("rating:latest"), replaced by
-  each reading and weighed like the recall row. Placed against real seekers' ratings by the
-  same model (`trait_centres.json`, "ratings", made by `python -m eval.calibrate_traits
-  --ratings`) like the recall signal; a model without centres gives (rating - 1) / 4.
-  A rated trait keeps no recall row: both read the same passages, and the lean, weighing as
-  much as the rating, only added noise (dev words-only re-readings of seeds 6 and 7: mean rho
-  0.35 -> 0.41 and 0.49 -> 0.54 without it; extraversion -0.02 -> 0.14 and 0.32 -> 0.57, where
-  the per-message prototypes seldom fire and the lean carried the value). A trait the model
-  could not rate ("cannot tell", or no logprobs) keeps its lean; so do the support preferences,
-  which the model does not rate.
-- kind "asked" (with the same rater; `ask_traits`, after every message): the model is asked,
-  about the message alone, whether anything the person did or felt shows the high side of
-  openness, the low side, or neither (and the same for conscientiousness and agreeableness:
-  `agent.trait_llm.ASKED`), one letter read from its log-probabilities. The signal is
-  0.5 + (P(high) - P(low) - median) / (4 * spread), centred on real seekers' messages like the
-  ratings ("asked" in `trait_centres.json`, made by `python -m eval.calibrate_traits
-  --asked`); the weight is `ASKED_WEIGHT` times P(high) + P(low), so "neither" counts for
-  little. One row per message and trait. A rating reads a few telling sentences; this reads
-  every message, where what people did is told as events ("I signed up for a pottery class on
-  a whim") that resemble no prototype statement. Sentences saying how they want to be
-  supported are left out, as for the other readings.
+- kind "recall" (no LLM; one row per person and support preference, `LEAN_TRAITS`, replaced by
+  each reading, weighing more the more distinct passages it read): the mean, over the facet's
+  most telling passages, of how much closer each is to the high than to the low statements
+  ("lean"), placed against how real people's words lean: `trait_centres.json` holds, per trait,
+  the median and spread of the same lean over ESConv validation seekers (one per conversation,
+  the sentences of their own messages; made by `python -m eval.calibrate_traits`). Signal 0.5 +
+  (lean - median) / (4 * spread): a person one spread above the typical seeker reads 0.75. One
+  message rarely resembles a prototype closely (the per-turn "prototype" signal needs 0.4
+  cosine), but which side a person's words lean to, over all of them, ranks people; the
+  centring keeps "vent"-like words from pulling everyone the same way.
+- kind "rating" (with a rater and `Settings.llm_trait_rating`, off by default since the sixth
+  pass: README, user model; `agent.trait_llm`): the model rates each Big Five trait 1-5 from
+  that trait's telling passages, as the probability-weighted mean of its one-digit answer. One
+  row per person and trait ("rating:latest"), replaced by each reading and weighed like the
+  recall row. Placed against real seekers' ratings by the same model (`trait_centres.json`,
+  "ratings", made by `python -m eval.calibrate_traits --ratings`) like the recall signal; a
+  model without centres gives (rating - 1) / 4.
+- kind "asked" (with a rater and `Settings.llm_trait_asking`, on by default; `ask_traits`,
+  after every message): the model is asked, about the message alone, whether anything the
+  person did or felt shows the high side of openness, the low side, or neither (and the same
+  for conscientiousness and agreeableness: `agent.trait_llm.ASKED`), one letter read from its
+  log-probabilities. The signal is 0.5 + (P(high) - P(low) - median) / (4 * spread), centred on
+  real seekers' messages like the ratings ("asked" in `trait_centres.json`, made by `python -m
+  eval.calibrate_traits --asked`); the weight is `ASKED_WEIGHT` times P(high) + P(low), so
+  "neither" counts for little. One row per message and trait. A rating reads a few telling
+  sentences; this reads every message, where what people did is told as events ("I signed up
+  for a pottery class on a whim") that resemble no prototype statement. Sentences saying how
+  they want to be supported are left out, as for the other readings.
 
 The recall and rating run in the memory worker, off the reply path, every `RATE_EVERY` turns
 of a session; the asking after every turn.
@@ -58,7 +52,7 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 
 from memory.sentences import sentences
-from memory.traits import TRAITS, Signal, TraitModel, reads_for, states_support
+from memory.traits import PREFERENCES, TRAITS, Signal, TraitModel, reads_for, states_support
 
 if TYPE_CHECKING:
     from memory.memories import MemoryStore
@@ -75,6 +69,12 @@ covers their recent messages and memories, so reading the same words again is no
 evidence); its weight grows with how many distinct passages it drew on: 3 * (1 - exp(-n / 8)),
 0.35 from one message, 2.5 from fifteen passages."""
 RECALL_SOURCE, RATING_SOURCE = "recall:latest", "rating:latest"
+LEAN_TRAITS = PREFERENCES
+"""The traits the lean of the telling passages is evidence of: the support preferences only.
+For the Big Five it was the weakest reading on three fresh words-only seeds (6, 7, 8: mean rho
+of the lean alone 0.23, 0.28, 0.34) and, weighing as much as a whole history, it pulled the
+combination down (pooled over their 60 people: 0.45 with it, 0.51 without it and without the
+rating; confirmed on fresh seed 9: README, user model, sixth pass)."""
 ASKED_WEIGHT = 1.0
 """An answer about one message weighs at most this (times the model's probability that the
 message shows either side): five telling messages weigh about as much as a full recall reading."""
@@ -248,13 +248,14 @@ def reading_weight(recalled: Recalled) -> float:
 
 
 def recall_signals(recalled: Recalled) -> list[Signal]:
-    """One signal per trait from which side its most telling passages lean to."""
+    """One signal per support preference from which side its most telling passages lean to
+    (`LEAN_TRAITS`)."""
     return [
         Signal(name, lean_signal(name, lean), reading_weight(recalled),
                f"{count} telling passages lean {lean:+.3f} (real seekers' median "
                f"{centres().get(name, {}).get('median', 0.0):+.3f})",
                "recall")
-        for name, (lean, count) in recalled.leaning.items()
+        for name, (lean, count) in recalled.leaning.items() if name in LEAN_TRAITS
     ]  # fmt: skip
 
 
@@ -329,13 +330,12 @@ def rate_traits(
     recalled = telling_passages(traits, memories, store, user_id)
     if not recalled.passages:
         return 0
-    drew_on, leans = recalled.memories, recall_signals(recalled)
-    written = traits.observe_ratings(user_id, session_id, leans, RECALL_SOURCE, drew_on)
-    if rater is None:
-        return written
-    ratings = rater.rate(recalled.passages, recalled.facets)
-    signals = rating_signals(ratings, recalled.passages, rater.label, reading_weight(recalled))
-    if rated := {s.name for s in signals}:  # the model's reading of a trait replaces the lean
-        leans = [s for s in leans if s.name not in rated]
-        written = traits.observe_ratings(user_id, session_id, leans, RECALL_SOURCE, drew_on)
-    return written + traits.observe_ratings(user_id, session_id, signals, RATING_SOURCE, drew_on)
+    drew_on = recalled.memories
+    written = traits.observe_ratings(
+        user_id, session_id, recall_signals(recalled), RECALL_SOURCE, drew_on
+    )
+    if rater is not None:
+        ratings = rater.rate(recalled.passages, recalled.facets)
+        signals = rating_signals(ratings, recalled.passages, rater.label, reading_weight(recalled))
+        written += traits.observe_ratings(user_id, session_id, signals, RATING_SOURCE, drew_on)
+    return written

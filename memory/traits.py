@@ -15,9 +15,10 @@ nothing. Signals come from
   "I just need to vent", "some easy company, not to be questioned"), weighted as the strongest
   evidence of a support preference,
 - the person's most telling passages per trait, recalled from their history every few turns
-  (`memory.trait_rating`, off the reply path): which side they lean to ("recall"), and, when
-  configured, the model's rating of them ("rating", which replaces the lean of a trait it rates),
-- with the same model configured, its answer, per message, to whether what the person did or
+  (`memory.trait_rating`, off the reply path): which side they lean to ("recall", for the
+  support preferences only), and, when configured (off by default), the model's rating of the
+  Big Five from them ("rating"),
+- with a language model configured, its answer, per message, to whether what the person did or
   felt shows openness, conscientiousness or agreeableness, high, low or neither ("asked";
   `memory.trait_rating`).
 Each evidence row keeps its `kind` (prototype, need, emotion, marker, length, recall, rating,

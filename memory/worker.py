@@ -74,7 +74,9 @@ class MemoryServices:
     traits: TraitModel
     outcomes: Outcomes
     extractor: FactExtractor
-    rater: TraitRater | None = None  # the model's ratings of the telling passages (optional)
+    rater: TraitRater | None = None  # the language model's readings (optional)
+    ask: bool = True  # with a rater: ask it about each message (`ask_traits`)
+    rate_passages: bool = False  # with a rater: let it rate the telling passages (`rate_traits`)
 
     @property
     def db(self) -> Database:
@@ -113,13 +115,14 @@ class MemoryServices:
         if turn is None or turn.status != "done":
             return
         self.traits.observe_turn(turn.user_id, turn)
-        if self.rater is not None and not turn.crisis:  # what the model reads in this message
+        if self.rater is not None and self.ask and not turn.crisis:  # what the model reads
             ask_traits(self.traits, self.rater, turn.user_id, turn)
         with transaction(self.db):  # a memory forgotten meanwhile leaves no evidence behind
             from_turn = self.memories.from_turn(turn.user_id, turn.id)
             self.traits.observe_memories(turn.user_id, from_turn, turn.session_id)
         if should_rate(turn.idx):  # read the telling passages every few turns (no LLM)
-            rate_traits(self.traits, self.memories, self.store, self.rater, turn.user_id,
+            rater = self.rater if self.rate_passages else None
+            rate_traits(self.traits, self.memories, self.store, rater, turn.user_id,
                         turn.session_id)  # fmt: skip
         self.traits.refresh(turn.user_id, turn.session_id)
 

@@ -30,7 +30,7 @@ def settings(tmp_path: Path) -> Settings:
     # the fake chat models give no logprobs: the trait rater is tested on its own
     # (test_trait_rating, and on the real model in test_llm)
     return Settings(
-        data_dir=tmp_path / "data", cache_dir=tmp_path / "cache", llm_trait_rating=False
+        data_dir=tmp_path / "data", cache_dir=tmp_path / "cache", llm_trait_asking=False
     )
 
 

@@ -66,7 +66,7 @@ THREE = SCENARIO + person("bo", "Rafael") + person("cy", "Ilse")
 
 def settings_for(root: Path) -> Settings:
     return Settings(  # a fake chat model: no logprobs, so no trait rater (see conftest)
-        data_dir=root / "data", cache_dir=root / "cache", seed=3, llm_trait_rating=False
+        data_dir=root / "data", cache_dir=root / "cache", seed=3, llm_trait_asking=False
     )
 
 

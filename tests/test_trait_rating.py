@@ -33,7 +33,7 @@ from memory.trait_rating import (
     should_rate,
     telling_passages,
 )
-from memory.traits import KINDS, TRAITS, estimate
+from memory.traits import BIG_FIVE, KINDS, TRAITS, estimate
 from tests.test_memory_fakes import add_turn, build_services, fact
 
 
@@ -79,34 +79,35 @@ def test_ratings_become_one_rating_row_per_trait_replaced_by_each_reading(mem):
     session = mem.store.new_session("ana")
     add_turn(mem, "ana", session, "I love trying new things and exploring new places")
     rater = ScriptedRater()
-    for _ in range(2):  # 9 leans (11 traits, less the 2 rated) and 2 ratings, each time
-        assert rate_traits(mem.traits, mem.memories, mem.store, rater, "ana", session) == 11
+    for _ in range(2):  # 6 leans (the support preferences) and 2 ratings, each time
+        assert rate_traits(mem.traits, mem.memories, mem.store, rater, "ana", session) == 8
     rows = mem.traits.evidence("ana", "openness")
-    assert [r["kind"] for r in rows] == ["rating"]  # the rating replaces the lean
+    assert [r["kind"] for r in rows] == ["rating"]  # the lean reads no Big Five trait
     assert next(r for r in rows if r["kind"] == "rating")["signal"] == 1.0
     assert next(r for r in rows if r["kind"] == "rating")["source_id"] == "rating:latest"
     mem.traits.refresh("ana", session)  # one message: the reading weighs little, but it counts
     assert mem.traits.values("ana")["openness"].value > 0.55
     assert mem.traits.values("ana")["neuroticism"].value < 0.45
-    agreeable = mem.traits.evidence("ana", "agreeableness")  # "cannot tell": no rating row
-    assert [r["kind"] for r in agreeable] == ["recall"]
+    assert mem.traits.evidence("ana", "agreeableness") == []  # "cannot tell": no rating row
 
 
-def test_without_a_rater_the_passages_still_give_a_recall_signal_per_trait(tmp_path):
+def test_without_a_rater_the_passages_lean_one_way_for_each_support_preference(tmp_path):
     from memory.embeddings import Embedder, model_dir
 
     mem = build_services(tmp_path / "data", embedder=Embedder(model_dir()))
     for user, texts in {
-        "party": ["I went out with a big group and had a blast", "Parties give me energy"],
-        "home": ["I'd rather stay home alone with a book", "Crowds and small talk drain me"],
+        "jokes": ["Haha, you have to laugh at this mess", "lol I love a good joke"],
+        "serious": ["This is not funny at all", "I'm not in the mood for jokes"],
     }.items():  # fmt: skip
         session = mem.store.new_session(user)
         for text in texts:
             add_turn(mem, user, session, text)
         rate_traits(mem.traits, mem.memories, mem.store, None, user, session)
-    lean = {u: mem.traits.evidence(u, "extraversion")[0] for u in ("party", "home")}
-    assert lean["party"]["kind"] == lean["home"]["kind"] == "recall"
-    assert lean["party"]["signal"] > 0.5 > lean["home"]["signal"]
+    lean = {u: mem.traits.evidence(u, "humour")[0] for u in ("jokes", "serious")}
+    assert lean["jokes"]["kind"] == lean["serious"]["kind"] == "recall"
+    assert lean["jokes"]["signal"] > 0.5 > lean["serious"]["signal"]
+    kinds = {r["kind"] for u in lean for n in BIG_FIVE for r in mem.traits.evidence(u, n)}
+    assert "recall" not in kinds  # the lean is no evidence of the Big Five
 
 
 def test_forgetting_the_memory_a_rating_rests_on_deletes_the_rating(mem):
@@ -212,7 +213,7 @@ def test_an_answer_without_logprobs_is_cannot_tell_and_writes_no_rating(mem):
     rater = LLMTraitRater(DigitChat(metadata_out={}, prompts=[]))
     rate_traits(mem.traits, mem.memories, mem.store, rater, "ana", session)
     assert rater.calls == len(RATED)
-    assert {r["kind"] for r in mem.traits.evidence("ana", "openness")} == {"recall"}  # kept
+    assert mem.traits.evidence("ana", "openness") == []
 
 
 def test_a_rater_that_fails_leaves_the_leans_and_the_job_fails(mem):
@@ -224,7 +225,7 @@ def test_a_rater_that_fails_leaves_the_leans_and_the_job_fails(mem):
     add_turn(mem, "ana", session, "I love trying new things and exploring new places")
     with pytest.raises(RuntimeError, match="model down"):
         rate_traits(mem.traits, mem.memories, mem.store, FailingRater(), "ana", session)
-    assert [r["kind"] for r in mem.traits.evidence("ana", "openness")] == ["recall"]
+    assert [r["kind"] for r in mem.traits.evidence("ana", "humour")] == ["recall"]
 
 
 def test_ratings_are_placed_against_real_seekers_ratings_by_the_same_model(monkeypatch):
@@ -245,7 +246,7 @@ def test_reading_again_in_later_sessions_replaces_the_recall_row_and_more_words_
         session = mem.store.new_session("ana")
         add_turn(mem, "ana", session, text)
         rate_traits(mem.traits, mem.memories, mem.store, None, "ana", session)
-        rows = [r for r in mem.traits.evidence("ana", "openness") if r["kind"] == "recall"]
+        rows = [r for r in mem.traits.evidence("ana", "humour") if r["kind"] == "recall"]
         assert [r["source_id"] for r in rows] == ["recall:latest"]
         weights.append(rows[0]["weight"])
     assert weights[0] < weights[1] < weights[2] < 3.0
@@ -279,7 +280,7 @@ def test_a_reading_that_drew_on_a_memory_forgotten_meanwhile_writes_nothing(mem)
     assert written == 0 and not mem.traits.evidence("ana", "openness")
     # read again without it: written
     assert rate_traits(mem.traits, mem.memories, mem.store, None, "ana", session) > 0
-    assert [r["kind"] for r in mem.traits.evidence("ana", "openness")] == ["recall"]
+    assert [r["kind"] for r in mem.traits.evidence("ana", "humour")] == ["recall"]
 
 
 def test_letter_mass_is_the_share_of_high_and_low_among_the_three_letters():
@@ -344,3 +345,15 @@ def test_the_worker_asks_about_each_message_without_its_support_requests_and_not
     for later in (only_asks, crisis):
         mem.update_traits({"turn_id": later, "user_id": "ana"})
     assert not [p for p in chat.prompts if "one letter" in p[1].content]
+
+
+def test_by_default_the_worker_asks_about_each_message_and_does_not_rate_the_passages(tmp_path):
+    from agent.services import Services
+    from agent.settings import Settings
+
+    default = Services(Settings(data_dir=tmp_path / "a")).memory_services
+    assert default.rater is not None and default.ask and not default.rate_passages
+    rating = Services(Settings(data_dir=tmp_path / "b", llm_trait_rating=True)).memory_services
+    assert rating.rater is not None and rating.rate_passages
+    neither = Services(Settings(data_dir=tmp_path / "c", llm_trait_asking=False)).memory_services
+    assert neither.rater is None

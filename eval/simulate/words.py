@@ -1,7 +1,7 @@
 """Words-only re-readings of a generated population: how well the user model reads personality.
 
     python -m eval.simulate.words write --seed 3 -o runs/words-3.json   # ~20 min (1.5b model)
-    python -m eval.simulate.words read runs/words-3.json [--no-rating] [--no-asking] [--out F]
+    python -m eval.simulate.words read runs/words-3.json [--rating] [--no-asking] [--out F]
 
 `write` draws the people of `simulate generate --seed N --turns 1` (`eval/simulate/population.py`)
 and lets the user simulator write each person's session openings from their card and that
@@ -11,8 +11,9 @@ person's hidden Big Five beside their messages; an interrupted `write` resumes w
 stopped (people already in the file are kept).
 
 `read` stores the messages as one turn per session in a fresh temporary data directory and
-reads them with the user model exactly as the memory worker does (`TraitModel.observe_turn`,
-the model's per-message answers `ask_traits`, the telling-passage reading `rate_traits`), then
+reads them with the user model exactly as the memory worker does with the default settings
+(`TraitModel.observe_turn`, the model's per-message answers `ask_traits`, the telling-passage
+reading `rate_traits`; `--rating` adds the model's rating of those passages, off by default), then
 prints Spearman's rho between the inferred and the hidden values per trait, for all evidence
 and for each kind alone. What it leaves out, against a full run: there are no agent replies,
 no extracted memories and no per-turn analysis (need, emotion), and the telling passages are
@@ -88,7 +89,7 @@ def write(seed: int, people: int, sessions: int, out: Path) -> dict[str, Any]:
     return doc
 
 
-def read(doc: dict[str, Any], rating: bool = True, asking: bool = True) -> dict[str, Any]:
+def read(doc: dict[str, Any], rating: bool = False, asking: bool = True) -> dict[str, Any]:
     """Read every person's messages with the user model; return each person's estimates per
     evidence subset and the pooled Spearman per trait and subset."""
     from rich.progress import track
@@ -100,7 +101,9 @@ def read(doc: dict[str, Any], rating: bool = True, asking: bool = True) -> dict[
 
     estimates: dict[str, dict[str, dict[str, float]]] = {}
     with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as data_dir:
-        services = Services(Settings(data_dir=Path(data_dir), llm_trait_rating=rating or asking))
+        settings = Settings(data_dir=Path(data_dir), llm_trait_asking=asking,
+                            llm_trait_rating=rating)  # fmt: skip
+        services = Services(settings)
         mem = services.memory_services
         for pid, person in track(list(doc["people"].items()), description="reading"):
             for n, text in enumerate(person["messages"]):
@@ -154,7 +157,7 @@ def main(argv: list[str] | None = None) -> None:
     writing.add_argument("-o", "--out", type=Path, required=True)
     reading = commands.add_parser("read", help="Read a words file with the user model.")
     reading.add_argument("words", type=Path)
-    reading.add_argument("--no-rating", action="store_true", help="Without the model's rating.")
+    reading.add_argument("--rating", action="store_true", help="With the model's rating.")
     reading.add_argument("--no-asking", action="store_true", help="Without its per-message asks.")
     reading.add_argument("--out", type=Path, help="Also write the estimates and rho as JSON.")
     args = parser.parse_args(argv)
@@ -163,7 +166,7 @@ def main(argv: list[str] | None = None) -> None:
             doc = write(args.seed, args.people, args.sessions, args.out)
             print(f"{len(doc['people'])} people -> {args.out}")
             return
-        result = read(load(args.words), rating=not args.no_rating, asking=not args.no_asking)
+        result = read(load(args.words), rating=args.rating, asking=not args.no_asking)
     except EvalError as exc:
         parser.exit(2, f"error: {exc}\n")
     print_table(result)
