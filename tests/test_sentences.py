@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from memory.embeddings import Embedder, model_dir
 from memory.sentences import sentences
-from memory.trait_rating import rate_traits, telling_passages
+from memory.trait_rating import lean_signal, rate_traits, telling_passages
 from memory.traits import BIG_FIVE, states_support
 from tests.test_memory_fakes import add_turn, build_services
 
@@ -46,9 +46,10 @@ def test_recall_reads_the_sentences_of_messages_and_counts_messages(tmp_path):
     assert chosen[0].text == "I missed another deadline at work."
     assert chosen[0].id == f"{turn_id}#2" and not chosen[0].memory
     assert recalled.read == 1  # one message, however many sentences
+    lean, _ = recalled.leaning["conscientiousness"]
+    assert lean_signal("conscientiousness", lean) < 0.5  # the missed deadline leans low
     rate_traits(mem.traits, mem.memories, mem.store, None, "ana", session)
-    (row,) = mem.traits.evidence("ana", "conscientiousness")
-    assert row["kind"] == "recall" and row["signal"] < 0.5
+    assert mem.traits.evidence("ana", "conscientiousness") == []  # preferences only (LEAN_TRAITS)
 
 
 ASKING = (
