@@ -112,10 +112,10 @@ def read(doc: dict[str, Any], rating: bool = False, asking: bool = True) -> dict
                 mem.store.complete_turn(turn.id, "", TurnTrace(turn_id=turn.id), False)
                 turn = mem.store.get_turn(turn.id) or turn
                 mem.traits.observe_turn(pid, turn)
-                if asking and mem.rater is not None:
+                if mem.ask and mem.rater is not None:  # the worker's own flags (Settings)
                     ask_traits(mem.traits, mem.rater, pid, turn)
                 last = n == len(person["messages"]) - 1
-                rater = mem.rater if rating and last else None
+                rater = mem.rater if mem.rate_passages and last else None
                 rate_traits(mem.traits, mem.memories, mem.store, rater, pid, session)
             mem.traits.refresh(pid, "end")
             estimates[pid] = mem.traits.estimates_by_kind(pid)
