@@ -130,6 +130,36 @@ class Context:
         """
         from memory.privacy import forget_user
 
+        with self._memory_worker_paused():
+            return forget_user(
+                self.store.db, self.services.vectors, user_id,
+                checkpoint_path=self.settings.checkpoint_path, data_dir=self.settings.data_dir,
+            )  # fmt: skip
+
+    def import_user(
+        self, doc: Any, *, replace: bool = False
+    ) -> tuple[dict[str, int], ForgetReport]:
+        """Restore a user from an export (`memory.privacy.import_user`); `replace` swaps their
+        current data for it, and an export that does not fit raises before any of it goes.
+        Returns the rows imported per table, and what `replace` removed that an export does
+        not hold (checkpoints; loose files it could not remove). Stops the memory worker
+        meanwhile, as `forget_user` does."""
+        from memory.privacy import ForgetReport, forget_files, import_user
+
+        with self._memory_worker_paused():
+            counts = import_user(self.store.db, self.services.memories, doc, replace=replace)
+            removed = ForgetReport()
+            if replace:  # only once the new rows are in
+                forget_files(
+                    removed, doc["user_id"], checkpoint_path=self.settings.checkpoint_path,
+                    data_dir=self.settings.data_dir,
+                )  # fmt: skip
+            return counts, removed
+
+    @contextmanager
+    def _memory_worker_paused(self) -> Iterator[None]:
+        """Stop the background memory thread (so it cannot write a person back) and drop the
+        per-turn caches for the block; restart the thread after it if it was running."""
         worker: MemoryWorker | None = self.services.built("memory_worker")
         was_running = worker is not None and worker.running
         if worker is not None and not worker.stop():
@@ -137,10 +167,7 @@ class Context:
         try:
             with self._lock:
                 self._vectors, self._readings = {}, {}
-            return forget_user(
-                self.store.db, self.services.vectors, user_id,
-                checkpoint_path=self.settings.checkpoint_path, data_dir=self.settings.data_dir,
-            )  # fmt: skip
+            yield
         finally:
             if was_running:
                 self.start_memory_worker()

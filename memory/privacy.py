@@ -161,6 +161,15 @@ def forget_user(
     report = ForgetReport(rows=forget_rows(db, user_id))
     vectors.drop(user_id)
     compact(db.conn, "the empathos database")
+    return forget_files(report, user_id, checkpoint_path=checkpoint_path, data_dir=data_dir)
+
+
+def forget_files(
+    report: ForgetReport, user_id: str, *, checkpoint_path: Path | None = None,
+    data_dir: Path | None = None,
+) -> ForgetReport:  # fmt: skip
+    """Delete what the user has outside the database's tables and Chroma (the checkpoints of
+    their threads, their loose files), wipe the freed space, and note it in `report`."""
     if checkpoint_path is not None:
         report.checkpoints = forget_checkpoints(checkpoint_path, user_id)
     if data_dir is not None:
@@ -239,10 +248,17 @@ def check_export(doc: Any) -> str:
     return user_id
 
 
-def import_user(db: Database, memories: MemoryStore, doc: Any) -> dict[str, int]:
-    """Restore an export exactly (rows as exported, vectors re-embedded); return row counts."""
+def import_user(
+    db: Database, memories: MemoryStore, doc: Any, *, replace: bool = False
+) -> dict[str, int]:
+    """Restore an export exactly (rows as exported, vectors re-embedded); return row counts.
+
+    `replace` swaps the user's current rows for the export's in one transaction, so an export
+    that does not fit leaves the current data as it was; the old vectors are then dropped and
+    the new memories embedded. What an export does not hold (checkpoints, loose files) is the
+    caller's to remove once this returns: `agent.context.Context.import_user`."""
     user_id = check_export(doc)
-    if user_exists(db, user_id):
+    if user_exists(db, user_id) and not replace:
         raise UserExistsError(
             f"User {user_id!r} already has data: forget them first (`empathos memory forget "
             f"--user {user_id} --all`) or import with --replace."
@@ -250,6 +266,8 @@ def import_user(db: Database, memories: MemoryStore, doc: Any) -> dict[str, int]
     counts = {}
     try:
         with transaction(db):
+            if replace:
+                forget_rows(db, user_id)
             for table, json_columns in EXPORT_TABLES:
                 rows = [_encode(row, json_columns) for row in doc["tables"].get(table, [])]
                 db.table(table).insert_all(rows, alter=False)
@@ -261,7 +279,13 @@ def import_user(db: Database, memories: MemoryStore, doc: Any) -> dict[str, int]
                     [user_id, latest],
                 )
     except sqlite3.DatabaseError as exc:
-        raise ExportFormatError(f"The export does not fit this database: {exc}.") from exc
+        raise ExportFormatError(
+            f"The export does not fit this database: {exc}. Nothing was imported"
+            + (f"; {user_id!r}'s current data is unchanged." if replace else ".")
+        ) from exc
+    if replace:  # rows first, as in forget_user: a crash here leaves vectors `reconcile` drops
+        memories.vectors.drop(user_id)
+        compact(db.conn, "the empathos database")
     memories.reindex(user_id)  # a crash before this ends is repaired by `reconcile`
     return counts
 

@@ -34,7 +34,7 @@ from memory import doctor
 from memory.database import open_database
 from memory.memories import MemoryStore, UnknownMemoryError
 from memory.outcomes import Outcomes
-from memory.privacy import UnknownUserError, export_user, import_user
+from memory.privacy import UnknownUserError, export_user
 from memory.store import ConversationStore, new_id
 from memory.traits import TraitModel
 from memory.worker import MemoryServices, MemoryWorker
@@ -217,8 +217,9 @@ def forget_user(app: App, *, user: str, **_: Any) -> dict[str, Any]:
 def replace_from_export(
     app: App, *, user: str, rerun: dict[str, Any] | None = None, **_: Any
 ) -> dict[str, Any]:
-    """`memory export`, then `memory import --replace` of that file (what `--replace` does:
-    forget the person, then import). A rerun imports the file if it was written."""
+    """`memory export`, then `memory import --replace` of that file (`Context.import_user`:
+    the rows swapped in one transaction, then the vectors re-embedded and the checkpoints
+    removed). A rerun imports the file if it was written."""
     path = app.data_dir.parent / "exports" / f"{user}.json"
     if rerun is None or not path.exists():
         path.parent.mkdir(exist_ok=True)
@@ -230,8 +231,7 @@ def replace_from_export(
         temporary.replace(path)  # a torn export is never taken for a whole one
         app.journal.write(ev="exported", user=user)
     doc = json.loads(path.read_text())
-    forget_user(app, user=user)
-    counts = import_user(app.db, app.context.memories, doc)
+    counts, _ = app.context.import_user(doc, replace=True)
     path.unlink()
     return {"turns": counts.get("turns", 0), "memories": counts.get("memories", 0)}
 

@@ -363,6 +363,23 @@ def test_kill_while_importing(tmp_path):
     assert disagreement(after) == []
 
 
+def test_kill_while_replacing_a_person_with_their_export(tmp_path):
+    """`memory import --replace`: the rows are swapped in one transaction; a kill after it,
+    before the vectors are rebuilt, leaves the new rows and old vectors, which start-up mends."""
+    data = tmp_path / "data"
+    services = build_services(data)
+    remembered(services, "My sister Maya lives in Lisbon.")
+    export = privacy.export_user(services.db, "ana")
+    remembered(services, "My brother Tom moved to Oslo.")
+    services.memories.vectors.drop = die  # the rows are swapped, the old vectors still there
+    with pytest.raises(Killed):
+        privacy.import_user(services.db, services.memories, export, replace=True)
+    after = restarted(data)
+    assert disagreement(after) == []
+    [memory] = after.memories.all("ana")  # the export's one memory; Tom's went with the swap
+    assert "Maya" in memory.text
+
+
 def test_kill_before_the_guard_saves_the_message(settings, store):
     session = store.new_session("ana")
     store.begin_turn = die  # LangGraph has saved the input checkpoint; the turn row is not

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import os
+import sqlite3
 import stat
 
 import pytest
@@ -12,7 +13,8 @@ from click.testing import CliRunner
 from memory import embeddings
 from memory.trait_rating import Passage, Rating, rating_signals
 from memory.worker import MemoryWorker
-from tests.test_memory_fakes import WordEmbedder, add_turn, build_services
+from tests.test_memory_fakes import WordEmbedder, add_turn, build_services, fact
+from tests.test_memory_privacy import write_checkpoint
 from tui.commands.doctor import doctor
 from tui.commands.feedback import feedback
 from tui.commands.memory import memory
@@ -113,6 +115,24 @@ def test_export_forget_all_and_import(data_dir, tmp_path):
     assert "Imported ana" in run(
         memory, "import", str(target), "--user", "ana", "--replace", data_dir=data_dir
     )
+
+
+def test_import_replace_swaps_in_the_export_and_drops_the_old_conversation(data_dir, tmp_path):
+    target = tmp_path / "ana.json"
+    run(memory, "export", "--user", "ana", "-o", str(target), data_dir=data_dir)
+    build_services(data_dir).memories.remember("ana", [fact("My brother Tom moved to Oslo.")], "x")
+    checkpoints = data_dir / "checkpoints.db"
+    write_checkpoint(checkpoints, "ana:t1", "a message from before the import")
+    write_checkpoint(checkpoints, "bo:t1", "bo's conversation stays")
+
+    out = run(memory, "import", str(target), "--user", "ana", "--replace", data_dir=data_dir)
+
+    assert "Imported ana" in out
+    listed = run(memory, "list", "--user", "ana", data_dir=data_dir)
+    assert "Maya" in listed and "Oslo" not in listed
+    with sqlite3.connect(checkpoints) as connection:
+        threads = {row[0] for row in connection.execute("select thread_id from checkpoints")}
+    assert threads == {"bo:t1"}
 
 
 def test_traits_show_and_set(data_dir):

@@ -194,6 +194,32 @@ def test_an_old_export_brings_back_no_per_session_recall_readings(data_dir):
     assert RECALL_SOURCE in sources and RATING_SOURCE in sources
 
 
+def test_import_with_replace_swaps_the_data_and_an_export_that_does_not_fit_changes_nothing(
+    data_dir,
+):
+    mem = build_services(data_dir)
+    populate(mem, USER, SECRETS)
+    exported = export_user(mem.db, USER)
+    later = "tangerine-gazebo-2290"
+    mem.memories.remember(USER, [fact(f"I painted the gate {later}")], "x3")
+    before = export_user(mem.db, USER)
+    broken = json.loads(json.dumps(exported))
+    broken["tables"]["memories"].append(broken["tables"]["memories"][0])  # one id twice
+
+    with pytest.raises(ExportFormatError, match="current data is unchanged"):
+        import_user(mem.db, mem.memories, broken, replace=True)
+    assert comparable(export_user(mem.db, USER)) == comparable(before)
+    current = sorted(m.id for m in mem.memories.all(USER))
+    assert sorted(mem.memories.vectors.ids(USER)) == current and len(current) > 0
+
+    import_user(mem.db, mem.memories, exported, replace=True)
+
+    assert comparable(export_user(mem.db, USER)) == comparable(exported)
+    current = sorted(m.id for m in mem.memories.all(USER))
+    assert sorted(mem.memories.vectors.ids(USER)) == current
+    assert files_containing(data_dir, [later.encode()]) == {}
+
+
 def test_import_refuses_to_mix_histories_and_bad_documents(data_dir):
     mem = build_services(data_dir)
     populate(mem, USER, SECRETS)

@@ -160,10 +160,15 @@ def forget(
 def forget_everything(opened: Context, user: str) -> None:
     report = opened.forget_user(user)
     click.echo(f"Forgot {user}: {report.total} records removed; freed space wiped.")
-    if report.left_behind:
-        paths = "\n  ".join(report.left_behind)
+    fail_if_left_behind(report.left_behind)
+
+
+def fail_if_left_behind(paths: list[str]) -> None:
+    """Fail with the files a forgetting could not remove ("path: why"), for the person to."""
+    if paths:
+        listed = "\n  ".join(paths)
         raise click.ClickException(
-            f"These files could not be removed; delete them by hand:\n  {paths}"
+            f"These files could not be removed; delete them by hand:\n  {listed}"
         )
 
 
@@ -192,11 +197,12 @@ def export_command(user: str, output: Path | None, data_dir: Path | None) -> Non
 @memory.command("import")
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @user_option
-@click.option("--replace", is_flag=True, help="Forget USER's current data first.")
+@click.option("--replace", is_flag=True, help="Swap USER's current data for the export's "
+              "(in one step: an export that does not fit changes nothing).")  # fmt: skip
 @data_dir_option
 def import_command(file: Path, user: str, replace: bool, data_dir: Path | None) -> None:
     """Restore USER from an export FILE."""
-    from memory.privacy import check_export, import_user, user_exists
+    from memory.privacy import check_export
 
     try:
         doc = json.loads(file.read_text(encoding="utf-8"))
@@ -205,11 +211,9 @@ def import_command(file: Path, user: str, replace: bool, data_dir: Path | None) 
     with memory_errors():
         if check_export(doc) != user:
             raise click.ClickException(f"{file} holds user {doc['user_id']!r}, not {user!r}.")
-        opened = open_memory(data_dir)
-        if replace and user_exists(opened.store.db, user):
-            forget_everything(opened, user)
-        counts = import_user(opened.store.db, opened.memories, doc)
+        counts, removed = open_memory(data_dir).import_user(doc, replace=replace)
     click.echo(f"Imported {user}: " + ", ".join(f"{n} {t}" for t, n in counts.items() if n))
+    fail_if_left_behind(removed.left_behind)
 
 
 def ingest_context(**options: Any) -> Context:
