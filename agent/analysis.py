@@ -19,8 +19,8 @@ from difflib import SequenceMatcher
 from pydantic import BaseModel, Field
 
 from agent.schemas import CauseAnalysis, EmotionReading, Need
+from memory.stated import ASKS_COMPANY, stated_support
 from memory.trace import TraitValue
-from memory.traits import ASKS_COMPANY, stated_support
 from strategies.policy import Plan
 
 SENTENCE = re.compile(r"[^.!?\n]+[.!?]?")

@@ -52,7 +52,8 @@ from typing import TYPE_CHECKING, Any, Protocol
 import numpy as np
 
 from memory.sentences import sentences
-from memory.traits import PREFERENCES, TRAITS, Signal, TraitModel, reads_for, states_support
+from memory.stated import states_support
+from memory.traits import PREFERENCES, TRAITS, Signal, TraitModel, reads_for
 
 if TYPE_CHECKING:
     from memory.memories import MemoryStore

@@ -5,15 +5,8 @@ from __future__ import annotations
 import pytest
 
 from memory.embeddings import Embedder, model_dir
-from memory.traits import (
-    STATED_WEIGHT,
-    TRAITS,
-    TraitModel,
-    TraitValueError,
-    UnknownTraitError,
-    estimate,
-    stated_support,
-)
+from memory.stated import STATED_WEIGHT, stated_support
+from memory.traits import TRAITS, TraitModel, TraitValueError, UnknownTraitError, estimate
 from memory.worker import MemoryServices
 from strategies.catalogue import load_policy
 from tests.test_memory_fakes import add_turn, build_services

@@ -4,8 +4,9 @@ from __future__ import annotations
 
 from memory.embeddings import Embedder, model_dir
 from memory.sentences import sentences
+from memory.stated import states_support
 from memory.trait_rating import lean_signal, rate_traits, telling_passages
-from memory.traits import BIG_FIVE, states_support
+from memory.traits import BIG_FIVE
 from tests.test_memory_fakes import add_turn, build_services
 
 BUSY = (
