@@ -53,7 +53,7 @@ from eval.offline.items import RatingItem
 from eval.offline.judge import Judge, JudgeError, NoVerdictError
 from eval.offline.plots import confusion_png, scatter_png
 from eval.simulate.files import Journal, clean, write_json
-from eval.simulate.summary import fmt
+from eval.simulate.tables import fmt
 
 DIMENSIONS = ("emotional_reactions", "interpretations", "explorations")
 SHORT = {"emotional_reactions": "ER", "interpretations": "IP", "explorations": "EX"}

@@ -21,7 +21,7 @@ from eval.offline import results as res
 from eval.offline.items import AnyItem
 from eval.offline.plots import confusion_png, scatter_png
 from eval.simulate.files import clean, write_json
-from eval.simulate.summary import fmt
+from eval.simulate.tables import fmt
 
 RESULTS = "results.json"
 REPORT = "report.html"

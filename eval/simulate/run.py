@@ -45,7 +45,8 @@ from eval.simulate.files import (
     write_json,
 )
 from eval.simulate.scenario import Person, Scenario, Session
-from eval.simulate.summary import person_report, summarize_run, transcript_markdown
+from eval.simulate.summary import person_report, summarize_run
+from eval.simulate.tables import transcript_markdown
 from memory.errors import MemoryLayerError
 
 if TYPE_CHECKING:

@@ -195,7 +195,7 @@ def print_summary(results: dict[str, Any]) -> None:
 
 
 def value_text(row: dict[str, Any] | None) -> str:
-    from eval.simulate.summary import fmt
+    from eval.simulate.tables import fmt
 
     if row is None:
         return "–"
@@ -276,7 +276,7 @@ def print_alignment(found: dict[str, Any]) -> None:
     from rich.console import Console
     from rich.table import Table
 
-    from eval.simulate.summary import fmt
+    from eval.simulate.tables import fmt
 
     table = Table(title="judge vs humans (overall)", title_justify="left")
     for column in ("dimension", "n", "Pearson r", "p", "Spearman", "Cohen's d", "Wasserstein",

@@ -95,7 +95,8 @@ def run_command(
 
     from eval.simulate.run import Shard, Simulation
     from eval.simulate.scenario import load_scenario
-    from eval.simulate.summary import summarize_run, summary_tables
+    from eval.simulate.summary import summarize_run
+    from eval.simulate.tables import summary_tables
 
     with simulation_errors():
         scenario = load_scenario(scenario_file)  # nothing is written for a bad file
@@ -192,7 +193,8 @@ def merge_command(run_dirs: tuple[Path, ...], out: Path) -> None:
     """Combine shard RUN_DIRS of one scenario into one run with one summary."""
     from rich.console import Console
 
-    from eval.simulate.summary import merge_runs, summary_tables
+    from eval.simulate.summary import merge_runs
+    from eval.simulate.tables import summary_tables
 
     with simulation_errors():
         summary = merge_runs(list(run_dirs), out)
