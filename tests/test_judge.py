@@ -14,24 +14,23 @@ from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 from pydantic import PrivateAttr, ValidationError
 
+from eval.errors import JudgeError, NoVerdictError
 from eval.offline.importers import DISAGREE, NO_LEVEL_LEFT, REPEATED, import_epitome
-from eval.offline.judge import (
-    RUBRICS,
-    EpitomeVerdict,
-    Judge,
-    JudgeError,
-    LikertVerdict,
-    NoVerdictError,
-    PairVerdict,
-    parse_rubrics,
-    rubric_names,
-)
+from eval.offline.judge import Judge
 from eval.offline.judge_check import (
     MAX_FAILURES_IN_A_ROW,
     JudgeCheckError,
     read_rated,
     run_judge_check,
     sample,
+)
+from eval.offline.rubrics import (
+    RUBRICS,
+    EpitomeVerdict,
+    LikertVerdict,
+    PairVerdict,
+    parse_rubrics,
+    rubric_names,
 )
 
 CRITERIA = ["It names the loss and the loneliness."]
@@ -315,7 +314,7 @@ def test_a_judge_that_never_gives_a_verdict_stops_the_run(tmp_path):
 def test_blank_criteria_are_dropped_and_one_real_one_is_needed() -> None:
     from pydantic import ValidationError
 
-    from eval.offline.judge import PairVerdict
+    from eval.offline.rubrics import PairVerdict
 
     kept = PairVerdict.model_validate(
         {"criteria": ["A names her feeling", " ", " "], "better": "A"}

@@ -37,7 +37,7 @@ from typing import Annotated, Any
 
 from pydantic import BaseModel, Field, ValidationError, field_validator, model_validator
 
-from eval.errors import EvalError
+from eval.errors import EvalError, JudgeError, NoVerdictError
 from eval.offline.importers import (
     DISAGREE,
     DISPUTED_AGAIN,
@@ -50,7 +50,7 @@ from eval.offline.importers import (
     import_epitome,
 )
 from eval.offline.items import RatingItem
-from eval.offline.judge import Judge, JudgeError, NoVerdictError
+from eval.offline.judge import Judge
 from eval.offline.plots import confusion_png, scatter_png
 from eval.simulate.files import Journal, clean, write_json
 from eval.simulate.tables import fmt

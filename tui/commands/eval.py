@@ -109,8 +109,9 @@ def run_command(
     limit: int | None, seed: int | None, resume: bool, **options: Any,
 ) -> None:  # fmt: skip
     """Run the items of BENCHMARKS through each system, judge the replies, write a report."""
+    from eval.errors import JudgeError
     from eval.offline.items import load_items
-    from eval.offline.judge import JudgeError, parse_rubrics
+    from eval.offline.rubrics import parse_rubrics
     from eval.offline.run import Evaluation, Progress
 
     with eval_errors():
