@@ -197,7 +197,7 @@ def test_strategy_scores_handles_invalid_predictions_and_bad_gold() -> None:
 def test_preference_fit() -> None:
     """The preferred / disliked / acceptable share of a reply item (eval.offline.results)."""
     from eval.offline.items import ReplyItem
-    from eval.offline.results import strategy_in
+    from eval.offline.measures import strategy_in
 
     item = ReplyItem(task="reply", id="r", user="u", message="m",
                      gold={"preferred": ["Question"], "disliked": ["Information"]})  # fmt: skip
