@@ -36,7 +36,7 @@ from eval.offline.items import (
     load_items,
     write_items,
 )
-from eval.simulate.run import mentions_any
+from eval.offline.metrics import mentions_any
 from eval.simulate.scenario import Scenario
 
 T = TypeVar("T")

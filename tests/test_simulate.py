@@ -196,7 +196,7 @@ def test_resume_after_a_stop_mid_run_duplicates_nothing(tmp_path: Path) -> None:
 
 
 def test_the_journal_keeps_whole_records_and_refuses_damage(tmp_path: Path) -> None:
-    from eval.simulate.run import Journal
+    from eval.simulate.files import Journal
 
     path = tmp_path / "j.jsonl"
     path.write_text('{"type": "turn", "session": 0}\n{"type": "done", "session": -1}')
@@ -258,7 +258,8 @@ def test_people_share_one_data_dir_and_never_see_each_other(tmp_path: Path) -> N
 
 
 def test_the_leak_check_flags_another_persons_memory(tmp_path: Path) -> None:
-    from eval.simulate.run import Journal, PersonRun
+    from eval.simulate.files import Journal
+    from eval.simulate.person_run import PersonRun
     from memory.trace import MemoryRef
 
     sim = simulation(tmp_path, THREE)

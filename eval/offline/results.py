@@ -2,9 +2,9 @@
 
 Every metric (`eval.offline.measures`) is computed only where gold exists, per system, over
 items: a per-item value (a 0/1 hit, a span F1, a judge score, or a (gold, prediction) pair for
-corpus metrics such as macro-F1) and an aggregate over those values. Each gets a percentile bootstrap 95% interval
-over items and, for every system but `full`, a paired permutation test against `full` on the
-items both answered (`eval.offline.stats`).
+corpus metrics such as macro-F1) and an aggregate over those values. Each gets a percentile
+bootstrap 95% interval over items and, for every system but `full`, a paired permutation test
+against `full` on the items both answered (`eval.offline.stats`).
 """
 
 from __future__ import annotations

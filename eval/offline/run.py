@@ -73,7 +73,7 @@ from eval.offline.items import (
     StrategyItem,
 )
 from eval.simulate.files import Journal, model_digests, versions, write_json
-from eval.simulate.run import owners_of
+from eval.simulate.person_run import owners_of
 from memory.errors import MemoryLayerError
 from memory.jobs import process_alive
 from memory.privacy import remove_tree

@@ -22,7 +22,7 @@ from tui.progress import progress_bars
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterator
 
-    from eval.simulate.run import Progress
+    from eval.simulate.person_run import Progress
 
 
 @contextmanager
