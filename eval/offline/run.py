@@ -5,7 +5,7 @@
     evaluation.run()          # records.jsonl grows item by item; then results.json, report.html
 
 The systems are the pipeline variants of `agent.variants` (real configurations of the one
-graph). For each item that needs a turn (`reply`, `strategy`, `memory`):
+graph). For each item that needs a turn (`reply`, `strategy`, `memory`; `eval.offline.turns`):
 
 1. the person's past is prepared once per (person, history): `history` sessions are ingested
    through `agent.ingest` one at a time into a base store (memories extracted, traits
@@ -36,7 +36,6 @@ import contextlib
 import json
 import logging
 import os
-import time
 import uuid
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
@@ -47,21 +46,14 @@ from typing import TYPE_CHECKING, Any
 from agent.errors import AgentError
 from eval.errors import EvalError
 from eval.offline.inputs import (
-    LINE_GAP,
     START,
     EvaluationError,
-    Timeline,
-    context_of,
     digest,
-    history_of,
     input_digest,
     judge_context,
     limited,
-    line_memories,
     past_digest,
     persona_notes,
-    trait_values,
-    user_of,
 )
 from eval.offline.items import (
     AnyItem,
@@ -72,8 +64,8 @@ from eval.offline.items import (
     ReplyItem,
     StrategyItem,
 )
+from eval.offline.turns import answer_item, ingest_past
 from eval.simulate.files import Journal, model_digests, versions, write_json
-from eval.simulate.person_run import owners_of
 from memory.errors import MemoryLayerError
 from memory.jobs import process_alive
 from memory.privacy import remove_tree
@@ -347,96 +339,20 @@ class Evaluation:
         if found := self.finished(key, item.id):
             return found
         try:
-            past = self.past(item)
-            record = self.answer(item, system, past)
+            past, context = self.past(item), self.context(system)
+            record = answer_item(context, self.agent(system), self._clocks[system], item, past)
         except (AgentError, MemoryLayerError, EvalError, OSError, ValueError) as exc:
             record = {"error": f"{type(exc).__name__}: {exc}"}
         return self.record({"type": "output", "key": key, "item": item.id, "task": item.task,
                             "system": system, **record})  # fmt: skip
 
     def past(self, item: ReplyItem | StrategyItem | MemoryItem) -> dict[str, Any]:
-        """Ingest the person's history once (base store), export the person, and journal the
-        export with the traits after each history session and each history line's memories."""
+        """The person's past (`eval.offline.turns.ingest_past`), prepared once per history."""
         key = self.past_key(item)
         if found := self.finished(key, item.id):
             return found
-        from agent.ingest import HistoryMessage, ingest
-        from memory.privacy import export_user
-
-        context, user, clock = self.context("base"), user_of(item), self._clocks["base"]
-        if context.store.db["users"].count_where("id = ?", [user]):
-            context.forget_user(user)  # a half-done earlier attempt
-        context.store.ensure_user(user)
-        history = history_of(item)
-        messages = [
-            HistoryMessage(role=line.role, text=line.text, time=at, session=label)
-            for line, at, label in Timeline.of(history, []).lines
-        ]
-        curve: list[dict[str, Any]] = []
-        for n, label in enumerate(dict.fromkeys(m.session for m in messages)):
-            session = [m for m in messages if m.session == label]
-            clock.set(session[-1].time)
-            ingest(context, user, session, source=f"eval-{past_digest(item)}-{n}")
-            curve.append({"session": label, "traits": trait_values(context, user)})
-        return self.record({
-            "type": "past", "key": key, "item": item.id, "user": user,
-            "export": export_user(context.store.db, user), "traits_curve": curve,
-            "line_memories": line_memories(context, user, history),
-        })  # fmt: skip
-
-    def answer(
-        self, item: ReplyItem | StrategyItem | MemoryItem, system: str, past: dict[str, Any]
-    ) -> dict[str, Any]:
-        """The person's past imported into this system's store, the earlier lines of this
-        conversation stored (not mined), then the message answered as one real turn."""
-        from agent.ingest import HistoryMessage, ingest
-        from memory.privacy import import_user
-
-        context, user, clock = self.context(system), past["user"], self._clocks[system]
-        if context.store.db["users"].count_where("id = ?", [user]):
-            context.forget_user(user)  # an earlier item with this past, or an interrupted one
-        import_user(context.store.db, context.memories, past["export"])
-        timeline = Timeline.of(history_of(item), context_of(item))
-        current = timeline.lines[len(history_of(item)) :]
-        if current:
-            messages = [HistoryMessage(role=ln.role, text=ln.text, time=at, session=label)
-                        for ln, at, label in current]  # fmt: skip
-            clock.set(messages[-1].time)
-            ingest(context, user, messages, source=f"eval-{input_digest(item)}", drain=False)
-        clock.set(timeline.end + LINE_GAP)
-        session = context.store.latest_session(user) if current else None
-        session = session or context.store.new_session(user, f"eval {item.id}")
-        message = item.question if isinstance(item, MemoryItem) else item.message
-        started = time.perf_counter()
-        result = self.agent(system).run_turn(user, session, message, turn_id=f"{user}-{system}")
-        seconds = round(time.perf_counter() - started, 3)
-        if result.rejected:
-            return {"error": f"the message was rejected: {result.rejected}"}
-        turn = context.store.get_turn(result.turn_id)
-        assert turn is not None
-        trace = turn.trace
-        used = [m.id for m in trace.memories_used]
-        owner = owners_of(context, used) if used else {}
-        analysed = (
-            trace.analysis is not None
-            and context.variant.cause_analysis
-            and not any(d.startswith("analyze_cause") for d in trace.degraded)
-        )  # the stand-in analysis (no-ebg, or a failed call) is not a cause found
-        return {
-            "user": user,
-            "message": message,
-            "reply": turn.reply,
-            "crisis": turn.crisis,
-            "seconds": seconds,
-            "emotion": trace.emotion.label if trace.emotion else None,
-            "cause_span": trace.analysis.cause_span if trace.analysis and analysed else None,
-            "strategy": trace.plan.strategy if trace.plan else None,
-            "lens": trace.plan.lens if trace.plan else None,
-            "memories": [{"id": m.id, "text": m.text} for m in trace.memories_used],
-            "leaks": [i for i in used if owner.get(i) != user],
-            "llm_calls": len(trace.llm_calls),
-            "degraded": trace.degraded,
-        }
+        found = ingest_past(self.context("base"), self._clocks["base"], item)
+        return self.record({"type": "past", "key": key, "item": item.id, **found})
 
     def emotion(self, item: EmotionItem) -> dict[str, Any]:
         key = self.emotion_key(item)
