@@ -110,45 +110,41 @@ def scale(low: int, high: int, description: str) -> Any:
     )  # fmt: skip
 
 
-class LikertVerdict(BaseModel):
-    """Persona-conditioned Likert empathy ratings, 1-5."""
+class Graded(BaseModel):
+    """A verdict's first field: what the judge checked and saw, so the scores come after it."""
 
     model_config = ConfigDict(str_strip_whitespace=True)
 
     criteria: Criteria
+
+
+class LikertVerdict(Graded):
+    """Persona-conditioned Likert empathy ratings, 1-5."""
+
     affective: int = scale(1, 5, "Feeling with the person: warmth toward their emotion.")
     cognitive: int = scale(1, 5, "Understanding their perspective and situation.")
     overall: int = scale(1, 5, "How empathic the reply is overall, for this person.")
 
 
-class EpitomeVerdict(BaseModel):
+class EpitomeVerdict(Graded):
     """EPITOME levels: 0 none, 1 weak, 2 strong."""
 
-    model_config = ConfigDict(str_strip_whitespace=True)
-
-    criteria: Criteria
     emotional_reactions: int = scale(0, 2, "Warmth, compassion, concern.")
     interpretations: int = scale(0, 2, "Understanding of the seeker's feelings and experience.")
     explorations: int = scale(0, 2, "Exploring what the seeker has not said.")
 
 
-class PersonaEmpVerdict(BaseModel):
+class PersonaEmpVerdict(Graded):
     """Personalised-empathy ratings after PersonaEmp (our reading), 1-5."""
 
-    model_config = ConfigDict(str_strip_whitespace=True)
-
-    criteria: Criteria
     resonation: int = scale(1, 5, "Catches this person's emotional state and its cause.")
     expression: int = scale(1, 5, "The empathy is voiced in a way that suits this person.")
     reception: int = scale(1, 5, "How this person would likely receive it.")
 
 
-class PairVerdict(BaseModel):
+class PairVerdict(Graded):
     """Which of two replies is more empathic for this person."""
 
-    model_config = ConfigDict(str_strip_whitespace=True)
-
-    criteria: Criteria
     better: Literal["A", "B", "tie"]
 
 
