@@ -7,20 +7,22 @@ from __future__ import annotations
 
 import hashlib
 import time
-from dataclasses import dataclass
+from collections.abc import Callable
+from dataclasses import dataclass, field
 from datetime import timedelta
-from typing import TYPE_CHECKING, Any
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, Protocol
 
 from eval.offline.metrics import mentions_any
 from eval.simulate.files import Journal, SimulationError, write_json
-from eval.simulate.scenario import Person, Session
+from eval.simulate.scenario import Person, Scenario, Session
 from eval.simulate.summary import person_report
 from eval.simulate.tables import transcript_markdown
 
 if TYPE_CHECKING:
     from agent.context import Context
     from agent.runner import Agent
-    from eval.simulate.run import Simulation
+    from agent.settings import Settings
     from eval.simulate.user_sim import UserSimulator
     from memory.store import Turn
 
@@ -46,10 +48,45 @@ def stable_id(*parts: object) -> str:
     return f"sim-{digest[:20]}"
 
 
+@dataclass
+class SharedServices:
+    """What every person's context shares: the models and plug-ins (loaded once)."""
+
+    settings: Settings
+    given: dict[str, Any] = field(default_factory=dict)
+
+    def load(self) -> None:
+        """Load the embedder and the plug-ins once for every person (the chat models share
+        their llama.cpp contexts anyway, per role, across instances)."""
+        from agent.services import Services
+
+        base = Services(self.settings, **self.given)
+        for name in ("embedder", "emotion", "safety"):
+            self.given.setdefault(name, getattr(base, name))
+
+    def context(self, clock: Any) -> Context:
+        from agent.context import Context
+
+        return Context(self.settings, clock=clock, **self.given)
+
+
+class Host(Protocol):
+    """What a person's run needs from the simulation running it (`eval.simulate.run`)."""
+
+    scenario: Scenario
+    shared: SharedServices
+    last_reaction: bool
+    on_progress: Callable[[Progress], None]
+
+    def person_dir(self, person_id: str) -> Path: ...
+
+    def simulator(self, person: Person) -> UserSimulator: ...
+
+
 class PersonRun:
     """One person's sessions, resumable step by step."""
 
-    def __init__(self, sim: Simulation, person: Person, journal: Journal) -> None:
+    def __init__(self, sim: Host, person: Person, journal: Journal) -> None:
         from memory.clock import SimulatedClock
 
         self.sim, self.person, self.journal = sim, person, journal

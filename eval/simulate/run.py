@@ -24,7 +24,7 @@ import json
 import threading
 from collections.abc import Callable
 from concurrent.futures import ThreadPoolExecutor, as_completed
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import datetime
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -41,7 +41,7 @@ from eval.simulate.files import (
     versions,
     write_json,
 )
-from eval.simulate.person_run import PersonRun, Progress
+from eval.simulate.person_run import PersonRun, Progress, SharedServices
 from eval.simulate.scenario import Person, Scenario
 from eval.simulate.summary import summarize_run
 from memory.errors import MemoryLayerError
@@ -49,7 +49,6 @@ from memory.errors import MemoryLayerError
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
 
-    from agent.context import Context
     from agent.llm import StructuredMethod
     from agent.settings import Settings
     from eval.simulate.user_sim import UserSimulator
@@ -80,28 +79,6 @@ class Shard:
 
     def __str__(self) -> str:
         return f"{self.index}/{self.count}"
-
-
-@dataclass
-class SharedServices:
-    """What every person's context shares: the models and plug-ins (loaded once)."""
-
-    settings: Settings
-    given: dict[str, Any] = field(default_factory=dict)
-
-    def load(self) -> None:
-        """Load the embedder and the plug-ins once for every person (the chat models share
-        their llama.cpp contexts anyway, per role, across instances)."""
-        from agent.services import Services
-
-        base = Services(self.settings, **self.given)
-        for name in ("embedder", "emotion", "safety"):
-            self.given.setdefault(name, getattr(base, name))
-
-    def context(self, clock: Any) -> Context:
-        from agent.context import Context
-
-        return Context(self.settings, clock=clock, **self.given)
 
 
 class Simulation:
