@@ -144,14 +144,22 @@ class Context:
         Returns the rows imported per table, and what `replace` removed that an export does
         not hold (checkpoints; loose files it could not remove). Stops the memory worker
         meanwhile, as `forget_user` does."""
-        from memory.privacy import ForgetReport, forget_files, import_user
+        from memory.privacy import (
+            ForgetReport,
+            check_export,
+            forget_files,
+            import_user,
+            user_exists,
+        )
 
+        user_id = check_export(doc)
+        replacing = replace and user_exists(self.store.db, user_id)  # else nothing to remove
         with self._memory_worker_paused():
-            counts = import_user(self.store.db, self.services.memories, doc, replace=replace)
+            counts = import_user(self.store.db, self.services.memories, doc, replace=replacing)
             removed = ForgetReport()
-            if replace:  # only once the new rows are in
+            if replacing:  # only once the new rows are in
                 forget_files(
-                    removed, doc["user_id"], checkpoint_path=self.settings.checkpoint_path,
+                    removed, user_id, checkpoint_path=self.settings.checkpoint_path,
                     data_dir=self.settings.data_dir,
                 )  # fmt: skip
             return counts, removed
