@@ -8,6 +8,8 @@ Each of the user's turns (and each memory extracted from them) leaves evidence r
 nothing. Signals come from
 - similarity of each sentence to high and low prototype statements of each trait
   (all-MiniLM-L6-v2; the closest sentence per trait counts),
+- the trait head (`memory.trait_head`, kind "head"): a classifier over the vectors of the
+  message's clauses that reads which pole of O, C, E and A each shows, or neither,
 - the turn's stored analysis ("need": get_advice -> wants_advice, vent -> wants_to_be_heard, ...),
 - the turn's emotion (strong negative feeling, often, is weak evidence of neuroticism),
 - surface markers (humour: "haha"; directness: "just tell me"; reply length: message length),
@@ -51,10 +53,11 @@ from sqlite_utils import Database
 from memory.clock import SYSTEM_CLOCK, Clock
 from memory.database import transaction
 from memory.errors import MemoryLayerError
-from memory.sentences import sentences
+from memory.sentences import clauses, sentences
 from memory.stated import STATED_WEIGHT, stated_support, states_support
 from memory.store import Turn, now
 from memory.trace import TraitValue, TurnTrace
+from memory.trait_head import head_readings
 
 if TYPE_CHECKING:
     from memory.memories import Memory
@@ -69,7 +72,7 @@ PRIOR_WEIGHT, CONFIDENCE_SCALE, MAX_INFERRED_CONFIDENCE = 2.0, 3.0, 0.9
 PROTOTYPE_FLOOR, PROTOTYPE_SPAN, PROTOTYPE_GAIN = 0.4, 0.3, 2.5
 EVIDENCE_SHOWN = 5
 FORGOTTEN_SESSION = "forgotten"  # the snapshot's session after a memory was forgotten
-KINDS = ("prototype", "need", "emotion", "marker", "length", "recall", "rating", "asked")
+KINDS = ("prototype", "head", "need", "emotion", "marker", "length", "recall", "rating", "asked")
 MODEL_KINDS = ("rating", "asked")  # the kinds a language model gives
 SUBSETS = ("all", "all-but-rating", "no-rating", "no-marker", "per-turn")  # of estimates_by_kind
 
@@ -248,9 +251,22 @@ class TraitModel:
         vectors = self.embedder.embed(parts)
         signals = [s for part, vector in zip(parts, vectors, strict=True)
                    for s in self.text_signals(vector, not states_support(part))]  # fmt: skip
+        signals += self.head_signals(turn.user_text)
         signals += marker_signals(turn.user_text)
         signals += trace_signals(turn.trace)
         return self._record(user_id, turn.id, turn.session_id, signals)
+
+    def head_signals(self, text: str) -> list[Signal]:
+        """The trait head's reading of the clauses of `text` that do not say how the person
+        wants to be supported (`memory.trait_head`)."""
+        kept = [part for part in clauses(text) if not states_support(part)]
+        if not kept:
+            return []
+        return [
+            Signal(r.trait, r.signal, r.weight,
+                   f"the trait head read {r.trait} {'high' if r.signal > 0.5 else 'low'}", "head")
+            for r in head_readings(self.embedder.embed(kept))
+        ]  # fmt: skip
 
     def observe_answers(self, user_id: str, turn: Turn, signals: Sequence[Signal]) -> int:
         """Record what the model answered about one of the user's turns (kind "asked", one row

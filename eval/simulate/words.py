@@ -38,7 +38,9 @@ from eval.simulate.user_model import spearman
 from memory.traits import BIG_FIVE
 
 FORMAT = "empathos-words/1"
-SUBSETS = ("all", "all-but-rating", "no-rating", "asked", "recall", "rating", "prototype")
+SUBSETS = (
+    "all", "all-but-rating", "no-rating", "asked", "recall", "rating", "prototype", "head",
+)  # fmt: skip
 
 
 class WordsError(EvalError):
