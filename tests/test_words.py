@@ -49,3 +49,28 @@ def test_reading_ranks_people_by_their_words_on_the_real_embedder():
     tense, calm = result["estimates"]["p0"]["all"], result["estimates"]["p2"]["all"]
     assert tense["neuroticism"] > calm["neuroticism"]
     assert result["spearman"]["asked"]["neuroticism"] is None  # nothing asked: no spread
+
+
+def test_the_ceiling_counts_the_events_a_message_still_tells():
+    from eval.simulate.population import generate_population
+    from eval.simulate.words import ceiling
+
+    scenario = generate_population(people=8, sessions=3, seed=0, turns=1)
+
+    def doc(tell: bool) -> dict:
+        return {"format": FORMAT, "seed": 0, "people": {
+            p.id: {"truth": p.card.big_five.model_dump(),
+                   "messages": [s.simulate.situation if tell and s.simulate else "Hello there."
+                                for s in p.sessions]}
+            for p in scenario.people
+        }}  # fmt: skip
+
+    told = ceiling([doc(tell=True)])
+    assert all(row["told"] == row["given"] for row in told.values())
+    assert told["neuroticism"]["given"] is not None and told["neuroticism"]["given"] > 0.5
+    silent = ceiling([doc(tell=False)])
+    assert all(row["told"] is None for row in silent.values())  # no event told: no spread
+    wrong = doc(tell=True)
+    wrong["seed"] = 1
+    with pytest.raises(WordsError, match="not this file's people"):
+        ceiling([wrong])

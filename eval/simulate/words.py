@@ -2,6 +2,7 @@
 
     python -m eval.simulate.words write --seed 3 -o runs/words-3.json   # ~20 min (1.5b model)
     python -m eval.simulate.words read runs/words-3.json [--rating] [--no-asking] [--out F]
+    python -m eval.simulate.words ceiling runs/words-3.json [more files]
 
 `write` draws the people of `simulate generate --seed N --turns 1` (`eval/simulate/population.py`)
 and lets the user simulator write each person's session openings from their card and that
@@ -21,6 +22,12 @@ read (and rated) once, after the last session, rather than after each (each read
 the previous one, so only the last counts in a full run too). It takes minutes rather than the
 hours of a full run, so a change to the reader can be checked on several seeds.
 
+`ceiling` says how much the words could tell a perfect reader: per trait, Spearman's rho between
+the hidden values and the net count of the day events that show them (`population.DETAILS`:
+high-pole events minus low-pole ones), first as the generator put them in the situations, then
+only those the message still tells (at least half of the event's content words, and two, are
+in the message: a crude match, written by hand). Pooled over the files' people.
+
 Errors: `WordsError` for a file that is not a words file, or a seed's people that differ.
 """
 
@@ -28,6 +35,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import re
 import tempfile
 from pathlib import Path
 from statistics import mean
@@ -134,6 +142,50 @@ def read(doc: dict[str, Any], rating: bool = False, asking: bool = True) -> dict
             "spearman": rho, "estimates": estimates}  # fmt: skip
 
 
+def content_words(text: str) -> set[str]:
+    return {w for w in re.findall(r"[^\W\d_]+", text.lower()) if len(w) > 3} - COMMON
+
+
+COMMON = {"your", "with", "that", "have", "been", "just", "they", "their", "from", "every",
+          "which", "than", "what", "same", "someone", "about", "still", "like", "into", "days",
+          "were", "again", "already", "today"}  # fmt: skip
+
+
+def ceiling(docs: list[dict[str, Any]]) -> dict[str, dict[str, float | None]]:
+    """Per trait: rho of the events the generator gave ("given") and of those the messages
+    still tell ("told") against the hidden values, pooled over the people of `docs`."""
+    from eval.simulate.population import DETAILS, generate_population
+
+    counts: dict[str, dict[str, list[float]]] = {
+        t: {"given": [], "told": [], "truth": []} for t in BIG_FIVE
+    }
+    for doc in docs:
+        people = doc["people"]
+        sessions = max(len(p["messages"]) for p in people.values())
+        scenario = generate_population(len(people), sessions, int(doc["seed"]), turns=1)
+        if {p.id for p in scenario.people} != set(people):
+            raise WordsError(f"Seed {doc['seed']}'s people are not this file's people.")
+        for person in scenario.people:
+            messages = people[person.id]["messages"]
+            for trait in BIG_FIVE:
+                given = told = 0
+                for session, message in zip(person.sessions, messages, strict=False):
+                    situation = session.simulate.situation if session.simulate else ""
+                    for sign, events in zip((1, -1), DETAILS[trait], strict=True):
+                        for event in (e for e in events if e in situation):
+                            given += sign
+                            wanted = content_words(event)
+                            shared = len(wanted & content_words(message))
+                            told += sign if shared >= max(2, (len(wanted) + 1) // 2) else 0
+                counts[trait]["given"].append(given)
+                counts[trait]["told"].append(told)
+                counts[trait]["truth"].append(people[person.id]["truth"][trait])
+    return {
+        t: {k: spearman(counts[t][k], counts[t]["truth"]) for k in ("given", "told")}
+        for t in BIG_FIVE
+    }
+
+
 def print_table(result: dict[str, Any]) -> None:
     from rich.console import Console
     from rich.table import Table
@@ -162,11 +214,24 @@ def main(argv: list[str] | None = None) -> None:
     reading.add_argument("--rating", action="store_true", help="With the model's rating.")
     reading.add_argument("--no-asking", action="store_true", help="Without its per-message asks.")
     reading.add_argument("--out", type=Path, help="Also write the estimates and rho as JSON.")
+    bound = commands.add_parser("ceiling", help="What a perfect reader of the events could get.")
+    bound.add_argument("words", type=Path, nargs="+")
     args = parser.parse_args(argv)
     try:
         if args.command == "write":
             doc = write(args.seed, args.people, args.sessions, args.out)
             print(f"{len(doc['people'])} people -> {args.out}")
+            return
+        if args.command == "ceiling":
+            docs = [load(path) for path in args.words]
+            rows = ceiling(docs)
+            print(f"{sum(len(d['people']) for d in docs)} people: rho of the day events "
+                  "against the hidden values")  # fmt: skip
+            for trait, row in rows.items():
+                cells = ", ".join(
+                    f"{k} {'–' if v is None else f'{v:+.2f}'}" for k, v in row.items()
+                )
+                print(f"  {trait}: {cells}")
             return
         result = read(load(args.words), rating=args.rating, asking=not args.no_asking)
     except EvalError as exc:
