@@ -74,7 +74,8 @@ EVIDENCE_SHOWN = 5
 FORGOTTEN_SESSION = "forgotten"  # the snapshot's session after a memory was forgotten
 KINDS = ("prototype", "head", "need", "emotion", "marker", "length", "recall", "rating", "asked")
 MODEL_KINDS = ("rating", "asked")  # the kinds a language model gives
-SUBSETS = ("all", "all-but-rating", "no-rating", "no-marker", "per-turn")  # of estimates_by_kind
+# the subsets of estimates_by_kind
+SUBSETS = ("all", "all-but-rating", "no-rating", "no-marker", "no-head", "per-turn")
 
 PROTOTYPES_FILE = Path(__file__).with_name("trait_prototypes.toml")
 
@@ -337,7 +338,8 @@ class TraitModel:
     def estimates_by_kind(self, user_id: str) -> dict[str, dict[str, float]]:
         """Each trait's value from all evidence, without the model's rating of the telling
         passages ("all-but-rating"), without both of the language model's kinds (its ratings
-        and answers: "no-rating"), without the markers, from the per-message signals
+        and answers: "no-rating"), without the markers, without the trait head, from the
+        per-message signals
         only (the kinds the user model had before issue 12, with today's weights and markers,
         one row per kind), and from each kind alone: what each signal adds (ignores values the
         user set)."""
@@ -346,6 +348,7 @@ class TraitModel:
             "all-but-rating": tuple(k for k in KINDS if k != "rating"),
             "no-rating": tuple(k for k in KINDS if k not in MODEL_KINDS),
             "no-marker": tuple(k for k in KINDS if k != "marker"),
+            "no-head": tuple(k for k in KINDS if k != "head"),
             "per-turn": tuple(k for k in KINDS if k not in ("recall", *MODEL_KINDS)),
         }
         subsets |= {kind: (kind,) for kind in KINDS}

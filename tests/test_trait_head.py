@@ -73,8 +73,10 @@ def test_a_turn_leaves_head_rows_but_not_from_how_they_want_support(tmp_path, em
     assert len(rows) == 1 and rows[0]["signal"] < 0.3
     assert rows[0]["source_id"] == f"{turn.id}#head"
     assert mem.traits.head_signals("I just need to vent.") == []
-    alone = mem.traits.estimates_by_kind("ana")["head"]
-    assert alone["agreeableness"] < 0.5
+    by_kind = mem.traits.estimates_by_kind("ana")
+    assert by_kind["head"]["agreeableness"] < 0.5
+    without = by_kind["no-head"].get("agreeableness", 0.5)  # the reader before the head
+    assert by_kind["all"]["agreeableness"] < without
 
 
 def test_a_head_that_does_not_fit_says_to_retrain(tmp_path):

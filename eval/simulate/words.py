@@ -47,7 +47,8 @@ from memory.traits import BIG_FIVE
 
 FORMAT = "empathos-words/1"
 SUBSETS = (
-    "all", "all-but-rating", "no-rating", "asked", "recall", "rating", "prototype", "head",
+    "all", "no-head", "all-but-rating", "no-rating", "asked", "recall", "rating", "prototype",
+    "head",
 )  # fmt: skip
 
 
