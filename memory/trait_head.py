@@ -23,6 +23,7 @@ Exceptions: `TraitHeadError` for a weights file that does not fit (retrain it).
 
 from __future__ import annotations
 
+import zipfile
 from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import cache
@@ -92,10 +93,16 @@ class TraitHead:
 
     @classmethod
     def load(cls, path: Path = HEAD_FILE) -> TraitHead:
-        with np.load(path, allow_pickle=False) as archive:
-            traits = tuple(str(t) for t in archive["traits"])
-            weights = archive["weights"].astype(np.float32)
-            biases = archive["biases"].astype(np.float32)
+        try:
+            with np.load(path, allow_pickle=False) as archive:
+                traits = tuple(str(t) for t in archive["traits"])
+                weights = archive["weights"].astype(np.float32)
+                biases = archive["biases"].astype(np.float32)
+        except (OSError, KeyError, ValueError, zipfile.BadZipFile) as exc:
+            raise TraitHeadError(
+                f"Cannot read the trait head {path}: {exc}. Retrain it with "
+                "`python -m eval.train_trait_head` (or reinstall empathos)."
+            ) from exc
         if weights.shape[:2] != (len(traits), len(CLASSES)) or biases.shape != weights.shape[:2]:
             raise TraitHeadError(
                 f"{path} holds weights of shape {weights.shape} for {len(traits)} traits, not "

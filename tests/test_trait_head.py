@@ -85,6 +85,9 @@ def test_a_head_that_does_not_fit_says_to_retrain(tmp_path):
              biases=np.zeros((1, 2)))  # fmt: skip
     with pytest.raises(TraitHeadError, match="retrain"):
         TraitHead.load(path)
+    path.write_bytes(b"not a zip")
+    with pytest.raises(TraitHeadError, match="Cannot read the trait head"):
+        TraitHead.load(path)
     head = TraitHead(("openness",), np.zeros((1, 3, 4), np.float32), np.zeros((1, 3), np.float32))
     with pytest.raises(TraitHeadError, match="384-d|4-d"):
         head.probabilities(np.zeros((2, 384), np.float32))
