@@ -175,6 +175,21 @@ def marker_signals(text: str) -> list[Signal]:
     return found
 
 
+def head_clauses(text: str) -> list[str]:
+    """The clauses of `text` the trait head reads: not those saying how the person wants to be
+    supported."""
+    return [part for part in clauses(text) if not states_support(part)]
+
+
+def head_signals(vectors: NDArray[np.float32]) -> list[Signal]:
+    """The trait head's reading of one message's clause vectors (`memory.trait_head`)."""
+    return [
+        Signal(r.trait, r.signal, r.weight,
+               f"the trait head read {r.trait} {'high' if r.signal > 0.5 else 'low'}", "head")
+        for r in head_readings(vectors)
+    ]  # fmt: skip
+
+
 def trace_signals(trace: TurnTrace) -> list[Signal]:
     """Return signals from the turn's stored analysis (need) and emotion."""
     need = trace.analysis.need if trace.analysis else ""
@@ -246,28 +261,21 @@ class TraitModel:
 
     def observe_turn(self, user_id: str, turn: Turn) -> int:
         """Record the evidence one user turn gives; return how many signals were kept. Each
-        sentence is read on its own (the closest one per trait is kept); one saying how they
-        want to be supported is not read for the Big Five."""
-        parts = sentences(turn.user_text)
-        vectors = self.embedder.embed(parts)
-        signals = [s for part, vector in zip(parts, vectors, strict=True)
-                   for s in self.text_signals(vector, not states_support(part))]  # fmt: skip
-        signals += self.head_signals(turn.user_text)
+        sentence is read on its own (the closest one per trait is kept), and each clause by the
+        trait head; one saying how they want to be supported is not read for the Big Five.
+        Sentences and clauses are embedded in one call (a sentence without a break is both)."""
+        parts, kept = sentences(turn.user_text), head_clauses(turn.user_text)
+        texts = list(dict.fromkeys([*parts, *kept]))
+        vector_of = dict(zip(texts, self.embedder.embed(texts), strict=True))
+        signals = [
+            s for part in parts
+            for s in self.text_signals(vector_of[part], not states_support(part))
+        ]  # fmt: skip
+        if kept:
+            signals += head_signals(np.stack([vector_of[c] for c in kept]))
         signals += marker_signals(turn.user_text)
         signals += trace_signals(turn.trace)
         return self._record(user_id, turn.id, turn.session_id, signals)
-
-    def head_signals(self, text: str) -> list[Signal]:
-        """The trait head's reading of the clauses of `text` that do not say how the person
-        wants to be supported (`memory.trait_head`)."""
-        kept = [part for part in clauses(text) if not states_support(part)]
-        if not kept:
-            return []
-        return [
-            Signal(r.trait, r.signal, r.weight,
-                   f"the trait head read {r.trait} {'high' if r.signal > 0.5 else 'low'}", "head")
-            for r in head_readings(self.embedder.embed(kept))
-        ]  # fmt: skip
 
     def observe_answers(self, user_id: str, turn: Turn, signals: Sequence[Signal]) -> int:
         """Record what the model answered about one of the user's turns (kind "asked", one row

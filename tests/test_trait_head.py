@@ -8,6 +8,7 @@ import pytest
 from memory.embeddings import Embedder, model_dir
 from memory.sentences import clauses
 from memory.trait_head import HEAD_TRAITS, TraitHead, TraitHeadError, default_head
+from memory.traits import head_clauses
 from tests.test_memory_fakes import add_turn, build_services
 
 
@@ -72,7 +73,7 @@ def test_a_turn_leaves_head_rows_but_not_from_how_they_want_support(tmp_path, em
     rows = [r for r in mem.traits.evidence("ana", "agreeableness") if r["kind"] == "head"]
     assert len(rows) == 1 and rows[0]["signal"] < 0.3
     assert rows[0]["source_id"] == f"{turn.id}#head"
-    assert mem.traits.head_signals("I just need to vent.") == []
+    assert head_clauses("I just need to vent.") == []
     by_kind = mem.traits.estimates_by_kind("ana")
     assert by_kind["head"]["agreeableness"] < 0.5
     without = by_kind["no-head"].get("agreeableness", 0.5)  # the reader before the head
