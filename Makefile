@@ -69,6 +69,7 @@ bench: models
 	$(PY) -m eval.bench_turn
 	$(PY) -m eval.bench_memory_questions
 	$(PY) -m eval.bench_memory
+	$(PY) -m eval.bench_heap
 	$(PY) -m eval.bench_safety
 	$(PY) -m eval.bench_safety --set eval/safety_fresh.jsonl
 	$(PY) -m eval.bench_safety --real

@@ -6,9 +6,10 @@ be reached or refused a request).
 One collection per user, because a `where={"user_id": ...}` filter costs ~69 ms at 100k vectors
 and a per-user collection ~2.4 ms (DESIGN.md); a query can only ever read the requesting user's
 collection. No text goes into Chroma: the words of a memory live in SQLite only, so Chroma holds
-ids and vectors, and forgetting a user drops the collection, its segment files and the freed
-pages of Chroma's own SQLite file. Every collection gets an explicit embedding function wrapping
-our `Embedder` (Chroma's default downloads a model and fails offline); telemetry is off.
+ids and vectors (and, locally, no stale heap bytes: `memory.heap`), and forgetting a user drops
+the collection, its segment files and the freed pages of Chroma's own SQLite file. Every
+collection gets an explicit embedding function wrapping our `Embedder` (Chroma's default
+downloads a model and fails offline); telemetry is off.
 """
 
 from __future__ import annotations
@@ -34,6 +35,7 @@ from numpy.typing import NDArray
 from memory.database import secure_dir
 from memory.embeddings import default_embedder
 from memory.errors import MemoryLayerError
+from memory.heap import scrub_freed_memory
 
 if TYPE_CHECKING:
     from chromadb.api import ClientAPI
@@ -196,6 +198,7 @@ class VectorStore:
         self._client = _http_client(url) if url else self._local_client()
 
     def _local_client(self) -> ClientAPI:
+        scrub_freed_memory()  # before Chroma allocates: its index files keep unused heap bytes
         import chromadb
 
         assert self.path is not None

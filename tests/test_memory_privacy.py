@@ -6,6 +6,8 @@ import json
 import os
 import sqlite3
 import stat
+import subprocess
+import sys
 from pathlib import Path
 from typing import TypedDict
 
@@ -127,6 +129,36 @@ def test_forget_leaves_no_byte_of_the_user_under_the_data_dir(data_dir):
     assert len(mem.memories.all("bo")) >= 2 and mem.memories.vectors.count("bo") >= 2
     assert mem.memories.all(USER, include_history=True) == []
     assert not copied.exists()
+
+
+STALE_BYTES = """
+import ctypes, sys
+from pathlib import Path
+if sys.argv[1] == "store":
+    from memory.vectors import VectorStore
+    VectorStore(Path(sys.argv[2]))
+libc = ctypes.CDLL(None)
+libc.malloc.restype, libc.malloc.argtypes = ctypes.c_void_p, [ctypes.c_size_t]
+libc.free.argtypes = [ctypes.c_void_p]
+size = 100_000  # below glibc's mmap threshold: served from the heap, like a small index buffer
+first = libc.malloc(size)
+ctypes.memset(first, ord("Q"), size)
+libc.free(first)
+again = libc.malloc(size)
+print(ctypes.string_at(again, size).count(b"Q"))
+"""
+
+
+@pytest.mark.skipif(not sys.platform.startswith("linux"), reason="glibc's M_PERTURB")
+def test_opening_the_local_store_stops_freed_bytes_reaching_new_buffers(tmp_path):
+    """Chroma persists its whole level-0 buffer, unused elements too (memory/heap.py)."""
+
+    def stale(mode: str) -> int:
+        run = [sys.executable, "-c", STALE_BYTES, mode, str(tmp_path / mode)]
+        return int(subprocess.run(run, capture_output=True, text=True, check=True).stdout)
+
+    assert stale("plain") > 90_000  # without it a new buffer hands back the freed bytes
+    assert stale("store") == 0
 
 
 def test_files_and_dirs_stay_private(data_dir):

@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import click
 
+from memory.heap import scrub_freed_memory
 from tui.commands.chat import chat, say
 from tui.commands.doctor import doctor
 from tui.commands.emotions import emotions
@@ -40,4 +41,5 @@ cli.add_command(eval_group)
 
 def main() -> None:
     """Run the command line."""
+    scrub_freed_memory()  # first, so no freed user text can reach Chroma's files (memory/heap.py)
     cli(prog_name="empathos")
