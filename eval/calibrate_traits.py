@@ -63,7 +63,8 @@ def main() -> None:
     from rich.progress import track
 
     from memory.embeddings import Embedder, model_dir
-    from memory.traits import prototype_statements, reads_for
+    from memory.trait_signals import prototype_statements
+    from memory.traits import reads_for
 
     path = shared_data_dir() / "esconv" / "dev.jsonl"
     people = [c for c in conversations(path) if len(seeker_lines(c)) >= 3]

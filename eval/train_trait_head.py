@@ -37,7 +37,8 @@ import numpy as np
 from eval.errors import EvalError
 from memory.sentences import clauses, sentences
 from memory.trait_head import CLASSES, HEAD_FILE, HEAD_TRAITS, TraitHead
-from memory.traits import BIG_FIVE, prototype_statements
+from memory.trait_signals import prototype_statements
+from memory.traits import BIG_FIVE
 
 STATEMENTS_FILE = Path(__file__).parent / "data" / "trait_statements.json"
 FORMAT = "empathos-trait-statements/1"

@@ -53,7 +53,8 @@ import numpy as np
 
 from memory.sentences import sentences
 from memory.stated import states_support
-from memory.traits import PREFERENCES, TRAITS, Signal, TraitModel, reads_for
+from memory.trait_signals import Signal
+from memory.traits import PREFERENCES, TRAITS, TraitModel, reads_for
 
 if TYPE_CHECKING:
     from memory.memories import MemoryStore

@@ -26,11 +26,12 @@ nothing. Signals come from
 Each evidence row keeps its `kind` (prototype, need, emotion, marker, length, recall, rating,
 asked), so what each kind adds can be measured (`estimates_by_kind`), and its `basis` (the
 memory a rating rests on), so forgetting that memory deletes the rating too.
-A trait's value is the weighted mean of its signals shrunk to 0.5 by a prior of weight 2;
-confidence is (1 - exp(-total weight / 3)) times the signals' agreement (1 - their weighted
-standard deviation), capped at 0.9: many signals that agree give high confidence, signals that
-pull both ways give low. Values are refreshed per session and a
-snapshot per (trait, session) is kept as history. A value the user sets (`empathos traits set`)
+The signals a turn gives are computed in `memory.trait_signals`; this module keeps the rows and
+the estimates. A trait's value is the weighted mean of its signals shrunk to 0.5 by a prior of
+weight 2; confidence is (1 - exp(-total weight / 3)) times the signals' agreement (1 - their
+weighted standard deviation), capped at 0.9: many signals that agree give high confidence,
+signals that pull both ways give low. Values are refreshed per session and a snapshot per
+(trait, session) is kept as history. A value the user sets (`empathos traits set`)
 has confidence 1 and source "user", and inference never overwrites it.
 """
 
@@ -38,12 +39,8 @@ from __future__ import annotations
 
 import json
 import math
-import re
-import tomllib
 from collections.abc import Iterable, Sequence
 from dataclasses import dataclass
-from functools import cache
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, Protocol
 
 import numpy as np
@@ -53,11 +50,19 @@ from sqlite_utils import Database
 from memory.clock import SYSTEM_CLOCK, Clock
 from memory.database import transaction
 from memory.errors import MemoryLayerError
-from memory.sentences import clauses, sentences
-from memory.stated import STATED_WEIGHT, stated_support, states_support
+from memory.sentences import sentences
+from memory.stated import states_support
 from memory.store import Turn, now
-from memory.trace import TraitValue, TurnTrace
-from memory.trait_head import head_readings
+from memory.trace import TraitValue
+from memory.trait_signals import (
+    Signal,
+    clip,
+    head_clauses,
+    head_signals,
+    marker_signals,
+    prototype_statements,
+    trace_signals,
+)
 
 if TYPE_CHECKING:
     from memory.memories import Memory
@@ -76,43 +81,6 @@ KINDS = ("prototype", "head", "need", "emotion", "marker", "length", "recall", "
 MODEL_KINDS = ("rating", "asked")  # the kinds a language model gives
 # the subsets of estimates_by_kind
 SUBSETS = ("all", "all-but-rating", "no-rating", "no-marker", "no-head", "per-turn")
-
-PROTOTYPES_FILE = Path(__file__).with_name("trait_prototypes.toml")
-
-
-@cache
-def prototype_statements() -> dict[str, tuple[list[str], list[str]]]:
-    """The high and low prototype statements of each trait (data in trait_prototypes.toml)."""
-    with PROTOTYPES_FILE.open("rb") as handle:
-        data = tomllib.load(handle)
-    return {name: (list(entry["high"]), list(entry["low"])) for name, entry in data.items()}
-
-
-# The analysis calls most messages "vent" on the small models (every message of 20 simulated
-# people, advice-seekers included, in the issue-12 run): a need is weak evidence of a trait.
-NEED_SIGNALS: dict[str, list[tuple[str, float, float]]] = {
-    "get_advice": [("wants_advice", 0.9, 0.4), ("wants_to_be_heard", 0.3, 0.2)],
-    "information": [("wants_advice", 0.75, 0.3)],
-    "vent": [("wants_to_be_heard", 0.75, 0.25), ("wants_advice", 0.35, 0.15)],
-    "be_validated": [("wants_to_be_heard", 0.7, 0.25), ("wants_advice", 0.4, 0.1)],
-    "celebrate": [("extraversion", 0.7, 0.3)],
-}
-MARKERS: list[tuple[re.Pattern[str], str, float, float]] = [
-    (re.compile(r"\b(haha+|lol|lmao|rofl|jk)\b|😂|🤣|:D", re.I), "humour", 0.85, 0.6),
-    (
-        re.compile(r"just tell me|be (honest|blunt|straight)|no sugar|get to the point", re.I),
-        "directness",
-        0.9,
-        0.7,
-    ),  # fmt: skip
-    (re.compile(r"be gentle|go easy|softly", re.I), "directness", 0.2, 0.6),
-    (
-        re.compile(r"what about you|have you ever|do you ever", re.I),
-        "self_disclosure_comfort",
-        0.8,
-        0.5,
-    ),  # fmt: skip
-]
 
 
 def reads_for(name: str, text: str) -> bool:
@@ -138,16 +106,6 @@ class Embedder(Protocol):
 
 
 @dataclass(frozen=True)
-class Signal:
-    name: str
-    signal: float
-    weight: float
-    why: str
-    kind: str = "prototype"
-    basis: str | None = None  # the memory a rating rests on (forgetting it deletes the row)
-
-
-@dataclass(frozen=True)
 class Estimate:
     value: float
     confidence: float
@@ -158,50 +116,6 @@ def check_trait(name: str) -> str:
     if name not in TRAITS:
         raise UnknownTraitError(f"Unknown trait {name!r}: use one of {', '.join(TRAITS)}.")
     return name
-
-
-def clip(value: float, low: float = 0.0, high: float = 1.0) -> float:
-    return max(low, min(high, value))
-
-
-def marker_signals(text: str) -> list[Signal]:
-    """Return signals from surface markers and the message's length."""
-    found = [Signal(name, s, w, f"said {m.group(0)!r}", "marker")
-             for pattern, name, s, w in MARKERS if (m := pattern.search(text))]  # fmt: skip
-    found += [Signal(name, value, STATED_WEIGHT, f"said {words!r}", "marker")
-              for name, (value, words) in stated_support(text).items()]  # fmt: skip
-    count = len(text.split())
-    found.append(Signal("reply_length", clip(count / 80), 0.25, f"wrote {count} words", "length"))
-    return found
-
-
-def head_clauses(text: str) -> list[str]:
-    """The clauses of `text` the trait head reads: not those saying how the person wants to be
-    supported."""
-    return [part for part in clauses(text) if not states_support(part)]
-
-
-def head_signals(vectors: NDArray[np.float32]) -> list[Signal]:
-    """The trait head's reading of one message's clause vectors (`memory.trait_head`)."""
-    return [
-        Signal(r.trait, r.signal, r.weight,
-               f"the trait head read {r.trait} {'high' if r.signal > 0.5 else 'low'}", "head")
-        for r in head_readings(vectors)
-    ]  # fmt: skip
-
-
-def trace_signals(trace: TurnTrace) -> list[Signal]:
-    """Return signals from the turn's stored analysis (need) and emotion."""
-    need = trace.analysis.need if trace.analysis else ""
-    found = [Signal(n, s, w, f"needed '{need}'", "need") for n, s, w in NEED_SIGNALS.get(need, [])]
-    if (emotion := trace.emotion) is not None:
-        signal = clip(0.5 - 0.45 * emotion.valence)
-        found.append(
-            Signal(
-                "neuroticism", signal, 0.3 * emotion.intensity, f"felt {emotion.label}", "emotion"
-            )
-        )
-    return found
 
 
 def source_key(source: str, kind: str) -> str:

@@ -8,7 +8,7 @@ import pytest
 from memory.embeddings import Embedder, model_dir
 from memory.sentences import clauses
 from memory.trait_head import HEAD_TRAITS, TraitHead, TraitHeadError, default_head
-from memory.traits import head_clauses
+from memory.trait_signals import head_clauses
 from tests.test_memory_fakes import add_turn, build_services
 
 

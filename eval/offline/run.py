@@ -17,7 +17,8 @@ graph). For each item that needs a turn (`reply`, `strategy`, `memory`; `eval.of
    earlier lines of this conversation (not mined), and answers the message as one real turn
    (`agent.runner.Agent.run_turn`) under a simulated clock a minute after the last line;
 3. the reply and a summary of its trace are journalled; the judge then rates each reply on
-   each rubric, and with `pairwise` compares it with `full`'s reply (both orders).
+   each rubric, and with `pairwise` compares it with `full`'s reply, both orders
+   (`eval.offline.judging`).
 
 `emotion` items go through the emotion plug-in the variants share (single-call reads no
 emotion); `rating` items are rated by the judge to check it against humans.
@@ -50,10 +51,8 @@ from eval.offline.inputs import (
     EvaluationError,
     digest,
     input_digest,
-    judge_context,
     limited,
     past_digest,
-    persona_notes,
 )
 from eval.offline.items import (
     AnyItem,
@@ -64,6 +63,7 @@ from eval.offline.items import (
     ReplyItem,
     StrategyItem,
 )
+from eval.offline.judging import JudgeSteps
 from eval.offline.turns import answer_item, ingest_past
 from eval.simulate.files import Journal, model_digests, versions, write_json
 from memory.errors import MemoryLayerError
@@ -93,7 +93,7 @@ class Progress:
     note: str = ""
 
 
-class Evaluation:
+class Evaluation(JudgeSteps):
     """One evaluation run into a report dir (see the module docstring)."""
 
     def __init__(
@@ -208,18 +208,6 @@ class Evaluation:
 
     def past_key(self, item: AnyItem) -> str:
         return digest("past", past_digest(item), self.model_key)
-
-    def verdict_key(self, item: ReplyItem, system: str, rubric: str) -> str:
-        """What the judge saw: the reply (its output's key), the persona notes, the rubric."""
-        return digest("verdict", self.output_key(item, system), persona_notes(item), rubric,
-                      self.judge_name)  # fmt: skip
-
-    def pair_key(self, item: ReplyItem, system: str) -> str:
-        return digest("pair", self.output_key(item, system), self.output_key(item, "full"),
-                      persona_notes(item), self.judge_name)  # fmt: skip
-
-    def rating_key(self, item: RatingItem) -> str:
-        return digest("rating", item.context, item.response, self.judge_name)
 
     def emotion_key(self, item: EmotionItem) -> str:
         return digest("emotion", item.text)
@@ -365,63 +353,6 @@ class Evaluation:
             found = {"error": f"{type(exc).__name__}: {exc}"}
         return self.record({"type": "output", "key": key, "item": item.id, "task": "emotion",
                             "system": PLUGIN, **found})  # fmt: skip
-
-    # --- the judge ---------------------------------------------------------------------------
-    def verdicts(self, item: ReplyItem, system: str, output: dict[str, Any]) -> None:
-        assert self.judge is not None
-        if not output.get("reply") or output.get("crisis"):
-            return
-        for rubric in self.rubrics:
-            key = self.verdict_key(item, system, rubric)
-            if self.finished(key, item.id):
-                continue
-            try:
-                verdict = self.judge.score(
-                    rubric, context=judge_context(item), response=output["reply"],
-                    persona=persona_notes(item),
-                )  # fmt: skip
-                found = {"scores": verdict.scores, "criteria": verdict.criteria}
-            except EvalError as exc:
-                found = {"error": str(exc)}
-            self.record({"type": "verdict", "key": key, "item": item.id, "system": system,
-                         "rubric": rubric, "judge": self.judge_name, **found})  # fmt: skip
-
-    def compare(self, item: ReplyItem, system: str) -> None:
-        assert self.judge is not None
-        outputs = [self.finished(self.output_key(item, s)) or {} for s in (system, "full")]
-        if not all(o.get("reply") and not o.get("crisis") for o in outputs):
-            return  # nothing to compare, or a crisis reply (the judge rates none)
-        mine, full = (o["reply"] for o in outputs)
-        key = self.pair_key(item, system)
-        if self.finished(key, item.id):
-            return
-        try:
-            found = self.judge.compare(
-                context=judge_context(item), first=mine, second=full, persona=persona_notes(item)
-            )
-            result: dict[str, Any] = {"outcome": found.outcome, "consistent": found.consistent}
-        except EvalError as exc:
-            result = {"error": str(exc)}
-        self.record({"type": "pair", "key": key, "item": item.id, "system": system,
-                     "against": "full", "judge": self.judge_name, **result})  # fmt: skip
-
-    def rate(self, item: RatingItem) -> None:
-        assert self.judge is not None
-        key = self.rating_key(item)
-        if self.finished(key, item.id):
-            return
-        try:
-            verdict = self.judge.score("epitome", context=item.context, response=item.response)
-            found = {"scores": verdict.scores, "criteria": verdict.criteria}
-        except EvalError as exc:
-            found = {"error": str(exc)}
-        human: dict[str, list[float]] = {}
-        for rating in item.ratings:
-            human.setdefault(rating.dimension, []).append(rating.value)
-        self.record({
-            "type": "rating", "key": key, "item": item.id, "judge": self.judge_name,
-            "human": {d: sum(v) / len(v) for d, v in human.items()}, **found,
-        })  # fmt: skip
 
 
 def remove_stale_work(folder: Path) -> None:

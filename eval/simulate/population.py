@@ -11,7 +11,7 @@ of wanting support, in equal shares (shuffled), with the matching preferences:
            and light talk ("Others"), dislikes questions and suggestions;
 humour and directness uniform. Names, relations, jobs and the day's situations come from
 small lists. The simulator's notes say how each Big Five score shows in behaviour
-(`user_sim.behaviour`), and each day's situation carries up to two events that show the
+(`persona_notes.behaviour`), and each day's situation carries up to two events that show the
 person's marked traits (`DETAILS`: "you forgot an appointment again"); a generated card has no
 values, which the simulator used to recite. Every session is `simulate`d with no fixed opening,
 so each message the agent reads is written by the user simulator playing the card — never by
