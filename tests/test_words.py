@@ -74,3 +74,26 @@ def test_the_ceiling_counts_the_events_a_message_still_tells():
     wrong["seed"] = 1
     with pytest.raises(WordsError, match="not this file's people"):
         ceiling([wrong])
+
+
+def test_a_population_runs_openings_become_a_words_file(tmp_path, capsys):
+    from eval.simulate.population import dump_scenario, generate_population
+    from tests.test_simulate import simulation
+
+    scenario = generate_population(people=2, sessions=2, turns=2, seed=4)
+    dump_scenario(scenario, tmp_path / "pop.yaml")
+    assert (
+        simulation(tmp_path, (tmp_path / "pop.yaml").read_text(), last_reaction=False).run() == []
+    )
+    out = tmp_path / "words.json"
+    words.main(["from-run", str(tmp_path / "run"), "-o", str(out)])
+    doc = load(out)
+    assert doc["seed"] == 4 and set(doc["people"]) == {p.id for p in scenario.people}
+    for person in scenario.people:
+        mine = doc["people"][person.id]
+        assert mine["truth"] == person.card.big_five.model_dump()
+        # the simulator's opening of each session, not its second message
+        assert [m.split()[:4] for m in mine["messages"]] == [["today", "i", "want", "to"]] * 2
+    assert words.ceiling([doc])  # its people are the seed's people
+    with pytest.raises(WordsError, match="not a simulation run dir"):
+        words.from_run(tmp_path)

@@ -3,6 +3,7 @@
     python -m eval.simulate.words write --seed 3 -o runs/words-3.json   # ~20 min (1.5b model)
     python -m eval.simulate.words read runs/words-3.json [--rating] [--no-asking] [--out F]
     python -m eval.simulate.words ceiling runs/words-3.json [more files]
+    python -m eval.simulate.words from-run runs/population-13 -o runs/words-13run.json
 
 `write` draws the people of `simulate generate --seed N --turns 1` (`eval/simulate/population.py`)
 and lets the user simulator write each person's session openings from their card and that
@@ -27,6 +28,9 @@ the hidden values and the net count of the day events that show them (`populatio
 high-pole events minus low-pole ones), first as the generator put them in the situations, then
 only those the message still tells (at least half of the event's content words, and two, are
 in the message: a crude match, written by hand). Pooled over the files' people.
+
+`from-run` makes a words file of a full population run (`make population`): the hidden Big Five
+and each session's opening, so the run's own messages can be read again and bounded.
 
 Errors: `WordsError` for a file that is not a words file, or a seed's people that differ.
 """
@@ -98,6 +102,36 @@ def write(seed: int, people: int, sessions: int, out: Path) -> dict[str, Any]:
         partial.write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
         partial.replace(out)  # a crash mid-write leaves the last whole file
     return doc
+
+
+def from_run(run_dir: Path) -> dict[str, Any]:
+    """A words file of a generated population's run: each person's hidden Big Five and the
+    opening message of each session, so the run can be re-read (`read`) and bounded
+    (`ceiling`)."""
+    from eval.simulate.files import people_dirs, read_journal
+
+    try:
+        run = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
+        seed = run["scenario"]["seed"]
+    except (OSError, json.JSONDecodeError, KeyError, TypeError) as exc:
+        raise WordsError(f"{run_dir} is not a simulation run dir ({exc}).") from exc
+    if seed is None:
+        raise WordsError(f"{run_dir} is not a generated population's run (its scenario has no "
+                         "seed): make one with `empathos simulate generate`.")  # fmt: skip
+    people: dict[str, Any] = {}
+    for folder in people_dirs(run_dir):
+        if not (folder / "person.json").exists():
+            continue  # not finished
+        truth = json.loads((folder / "person.json").read_text(encoding="utf-8"))["truth"]
+        openings: dict[int, str] = {}
+        for record in read_journal(folder / "transcript.jsonl"):
+            if record.get("type") == "turn" and record.get("turn") == 0:
+                openings.setdefault(record["session"], record["message"])
+        people[folder.name] = {"truth": {t: truth[t] for t in BIG_FIVE},
+                               "messages": [openings[n] for n in sorted(openings)]}  # fmt: skip
+    if not people:
+        raise WordsError(f"{run_dir} has no finished people yet.")
+    return {"format": FORMAT, "seed": seed, "people": people}
 
 
 def read(doc: dict[str, Any], rating: bool = False, asking: bool = True) -> dict[str, Any]:
@@ -215,12 +249,20 @@ def main(argv: list[str] | None = None) -> None:
     reading.add_argument("--rating", action="store_true", help="With the model's rating.")
     reading.add_argument("--no-asking", action="store_true", help="Without its per-message asks.")
     reading.add_argument("--out", type=Path, help="Also write the estimates and rho as JSON.")
+    converting = commands.add_parser("from-run", help="A population run's openings as words.")
+    converting.add_argument("run", type=Path)
+    converting.add_argument("-o", "--out", type=Path, required=True)
     bound = commands.add_parser("ceiling", help="What a perfect reader of the events could get.")
     bound.add_argument("words", type=Path, nargs="+")
     args = parser.parse_args(argv)
     try:
         if args.command == "write":
             doc = write(args.seed, args.people, args.sessions, args.out)
+            print(f"{len(doc['people'])} people -> {args.out}")
+            return
+        if args.command == "from-run":
+            doc = from_run(args.run)
+            args.out.write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
             print(f"{len(doc['people'])} people -> {args.out}")
             return
         if args.command == "ceiling":
