@@ -12,7 +12,6 @@ model (llama.cpp). Wall-clock on a shared machine: read the ratios.
 from __future__ import annotations
 
 import argparse
-import ctypes
 import statistics
 import tempfile
 import time
@@ -26,14 +25,10 @@ from rich.table import Table
 from agent.models import resolve_model_path
 from agent.settings import DEFAULT_MODEL, load_settings
 from memory.embeddings import default_embedder
-from memory.heap import FREED_BYTE, M_PERTURB
+from memory.heap import FREED_BYTE, perturb
 from memory.vectors import VectorStore
 
 MESSAGE = "My brother Tom says we should move mum into a home, but she would hate that."
-
-
-def perturb(on: bool) -> None:
-    ctypes.CDLL(None).mallopt(M_PERTURB, FREED_BYTE if on else 0)
 
 
 def seconds(work: Callable[[], object]) -> float:
@@ -84,9 +79,9 @@ def main() -> None:
                 status.update(f"round {round_ + 1} of {args.rounds}")
                 for name, run in work.items():
                     for on in (False, True):
-                        perturb(on)
+                        perturb(FREED_BYTE if on else 0)
                         times[name][on].append(seconds(run))
-        perturb(True)
+        perturb(FREED_BYTE)
     table = Table(title=f"M_PERTURB off / on, medians of {args.rounds} rounds")
     for column in ("work", "off", "on", "on / off"):
         table.add_column(column, justify="left" if column == "work" else "right")

@@ -23,9 +23,8 @@ M_PERTURB = -6  # glibc's malloc.h
 FREED_BYTE = 0xFF  # fresh allocations get FREED_BYTE ^ 0xff: zeros, like calloc
 
 
-@cache
-def scrub_freed_memory() -> bool:
-    """Have glibc zero fresh heap memory and overwrite freed memory; return whether it took."""
+def perturb(byte: int) -> bool:
+    """Set glibc's M_PERTURB to `byte` (0 turns it off); return whether it took."""
     if not sys.platform.startswith("linux"):
         return False
     try:
@@ -33,4 +32,10 @@ def scrub_freed_memory() -> bool:
     except (OSError, AttributeError):  # not glibc (musl has mallopt but ignores M_PERTURB)
         return False
     mallopt.argtypes, mallopt.restype = [ctypes.c_int, ctypes.c_int], ctypes.c_int
-    return bool(mallopt(M_PERTURB, FREED_BYTE))
+    return bool(mallopt(M_PERTURB, byte))
+
+
+@cache
+def scrub_freed_memory() -> bool:
+    """Have glibc zero fresh heap memory and overwrite freed memory; return whether it took."""
+    return perturb(FREED_BYTE)

@@ -76,7 +76,7 @@ def test_the_ceiling_counts_the_events_a_message_still_tells():
         ceiling([wrong])
 
 
-def test_a_population_runs_openings_become_a_words_file(tmp_path, capsys):
+def test_a_population_runs_openings_become_a_words_file(tmp_path):
     from eval.simulate.population import dump_scenario, generate_population
     from tests.test_simulate import simulation
 
