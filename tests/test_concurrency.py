@@ -18,9 +18,9 @@ turn lock, `Context.forget_user` stops the memory thread), and their old session
 never used again. Everything else runs freely. Each thread does a fixed number of operations;
 the checks run after all of them joined.
 
-The direct tests after it pit one transaction against another, on a connection each and (the
-contrast) on the one shared connection of before; then come one deterministic test per race
-found here; each failed before its fix and stays as a regression test.
+One deterministic test per race found here is in `test_races.py` (each failed before its fix
+and stays as a regression test). The direct tests of one transaction against another, on a
+connection each and on the one shared connection of before, are in `test_transactions.py`.
 """
 
 from __future__ import annotations
@@ -30,40 +30,35 @@ import json
 import random
 import re
 import sqlite3
-import subprocess
-import sys
 import threading
 import traceback
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass, field
-from pathlib import Path
 from typing import Any
 
 import chromadb
-import numpy as np
 import pytest
 from langchain_core.language_models.fake_chat_models import GenericFakeChatModel
 from langchain_core.messages import AIMessage
-from langgraph.checkpoint.memory import InMemorySaver
 from sqlite_utils import Database
 
 from agent.context import Context
-from agent.runner import Agent, checkpoint_serde
+from agent.runner import Agent
 from agent.settings import Settings
-from memory.database import open_database, transaction
-from memory.memories import ExtractedFact, MemoryKind, MemoryStore
+from memory.database import open_database
+from memory.memories import MemoryStore
 from memory.outcomes import Outcomes
 from memory.privacy import user_tables
 from memory.rules import RuleJudge
 from memory.store import ConversationStore
 from memory.trace import FORGOTTEN, TurnTrace
 from memory.traits import TraitModel
-from memory.vectors import CHROMA_SQLITE, VectorStore, chroma_settings, collection_name
+from memory.vectors import VectorStore, chroma_settings, collection_name
 from memory.worker import MemoryServices, MemoryWorker
 from tests.conftest import fake_context
 from tests.fakes import ANALYSIS, varied_reply
-from tests.test_memory_fakes import SentenceExtractor, WordEmbedder, add_turn
+from tests.test_memory_fakes import SentenceExtractor, WordEmbedder
 
 USERS = ("ana", "bo", "cy", "dee", "eli", "fay")
 SENTENCES = (
@@ -77,7 +72,6 @@ SENTENCES = (
     "The exam results come out next Friday morning.",
 )
 JOIN_TIMEOUT_S = 600.0
-CHILD_TIMEOUT_S = 30.0
 # An extraction that merges into (or supersedes) a memory the person forgets meanwhile fails
 # on the vanished row; the worker records the job and runs it again (memory.worker), and the
 # checks below require every job done in the end. Any other job error fails the test.
@@ -472,310 +466,3 @@ def test_ten_times_as_many_operations_at_once(settings):
     """`pytest -m soak`: ten times the operations of the fast version."""
     plan = Plan(turns=300, ratings=400, forget_people=5, forget_memories=60)
     check_all(settings, plan, seed=2)
-
-
-# -- one transaction against another, directly ------------------------------------------------
-
-
-@dataclass
-class Steps:
-    """A writes, B writes while A's transaction is open, then A rolls back."""
-
-    a_wrote: threading.Event = field(default_factory=threading.Event)
-    b_writing: threading.Event = field(default_factory=threading.Event)
-    b_done: threading.Event = field(default_factory=threading.Event)
-    errors: list[str] = field(default_factory=list)
-
-
-class Rollback(Exception):
-    """Thread A gives up its transaction."""
-
-
-Write = Callable[[Database, str], None]
-
-
-def interleave(db: Database, a_write: Write, b_commit: Callable[[Database], Any], wait: str) -> set:
-    """Run A and B on `db`; return the probe rows that survived.
-
-    A waits until B has begun (`"b_writing"`: with a connection each, B then waits for A's
-    write lock) or has committed (`"b_done"`: only possible on a shared connection)."""
-    steps = Steps()
-
-    def thread_a() -> None:
-        try:
-            with transaction(db):
-                a_write(db, "a1")
-                steps.a_wrote.set()
-                assert getattr(steps, wait).wait(30), f"B never reached {wait}"
-                a_write(db, "a2")
-                raise Rollback
-        except Rollback:
-            pass
-        except BaseException:
-            steps.errors.append(traceback.format_exc())
-
-    def thread_b() -> None:
-        try:
-            assert steps.a_wrote.wait(30), "A never wrote"
-            db.conn.set_trace_callback(
-                lambda sql: steps.b_writing.set() if sql.upper().startswith("BEGIN") else None
-            )
-            with b_commit(db):
-                db.table("probe").insert({"id": "b1"})
-                db.execute("insert into probe (id) values ('b2')")
-            steps.b_done.set()
-        except BaseException:
-            steps.errors.append(traceback.format_exc())
-        finally:
-            db.conn.set_trace_callback(None)
-
-    run_together(thread_a, thread_b, timeout=60)
-    assert steps.errors == [], "\n".join(steps.errors)
-    return {row["id"] for row in db.query("select id from probe")}
-
-
-def raw_insert(db: Database, key: str) -> None:
-    db.conn.execute("insert into probe (id) values (?)", [key])
-
-
-def table_insert(db: Database, key: str) -> None:
-    db.table("probe").insert({"id": key})
-
-
-def execute_insert(db: Database, key: str) -> None:
-    db.execute("insert into probe (id) values (?)", [key])
-
-
-def table_upsert_and_update(db: Database, key: str) -> None:
-    db.table("probe").upsert({"id": key}, pk="id")
-    db.table("probe").update(key, {"id": key})
-
-
-def probe_database(path: Path) -> Database:
-    db = open_database(path)
-    db.table("probe").create({"id": str}, pk="id")
-    return db
-
-
-@pytest.mark.parametrize(
-    "a_write", [raw_insert, table_insert, execute_insert, table_upsert_and_update]
-)
-def test_a_rollback_takes_only_its_own_threads_rows(tmp_path, a_write):
-    db = probe_database(tmp_path / "empathos.db")
-    assert interleave(db, a_write, transaction, "b_writing") == {"b1", "b2"}
-
-
-def shared_connection(path: Path) -> Database:
-    """The one connection every thread used before issue 8."""
-    return Database(sqlite3.connect(path, check_same_thread=False))
-
-
-def test_on_a_shared_connection_a_rollback_takes_another_threads_committed_rows(tmp_path):
-    """The contrast: B's transaction is only a savepoint inside A's, so A's rollback removes
-    the rows B was told were committed."""
-    probe_database(tmp_path / "empathos.db")
-    db = shared_connection(tmp_path / "empathos.db")
-    assert interleave(db, table_insert, transaction, "b_done") == set()
-
-
-def test_on_a_shared_connection_a_commit_takes_another_threads_rows_along(tmp_path):
-    """The contrast as the code was (`with db.conn:`): B's commit commits A's first row, and
-    A's rollback then removes only its second. A is half-committed."""
-    probe_database(tmp_path / "empathos.db")
-    db = shared_connection(tmp_path / "empathos.db")
-    assert interleave(db, raw_insert, lambda db: db.conn, "b_done") == {"a1", "b1", "b2"}
-
-
-def test_a_turn_waits_for_another_connections_write(settings):
-    """B begins a turn while A holds the write lock: B waits for A's commit instead of failing
-    at once with "database is locked" (as it did while FTS5 triggers sat on `turns`)."""
-    store = ConversationStore(open_database(settings.db_path))
-    session = store.new_session("ana")
-    a_holds, b_finished, errors = threading.Event(), threading.Event(), []
-
-    def thread_a() -> None:
-        with transaction(store.db):
-            store.db.execute("update users set display_name = 'Ana' where id = 'ana'")
-            a_holds.set()
-            b_finished.wait(2)  # B fails at once, or waits for this commit
-
-    def thread_b() -> None:
-        a_holds.wait(30)
-        try:
-            store.begin_turn("t1", "ana", session, "I love running in the park.")
-        except sqlite3.OperationalError as exc:
-            errors.append(str(exc))
-        b_finished.set()
-
-    run_together(thread_a, thread_b, timeout=60)
-    assert errors == []
-    assert store.get_turn("t1") is not None
-
-
-def test_a_rating_given_while_the_worker_scores_the_reply_counts(mem):
-    """The worker reads "no feedback yet", the person rates, the worker stores its outcome: the
-    rating must not be lost from the outcome (it was, while the two read and wrote apart)."""
-    session = mem.store.new_session("ana")
-    first = add_turn(mem, "ana", session, "I failed my driving test again today.")
-    second = add_turn(mem, "ana", session, "Thanks, that does help a little bit actually.")
-    worker = MemoryWorker(mem)
-    worker.enqueue_turn("ana", session, second)  # scoring `second` rates the reply in `first`
-    reading, read, go_on = threading.Event(), threading.Event(), threading.Event()
-
-    def pause_after_reading_feedback(sql: str) -> None:
-        """Called as each statement starts: the one after the read of `feedback` waits."""
-        if reading.is_set() and not read.is_set():
-            read.set()
-            go_on.wait(10)  # until the rating is stored, or waits for this transaction
-        elif re.search(r"from\s+[\[\"]?feedback\b", sql, re.IGNORECASE):
-            reading.set()
-
-    def scoring() -> None:
-        mem.db.conn.set_trace_callback(pause_after_reading_feedback)
-        worker.drain()
-
-    def rating() -> None:
-        read.wait(10)
-        mem.db.conn.set_trace_callback(
-            lambda sql: go_on.set() if sql.upper().startswith("BEGIN IMMEDIATE") else None
-        )
-        mem.outcomes.feedback(mem.store, "ana", up=False, turn_id=first)  # thumbs down
-        go_on.set()
-
-    run_together(scoring, rating, timeout=60)
-    [outcome] = rows(mem.db, "select feedback from outcomes where turn_id = ?", [first])
-    assert outcome["feedback"] == -1
-
-
-def test_a_memory_forgotten_while_a_turn_stores_its_trace_is_not_quoted(settings, store):
-    """A person forgets a memory (another thread) just as a turn that recalled it finishes."""
-    context = fake_context(settings, store, embedder=WordEmbedder())
-    session = store.new_session("ana")
-    store.begin_turn("seed", "ana", session, "seed")
-    fact = ExtractedFact(kind=MemoryKind.LIFE_EVENT, text="my dog Biscuit died last spring")
-    [written] = context.memories.remember("ana", [fact], "seed")
-    store.complete_turn("seed", "ok", TurnTrace(), crisis=False)
-    forgotten = threading.Event()
-
-    def forget() -> None:
-        context.memories.forget("ana", written.memory_id)
-        forgotten.set()
-
-    real_complete = store.complete_turn
-
-    def complete_turn(*args: Any, **kwargs: Any) -> None:
-        """The turn is about to store its trace: the person forgets the memory right now. The
-        turn goes on once that is done, or at once if it holds a transaction (which the
-        forgetting then waits for)."""
-        threading.Thread(target=forget).start()
-        if not store.db.conn.in_transaction:
-            forgotten.wait(10)
-        real_complete(*args, **kwargs)
-
-    store.complete_turn = complete_turn  # type: ignore[method-assign]
-    agent = Agent(context, InMemorySaver(serde=checkpoint_serde()))
-    result = agent.run_turn("ana", session, "my dog Biscuit died last spring and I miss him")
-    assert forgotten.wait(30)
-    assert written.memory_id in [m.id for m in result.state["recall"].memories]
-    used = store.get_turn(result.turn_id).trace.memories_used
-    assert [m.text for m in used if m.id == written.memory_id] in ([], [FORGOTTEN])
-
-
-def test_a_memory_forgotten_while_its_traits_are_inferred_leaves_no_evidence(mem):
-    """The memory worker infers traits from a new memory as the person forgets it."""
-    session = mem.store.new_session("ana")
-    turn = add_turn(mem, "ana", session, "I love trying new things and exploring new places.")
-    worker = MemoryWorker(mem)
-    worker.enqueue_turn("ana", session, turn)
-    forgotten: list[str] = []
-    done = threading.Event()
-
-    def forget(memory: str) -> None:
-        forgotten.extend(mem.memories.forget("ana", memory))
-        done.set()
-
-    real_observe = mem.traits.observe_memories
-
-    def observe_memories(user_id: str, memories: list[Any], session_id: str) -> int:
-        """The worker has read the turn's memories: the person forgets them right now (the
-        worker goes on once that is done, or at once if it holds a transaction)."""
-        for memory in memories:
-            done.clear()
-            threading.Thread(target=forget, args=(memory.id,)).start()
-            if not mem.db.conn.in_transaction:
-                done.wait(10)
-        return real_observe(user_id, memories, session_id)
-
-    mem.traits.observe_memories = observe_memories  # type: ignore[method-assign]
-    assert worker.drain().errors == []
-    assert done.wait(30) and forgotten, "the turn gave no memory to forget"
-    evidence = rows(mem.db, "select source_id, name from trait_evidence")
-    assert [row for row in evidence if row["source_id"] in forgotten] == []
-
-
-def drop_beside_another_user(folder: str) -> list[str]:
-    """Drop one person's collection 10 times while another's vectors are written and read in a
-    second thread; return what broke (run in a child process)."""
-    vectors = VectorStore(Path(folder) / "chroma")
-    stop, errors = threading.Event(), []
-
-    def unit(rng: np.random.Generator, n: int) -> np.ndarray:
-        v = rng.standard_normal((n, 384)).astype(np.float32)
-        return v / np.linalg.norm(v, axis=1, keepdims=True)
-
-    def broke(who: str, exc: Exception) -> None:
-        errors.append(f"{who}: {type(exc).__name__}: {exc}")
-        stop.set()  # a broken file can make the next call hang: stop at the first error
-
-    def other_user() -> None:
-        rng = np.random.default_rng(1)
-        for i in itertools.count():
-            if stop.is_set():
-                return
-            try:
-                vectors.add("bo", [f"m{i}"], unit(rng, 1))
-                vectors.query("bo", unit(rng, 1)[0], 3)
-            except Exception as exc:  # collected: the test says what broke
-                broke("bo", exc)
-
-    thread = threading.Thread(target=other_user, daemon=True)
-    thread.start()
-    rng = np.random.default_rng(0)
-    for n in range(10):
-        if stop.is_set():
-            break
-        try:
-            vectors.add("ana", [f"a{n}-{k}" for k in range(5)], unit(rng, 5))
-            vectors.drop("ana")
-        except Exception as exc:  # collected: the test says what broke
-            broke("ana", exc)
-    stop.set()
-    thread.join(60)
-    return sorted(set(errors))
-
-
-def test_dropping_a_collection_beside_another_user_keeps_chroma_whole(tmp_path):
-    """Forgetting one person while another person's vectors are in use, in one process.
-
-    Dropping compacts Chroma's SQLite file; done from this process through Python's sqlite3
-    (a second copy of SQLite beside the one in Chroma's Rust bindings) it corrupted the file
-    and could hang Chroma holding the GIL, so the run is a child process with a time limit,
-    and Chroma's file is checked from here, after the child is gone."""
-    code = (
-        "import json, sys; from tests.test_concurrency import drop_beside_another_user; "
-        "print(json.dumps(drop_beside_another_user(sys.argv[1])))"
-    )
-    try:
-        child = subprocess.run(
-            [sys.executable, "-c", code, str(tmp_path)], cwd=Path(__file__).parent.parent,
-            capture_output=True, text=True, timeout=CHILD_TIMEOUT_S,
-        )  # fmt: skip
-    except subprocess.TimeoutExpired:
-        pytest.fail("Chroma hung while a collection was dropped beside another user's writes")
-    assert child.returncode == 0, child.stderr[-2000:]
-    assert json.loads(child.stdout.splitlines()[-1]) == []
-    check = sqlite3.connect(tmp_path / "chroma" / CHROMA_SQLITE)
-    try:
-        assert check.execute("PRAGMA integrity_check").fetchall() == [("ok",)]
-    finally:
-        check.close()
