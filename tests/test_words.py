@@ -7,7 +7,7 @@ import json
 import pytest
 
 from eval.simulate import words
-from eval.simulate.words import FORMAT, SUBSETS, WordsError, load, read
+from eval.simulate.words import EVIDENCE_KEYS, FORMAT, SUBSETS, WordsError, load, read
 
 
 def test_a_file_that_is_not_a_words_file_is_refused_with_what_to_do(tmp_path, capsys):
@@ -49,6 +49,9 @@ def test_reading_ranks_people_by_their_words_on_the_real_embedder():
     tense, calm = result["estimates"]["p0"]["all"], result["estimates"]["p2"]["all"]
     assert tense["neuroticism"] > calm["neuroticism"]
     assert result["spearman"]["asked"]["neuroticism"] is None  # nothing asked: no spread
+    rows = result["evidence"]["p0"]  # the rows behind the estimates, to weigh them otherwise
+    assert {row["kind"] for row in rows} >= {"prototype", "length"}
+    assert all(set(row) == set(EVIDENCE_KEYS) and row["weight"] > 0 for row in rows)
 
 
 def test_the_ceiling_counts_the_events_a_message_still_tells():

@@ -56,6 +56,9 @@ SUBSETS = (
 )  # fmt: skip
 
 
+EVIDENCE_KEYS = ("name", "kind", "signal", "weight", "session_id")  # kept per row by `read`
+
+
 class WordsError(EvalError):
     """A words file that cannot be read or resumed."""
 
@@ -145,6 +148,7 @@ def read(doc: dict[str, Any], rating: bool = False, asking: bool = True) -> dict
     from memory.trait_rating import ask_traits, rate_traits
 
     estimates: dict[str, dict[str, dict[str, float]]] = {}
+    evidence: dict[str, list[dict[str, Any]]] = {}
     with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as data_dir:
         settings = Settings(data_dir=Path(data_dir), llm_trait_asking=asking,
                             llm_trait_rating=rating)  # fmt: skip
@@ -164,6 +168,10 @@ def read(doc: dict[str, Any], rating: bool = False, asking: bool = True) -> dict
                 rate_traits(mem.traits, mem.memories, mem.store, rater, pid, session)
             mem.traits.refresh(pid, "end")
             estimates[pid] = mem.traits.estimates_by_kind(pid)
+            evidence[pid] = [
+                {key: row[key] for key in EVIDENCE_KEYS}
+                for rows in mem.traits.by_trait(pid).values() for row in rows
+            ]  # fmt: skip
     people = list(estimates)
     rho = {
         subset: {
@@ -174,7 +182,7 @@ def read(doc: dict[str, Any], rating: bool = False, asking: bool = True) -> dict
         for subset in SUBSETS
     }  # fmt: skip
     return {"seed": doc.get("seed"), "people": len(people), "rating": rating, "asking": asking,
-            "spearman": rho, "estimates": estimates}  # fmt: skip
+            "spearman": rho, "estimates": estimates, "evidence": evidence}  # fmt: skip
 
 
 def content_words(text: str) -> set[str]:
@@ -248,7 +256,7 @@ def main(argv: list[str] | None = None) -> None:
     reading.add_argument("words", type=Path)
     reading.add_argument("--rating", action="store_true", help="With the model's rating.")
     reading.add_argument("--no-asking", action="store_true", help="Without its per-message asks.")
-    reading.add_argument("--out", type=Path, help="Also write the estimates and rho as JSON.")
+    reading.add_argument("--out", type=Path, help="Also write the estimates, evidence rows and rho as JSON.")
     converting = commands.add_parser("from-run", help="A population run's openings as words.")
     converting.add_argument("run", type=Path)
     converting.add_argument("-o", "--out", type=Path, required=True)
