@@ -1,5 +1,10 @@
 """`empathos memory ingest`: a person's past conversations become sessions, turns and memories,
-stamped with the times the words were said, from their own words only, exactly once."""
+stamped with the times the words were said, from their own words only, exactly once.
+
+Here: the sessions and turns it stores. Reading and grouping the file are tested in
+`tests/test_ingest_reading.py`, the memories it makes in `tests/test_ingest_memories.py` and the
+command line in `tests/test_ingest_cli.py`.
+"""
 
 from __future__ import annotations
 
@@ -8,26 +13,21 @@ from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner
 
 from agent.ingest import (
     HistoryError,
     HistoryMessage,
-    group_sessions,
     ingest,
-    read_history,
 )
 from agent.services import vectors_for
-from memory.database import open_database
-from memory.memories import MemoryStore, MemoryStoreError
+from memory.memories import MemoryStore
 from memory.outcomes import Outcomes
 from memory.store import ConversationStore, StoreError
 from memory.traits import TraitModel
 from memory.worker import MemoryServices, MemoryWorker
 from tests.conftest import fake_context
 from tests.fakes import FakeSafety
-from tests.test_memory_fakes import SentenceExtractor, WordEmbedder, add_turn, build_services, fact
-from tui.commands import memory as memory_commands
+from tests.test_memory_fakes import SentenceExtractor, WordEmbedder
 
 T0 = datetime(2025, 3, 1, 18, 0, tzinfo=UTC)
 MINUTE, DAY = timedelta(minutes=1), timedelta(days=1)
@@ -89,86 +89,6 @@ def counts(store: ConversationStore) -> dict[str, int]:
         table: store.db.execute(f"select count(*) from {table}").fetchone()[0]
         for table in ("sessions", "turns", "memories", "memory_sources", "jobs")
     }
-
-
-# Reading: every problem names the file, the line and the field.
-
-
-@pytest.mark.parametrize(
-    ("text", "expected"),
-    [
-        ('{"role": "user", "text": "hi", "time": "2026-03-01T18:00:00+00:00"}\n{"role": "user",',
-         ["line 2", "not valid JSON"]),
-        ('\n\n{"role": "user", "text": "hi", "time": "2026-03-01T18:00:00"}\n',
-         ["line 3", "field 'time'", HINT]),
-        ('{"role": "bot", "text": "hi", "time": "2026-03-01T18:00:00Z"}',
-         ["line 1", "field 'role'", "'user' or 'assistant'"]),
-        ('{"role": "user", "text": "hi", "time": "2026-03-01T18:00:00Z", "mood": "ok"}',
-         ["line 1", "field 'mood'", "unknown field", "role, text, time, session"]),
-        ('{"role": "user", "text": "   ", "time": "2026-03-01T18:00:00Z"}',
-         ["line 1", "field 'text'", "not empty"]),
-        ('{"role": "user", "time": "2026-03-01T18:00:00Z"}',
-         ["line 1", "field 'text'", "missing"]),
-        ('{"role": "user", "text": "a \\u001b[2J b", "time": "2026-03-01T18:00:00Z"}',
-         ["line 1", "field 'text'", "U+001B"]),
-        ('["user", "hi"]', ["line 1", "an array is not a message"]),
-        ('{"role": "user", "text": "hi", "time": "2026-03-02T18:00:00Z"}\n'
-         '{"role": "assistant", "text": "ok", "time": "2026-03-01T18:00:00Z"}',
-         ["line 2", "field 'time'", "earlier than line 1", "in the order"]),
-        ("\n  \n", ["holds no messages"]),
-    ],
-)  # fmt: skip
-def test_read_errors_name_the_line_and_the_field(tmp_path, text, expected):
-    path = write_history(tmp_path, text)
-    with pytest.raises(HistoryError) as caught:
-        read_history(path)
-    message = str(caught.value)
-    assert str(path) in message
-    for part in expected:
-        assert part in message, message
-
-
-def test_a_missing_or_undecodable_file_is_a_clear_error(tmp_path):
-    with pytest.raises(HistoryError, match="no such file"):
-        read_history(tmp_path / "nope.jsonl")
-    bad = tmp_path / "bad.jsonl"
-    bad.write_bytes(b'{"role": "user", "text": "\xff", "time": "2026-03-01T18:00:00Z"}')
-    with pytest.raises(HistoryError, match="not UTF-8"):
-        read_history(bad)
-
-
-def test_a_valid_file_reads_in_order_with_zones_kept_and_text_stripped(tmp_path):
-    text = (
-        '\ufeff{"role": "user", "text": "  one\u2028two  ", "time": "2026-03-01T19:00:00+01:00"}'
-        '\r\n\n{"role": "assistant", "text": "ok", "time": "2026-03-01T18:00Z", "session": "a"}\n'
-    )
-    read = read_history(write_history(tmp_path, text))
-    assert [(m.role, m.text, m.session) for m in read] == [
-        ("user", "one\u2028two", None),
-        ("assistant", "ok", "a"),
-    ]
-    assert read[0].time == read[1].time == datetime(2026, 3, 1, 18, tzinfo=UTC)
-
-
-# Grouping into sessions.
-
-
-def test_sessions_follow_labels_whatever_the_gap():
-    rows = [("user", "a", T0), ("assistant", "b", T0 + 2 * DAY), ("user", "c", T0 + 3 * DAY)]
-    labelled = messages(rows[:2], session="week one") + messages(rows[2:], session="week two")
-    assert [[m.text for m in s] for s in group_sessions(labelled)] == [["a", "b"], ["c"]]
-
-
-def test_unlabelled_sessions_split_at_a_gap_of_six_hours():
-    rows = [("user", "a", T0), ("user", "b", T0 + timedelta(hours=5, minutes=59)),
-            ("user", "c", T0 + timedelta(hours=11, minutes=59)),
-            ("user", "d", T0 + timedelta(hours=17, minutes=59))]  # fmt: skip
-    assert [[m.text for m in s] for s in group_sessions(messages(rows))] == [
-        ["a", "b"],
-        ["c"],
-        ["d"],
-    ]
-    assert len(group_sessions(messages(rows), gap=timedelta(days=1))) == 1
 
 
 # Ingesting.
@@ -263,69 +183,6 @@ def test_other_words_under_a_source_already_used_are_refused_before_any_write(se
     assert report.already_there == 0 and counts(store)["sessions"] == 4
 
 
-def test_only_the_persons_words_become_memories(settings, store):
-    extractor = SentenceExtractor()
-    context = ingest_context(settings, store, extractor)
-    report = ingest(context, "ana", messages(), source="history.jsonl")
-    seen = [text for said, earlier in extractor.seen for text in [said, *earlier]]
-    assert seen and not [text for text in seen if "ASSISTANT" in text or "journaling" in text]
-    assert ("Her laugh at dinner, mostly.", [FIRST_TURN]) in extractor.seen
-    remembered = context.memories.all("ana")
-    assert {m.text for m in remembered} == EXPECTED_MEMORIES and report.memories == 4
-    assert not [m for m in remembered if "journaling" in m.text or "wonderful" in m.text]
-
-
-def test_memories_carry_the_time_the_words_were_said(settings, store):
-    context = ingest_context(settings, store)
-    ingest(context, "ana", messages(), source="history.jsonl")
-    turns = {t.id: datetime.fromisoformat(t.created_at) for t in store.turns("ana")}
-    by_text = {m.text: m for m in context.memories.all("ana")}
-    cello = by_text["I started cello lessons on Tuesday"]
-    assert datetime.fromisoformat(cello.created_at) == T0 + 3 * DAY
-    for memory in by_text.values():
-        said = turns[memory.source_turn_id]
-        assert datetime.fromisoformat(memory.created_at) == said
-        assert datetime.fromisoformat(memory.last_seen_at) == said
-        [(source_row)] = store.db.table("memory_sources").rows_where("memory_id = ?", [memory.id])
-        assert datetime.fromisoformat(source_row["created_at"]) == said
-
-
-def test_live_turns_remember_with_their_own_time_too(tmp_path):
-    from memory.clock import SimulatedClock
-
-    clock = SimulatedClock(T0)
-    services = build_services(tmp_path / "data", clock=clock)
-    worker = MemoryWorker(services)
-    session = services.store.new_session("ana")
-    turn = add_turn(services, "ana", session, "I adopted a cat named Pixel.")
-    worker.enqueue_turn("ana", session, turn)
-    clock.advance(2 * DAY)  # the job runs later than the words were said
-    assert worker.drain().failed == 0
-    [memory] = services.memories.all("ana")
-    assert datetime.fromisoformat(memory.created_at) == T0
-
-
-def test_an_older_statement_ingested_later_does_not_replace_a_newer_one(mem):
-    newer = "2026-01-10T09:00:00.000+00:00"
-    [now_true] = mem.memories.remember(
-        "ana", [fact("I love running every morning")], "t2", at=newer
-    )
-    [old] = mem.memories.remember(
-        "ana", [fact("I don't love running every morning anymore")], "t1",
-        at="2025-01-10T09:00:00.000+00:00",
-    )  # fmt: skip
-    assert [m.id for m in mem.memories.all("ana")] == [now_true.memory_id]
-    assert mem.memories.get("ana", old.memory_id).superseded_by == now_true.memory_id
-
-
-def test_remember_keeps_times_in_one_form_and_refuses_a_time_without_a_zone(mem):
-    [added] = mem.memories.remember("ana", [fact("I moved to Lisbon")], "t1",
-                                    at="2025-06-01T20:00:00+02:00")  # fmt: skip
-    assert mem.memories.get("ana", added.memory_id).created_at == "2025-06-01T18:00:00.000+00:00"
-    with pytest.raises(MemoryStoreError, match="no time zone"):
-        mem.memories.remember("ana", [fact("I moved to Porto")], "t2", at="2025-06-01T20:00:00")
-
-
 def test_crisis_turns_are_stored_as_crisis_and_never_mined(settings, store):
     rows = [("user", "CRISIS I cannot go on like this anymore.", T0),
             ("assistant", "I am here with you.", T0 + MINUTE),
@@ -349,34 +206,6 @@ def test_progress_counts_turns_stored_then_remembered(settings, store):
     assert [d for d, _ in heard] == sorted(d for d, _ in heard)
 
 
-def test_ingest_drains_only_its_own_persons_jobs(settings, store):
-    context = ingest_context(settings, store)
-    bo_session = store.new_session("bo")
-    bo_turn = add_turn(context.memory_worker.services, "bo", bo_session, "Bo hiked all weekend.")
-    context.memory_worker.enqueue_turn("bo", bo_session, bo_turn)
-    ingest(context, "ana", messages(), source="history.jsonl")
-    assert context.memory_worker.queue.pending("ana") == 0
-    assert context.memory_worker.queue.pending("bo") == 3
-    assert context.memories.all("bo") == []
-
-
-def test_drain_for_one_user_leaves_the_others_jobs_alone(mem):
-    worker = MemoryWorker(mem)
-    for user in ("ana", "bo"):
-        session = mem.store.new_session(user)
-        worker.enqueue_turn(user, session, add_turn(mem, user, session, f"{user} went hiking."))
-    claimed = worker.queue.claim(ignore_backoff=True, user_id="bo")  # bo's thread is on it
-    assert claimed is not None and claimed.user_id == "bo"
-    report = worker.drain(user_id="ana")
-    assert report.done == 3 and worker.queue.pending("ana") == 0
-    bo_turn = mem.store.turns("bo")[0].id
-    assert worker.queue.statuses([f"{kind}:{bo_turn}" for kind in ("outcome", "extract")]) == {
-        f"outcome:{bo_turn}": "running",  # not taken back from bo's thread by ana's repairs
-        f"extract:{bo_turn}": "pending",
-    }
-    assert mem.memories.all("bo") == []
-
-
 def test_a_session_id_is_idempotent_for_its_user_and_refused_for_another(store):
     first = store.new_session("ana", "imported", session_id="ingest-abc")
     again = store.new_session("ana", "other title", session_id="ingest-abc")
@@ -398,60 +227,3 @@ def test_a_bad_user_name_is_refused_before_anything_is_written(settings, store):
     with pytest.raises(StoreError, match="Invalid user name"):
         ingest(ingest_context(settings, store), "no spaces", messages(), source="h.jsonl")
     assert counts(store)["turns"] == 0
-
-
-# The command line.
-
-
-@pytest.fixture
-def cli_context(monkeypatch):
-    """Make `empathos memory ingest` build its context over fakes (no model, no download)."""
-    from tui.options import settings_from
-
-    def build(**options):
-        settings = settings_from(**options)
-        return ingest_context(settings, ConversationStore(open_database(settings.db_path)))
-
-    monkeypatch.setattr(memory_commands, "ingest_context", build)
-
-
-def run_ingest(path: Path, data_dir: Path, *extra: str) -> tuple[int, str, str]:
-    result = CliRunner().invoke(
-        memory_commands.memory,
-        ["ingest", str(path), "--user", "ana", "--data-dir", str(data_dir), *extra],
-    )
-    return result.exit_code, result.stdout, result.stderr
-
-
-def test_the_command_ingests_a_file_once(tmp_path, cli_context):
-    path, data = write_history(tmp_path, jsonl(CONVERSATION)), tmp_path / "data"
-    code, out, err = run_ingest(path, data)
-    assert code == 0, out + err
-    assert out.strip() == (
-        "ingested 8 messages as 3 turns in 2 sessions (0 already there); 4 memories"
-    )
-    assert "1 assistant message(s)" in err and "Traceback" not in err
-    code, out, _ = run_ingest(path, data)
-    assert code == 0 and "(3 already there); 4 memories" in out
-    store = ConversationStore(open_database(data / "empathos.db"))
-    assert len(store.turns("ana")) == 3
-
-
-def test_the_command_reports_a_bad_file_and_writes_nothing(tmp_path, cli_context):
-    text = jsonl(CONVERSATION[:3]) + '{"role": "user", "text": "hi", "time": "2025-03-02T10:00"}\n'
-    path, data = write_history(tmp_path, text), tmp_path / "data"
-    code, out, err = run_ingest(path, data)
-    assert code == 1 and "Traceback" not in err
-    assert "line 4, field 'time'" in err and HINT in err
-    assert not (data / "empathos.db").exists()
-    code, _, err = run_ingest(tmp_path / "missing.jsonl", data)
-    assert code == 1 and "no such file" in err
-
-
-def test_the_command_refuses_a_bad_user_name(tmp_path, cli_context):
-    path = write_history(tmp_path, jsonl(CONVERSATION))
-    result = CliRunner().invoke(
-        memory_commands.memory,
-        ["ingest", str(path), "--user", "bad name", "--data-dir", str(tmp_path / "data")],
-    )
-    assert result.exit_code == 1 and "Invalid user name" in result.stderr
