@@ -16,6 +16,8 @@ from memory.worker import MemoryServices
 from tests.fakes import FakeEmbedder, FakeEmotion, FakeSafety, turn_model
 from tests.test_memory_fakes import build_services
 
+pytest_plugins = ["tests.tui_fixtures"]  # the TUI tests' context and fake agent
+
 
 @pytest.fixture(autouse=True)
 def _isolated_env(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -8,11 +8,10 @@ import pytest
 from textual.widgets import DataTable, Input, Label
 
 from agent.context import Context
-from agent.settings import Settings, config_file
+from agent.settings import config_file
 from memory.memories import ExtractedFact, MemoryKind
 from memory.store import ConversationStore
-from tests.fakes import FakeEmbedder
-from tests.test_tui import FakeAgent, build, chat, fake_context, notes, say, settle
+from tests.test_tui import FakeAgent, build, chat, notes, say, settle
 from tui.keys import write_config
 from tui.screens import memory_actions
 from tui.screens.chat import ChatScreen
@@ -29,16 +28,6 @@ from tui.screens.users import UserScreen
 
 SISTER = "The user's sister Maya moved to Berlin in March."
 RUNNING = "The user loves running by the river at dawn."
-
-
-@pytest.fixture
-def context(settings: Settings, store: ConversationStore) -> Context:
-    return fake_context(settings, store, FakeEmbedder())
-
-
-@pytest.fixture
-def agent(store: ConversationStore) -> FakeAgent:
-    return FakeAgent(store)
 
 
 def seed(context: Context, user: str = "ana") -> dict[str, str]:
