@@ -1,4 +1,4 @@
-"""A simulation for tests/test_simulate.py to kill: `python -m tests.sim_child ROOT` runs (or
+"""A simulation for tests/test_simulate_resume.py to kill: `python -m tests.sim_child ROOT` runs (or
 resumes) three scripted people on fakes, slowed a little so a SIGKILL lands mid-turn."""
 
 from __future__ import annotations
