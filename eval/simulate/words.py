@@ -256,7 +256,7 @@ def main(argv: list[str] | None = None) -> None:
     reading.add_argument("words", type=Path)
     reading.add_argument("--rating", action="store_true", help="With the model's rating.")
     reading.add_argument("--no-asking", action="store_true", help="Without its per-message asks.")
-    reading.add_argument("--out", type=Path, help="Also write the estimates, evidence rows and rho as JSON.")
+    reading.add_argument("--out", type=Path, help="Also write estimates, evidence and rho (JSON).")
     converting = commands.add_parser("from-run", help="A population run's openings as words.")
     converting.add_argument("run", type=Path)
     converting.add_argument("-o", "--out", type=Path, required=True)
