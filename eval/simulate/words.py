@@ -21,7 +21,10 @@ and for each kind alone. What it leaves out, against a full run: there are no ag
 no extracted memories and no per-turn analysis (need, emotion), and the telling passages are
 read (and rated) once, after the last session, rather than after each (each reading replaces
 the previous one, so only the last counts in a full run too). It takes minutes rather than the
-hours of a full run, so a change to the reader can be checked on several seeds.
+hours of a full run, so a change to the reader can be checked on several seeds. `--out` also
+writes the evidence rows behind each person's estimates (`EVIDENCE_KEYS`: trait, kind, signal,
+weight, session), so another weighting of the kinds can be tried on them without asking the
+model again.
 
 `ceiling` says how much the words could tell a perfect reader: per trait, Spearman's rho between
 the hidden values and the net count of the day events that show them (`population.DETAILS`:
