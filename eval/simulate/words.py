@@ -49,6 +49,7 @@ from statistics import mean
 from typing import Any
 
 from eval.errors import EvalError
+from eval.simulate.files import write_json
 from eval.simulate.user_model import spearman
 from memory.traits import BIG_FIVE
 
@@ -104,9 +105,7 @@ def write(seed: int, people: int, sessions: int, out: Path) -> dict[str, Any]:
         done[person.id] = {"truth": person.card.big_five.model_dump(),
                                     "messages": messages}  # fmt: skip
         out.parent.mkdir(parents=True, exist_ok=True)
-        partial = out.with_suffix(".tmp")
-        partial.write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
-        partial.replace(out)  # a crash mid-write leaves the last whole file
+        write_json(out, doc)  # a crash mid-write leaves the last whole file
     return doc
 
 
@@ -114,10 +113,10 @@ def from_run(run_dir: Path) -> dict[str, Any]:
     """A words file of a generated population's run: each person's hidden Big Five and the
     opening message of each session, so the run can be re-read (`read`) and bounded
     (`ceiling`)."""
-    from eval.simulate.files import people_dirs, read_journal
+    from eval.simulate.files import RUN_FILE, people_dirs, read_journal
 
     try:
-        run = json.loads((run_dir / "run.json").read_text(encoding="utf-8"))
+        run = json.loads((run_dir / RUN_FILE).read_text(encoding="utf-8"))
         seed = run["scenario"]["seed"]
     except (OSError, json.JSONDecodeError, KeyError, TypeError) as exc:
         raise WordsError(f"{run_dir} is not a simulation run dir ({exc}).") from exc
@@ -273,7 +272,7 @@ def main(argv: list[str] | None = None) -> None:
             return
         if args.command == "from-run":
             doc = from_run(args.run)
-            args.out.write_text(json.dumps(doc, indent=1) + "\n", encoding="utf-8")
+            write_json(args.out, doc)
             print(f"{len(doc['people'])} people -> {args.out}")
             return
         if args.command == "ceiling":
@@ -292,7 +291,7 @@ def main(argv: list[str] | None = None) -> None:
         parser.exit(2, f"error: {exc}\n")
     print_table(result)
     if args.out:
-        args.out.write_text(json.dumps(result, indent=1) + "\n", encoding="utf-8")
+        write_json(args.out, result)
 
 
 if __name__ == "__main__":
