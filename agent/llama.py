@@ -40,7 +40,7 @@ from langchain_core.utils.json_schema import dereference_refs
 from pydantic import ConfigDict, Field
 
 from agent.errors import ModelCallError, ModelPreempted
-from agent.llama_logits import FirstTokenLogprobs, OpenerBan
+from agent.llama_logits import FirstTokenLogprobs, OpenerBan, text_logprob
 
 if TYPE_CHECKING:
     from llama_cpp import Llama
@@ -59,6 +59,7 @@ _LOADING = threading.Lock()
 _ABORT_CALLBACKS: list[Any] = []  # ctypes callbacks must outlive the contexts that call them
 _CLOSING = threading.Event()  # set at exit: no model loads, a prefill stops between chunks
 PREFILL_CHUNK = 64  # tokens a prefill evaluates between looks at `_CLOSING`
+SCORED_TOKENS = 256  # at most this much of a text is scored (`text_logprob`: one batch)
 
 
 class _Foreground:
@@ -352,6 +353,23 @@ class ChatLlamaCpp(BaseChatModel):
                 llama.eval(tokens[start : start + PREFILL_CHUNK])
             evaluated: int = llama.n_tokens - cached
             return evaluated
+
+    def text_logprob(self, prefix: str, text: str) -> float:
+        """The log-probability the model gives `text` (its first `SCORED_TOKENS` tokens) right
+        after `prefix`, both plain text (no chat template), summed over its tokens; 0.0 for
+        an empty text. The prefix stays cached: scoring another text after the same prefix
+        evaluates only that text."""
+        llama, lock = self._llama()
+        with lock, self._errors():
+            head = list(llama.tokenize(prefix.encode("utf-8"), add_bos=True))
+            body = list(llama.tokenize(text.encode("utf-8"), add_bos=False))[:SCORED_TOKENS]
+            if not body:
+                return 0.0
+            held = list(llama._input_ids[: llama.n_tokens])
+            llama.n_tokens = llama.longest_token_prefix(held, head[:-1])
+            if llama.n_tokens < len(head) - 1:
+                llama.eval(head[llama.n_tokens : -1])
+            return text_logprob(llama, head[-1], body)
 
     def _last_chunk(self, llama: Llama, text: str, finish: str | None) -> ChatGenerationChunk:
         """Close a stream with token usage (counted, as streams carry none) and finish reason."""

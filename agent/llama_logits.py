@@ -6,6 +6,8 @@ it would have sampled.
   candidates, in the shape OpenAI's chat API gives for `logprobs=True, top_logprobs=n`
   (`response_metadata["logprobs"]`), so a caller reads one shape from either back end. Only the
   first token is recorded: enough for a one-token answer, such as a rating (`agent.trait_llm`).
+- `text_logprob` scores a text rather than sampling one: the log-probability the model gives
+  each of its tokens after what precedes it, summed (`ChatLlamaCpp.text_logprob`).
 
 Both see the raw logits of each step before any sampling (llama-cpp-python runs them first in
 its sampler chain, indexed by token id).
@@ -90,3 +92,23 @@ class FirstTokenLogprobs:
         if not self.found:
             return {"content": []}
         return {"content": [{**self.found[0], "top_logprobs": self.found}]}
+
+
+def text_logprob(llama: Llama, last: int, text: list[int]) -> float:
+    """The summed log-probability of the tokens `text` right after the context's evaluated
+    tokens and `last` (the context's next token, not yet evaluated): one llama.cpp batch that
+    keeps the logits of every position. The context then holds `last` and `text`, as if
+    evaluated by `Llama.eval` (its record of tokens follows, so a later call reuses them).
+    `text` must fit one batch (`Llama.n_batch`, less one) and must not be empty."""
+    batch, start = [last, *text], llama.n_tokens
+    llama._ctx.kv_cache_seq_rm(-1, start, -1)
+    llama._batch.set_batch(batch=batch, n_past=start, logits_all=True)
+    llama._ctx.decode(llama._batch)
+    vocabulary = llama.n_vocab()
+    found = llama._ctx.get_logits()  # type: ignore[no-untyped-call]
+    logits = np.ctypeslib.as_array(found, shape=(len(batch) * vocabulary,))
+    rows = logits.reshape(len(batch), vocabulary)[:-1].astype(np.float64)
+    chosen = rows[np.arange(len(text)), text]
+    llama.input_ids[start : start + len(batch)] = batch
+    llama.n_tokens = start + len(batch)
+    return float(np.sum(chosen - logsumexp(rows, axis=1)))

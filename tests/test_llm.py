@@ -261,3 +261,29 @@ def test_the_trait_rater_asks_about_a_message_with_the_real_models_logprobs(
         mass = letter_mass(reply.response_metadata)
         found = [(a.high, a.low) for a in answers if a.trait == trait]
         assert found == ([] if mass is None else [pytest.approx(mass)])
+
+
+@pytest.mark.model
+def test_text_logprob_is_the_models_own_token_logprobs_and_keeps_the_cache_sound(
+    llama: ChatLlamaCpp, smollm2: Path
+) -> None:
+    import numpy as np
+    from llama_cpp import Llama
+    from scipy.special import log_softmax
+
+    prefix, text = "The capital of France is", " Paris, a city on the Seine."
+    reference = Llama(model_path=str(smollm2), n_ctx=512, logits_all=True, verbose=False)
+    head = reference.tokenize(prefix.encode(), add_bos=True)
+    body = reference.tokenize(text.encode(), add_bos=False)
+    reference.eval(head + body)
+    rows = np.asarray(reference.scores[len(head) - 1 : len(head) + len(body) - 1])
+    want = float(log_softmax(rows, axis=-1)[np.arange(len(body)), body].sum())
+    reference.close()
+    ask = [HumanMessage("Say hello.")]
+    before = llama.invoke(ask, temperature=0.0, max_tokens=8).content
+    assert llama.text_logprob(prefix, text) == pytest.approx(want, abs=1e-3)
+    assert llama.text_logprob(prefix, " Madrid, a city on the Seine.") < want
+    assert llama.text_logprob(prefix, text) == pytest.approx(want, abs=1e-3)  # cached prefix
+    assert llama.text_logprob(prefix, "") == 0.0
+    # the chat's cached prompt is still the truth about the context: the same answer as before
+    assert llama.invoke(ask, temperature=0.0, max_tokens=8).content == before
