@@ -191,8 +191,10 @@ class Services:
             outcomes=self.outcomes,
             extractor=LLMFactExtractor(lambda: self.background_model, self.structured_method),
             rater=LLMTraitRater(lambda: self.background_model)
-            if self.settings.llm_trait_asking or self.settings.llm_trait_rating else None,
-            ask=self.settings.llm_trait_asking, rate_passages=self.settings.llm_trait_rating,
+            if self.settings.llm_trait_asking or self.settings.llm_trait_rating
+            or self.settings.llm_trait_weighing else None,
+            ask=self.settings.llm_trait_asking, weigh=self.settings.llm_trait_weighing,
+            rate_passages=self.settings.llm_trait_rating,
         )  # fmt: skip
 
     @cached_property

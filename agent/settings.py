@@ -82,6 +82,13 @@ class Settings(BaseSettings):
         "or agreeableness, high or low (three one-token calls a message); memory worker, off "
         "the reply path.",
     )
+    llm_trait_weighing: bool = Field(
+        default=False,
+        description="Also weigh each message by how much likelier the embedded model finds it "
+        "written by someone high than low in openness and conscientiousness (four scorings a "
+        "message). Off: on 40 held-out people it added nothing (README, user model, twelfth "
+        "pass).",
+    )
     llm_trait_rating: bool = Field(
         default=False,
         description="Also let the chat model rate the Big Five from the telling passages (five "

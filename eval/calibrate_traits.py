@@ -3,6 +3,7 @@
     python -m eval.calibrate_traits [--limit N]             # the recall lean
     python -m eval.calibrate_traits --ratings [--rate N]    # and the model's ratings
     python -m eval.calibrate_traits --asked [--rate N]      # and the model's per-message answers
+    python -m eval.calibrate_traits --likelihood [--rate N] # and its per-message likelihood ratios
 
 Both write `memory/trait_centres.json`. Each ESConv validation conversation
 (`../shared/data/esconv/dev.jsonl`; real help-seekers' own messages, rebuilt by
@@ -22,6 +23,10 @@ With `--asked`, the model answers `agent.trait_llm.ASKED`'s question about each 
 the memory worker does); each person's lean is the mean P(high) - P(low) over their messages,
 and the median and spread of that are kept under "asked" -> the model's name (about two
 seconds a message).
+With `--likelihood`, the model weighs the same messages (`agent.trait_llm.WEIGHED`, a model
+that can score a text); the median and spread are of the single messages' ratios, as the
+memory worker uses them on single messages, kept under "likelihood" -> the model's name
+(about four seconds a message).
 """
 
 from __future__ import annotations
@@ -58,6 +63,10 @@ def main() -> None:
     parser.add_argument(
         "--asked", action="store_true", help="Also centre the model's per-message answers (slow)."
     )
+    parser.add_argument(
+        "--likelihood", action="store_true",
+        help="Also centre the model's per-message likelihood ratios (slow).",
+    )  # fmt: skip
     parser.add_argument("--rate", type=int, default=60, help="People the model reads.")
     args = parser.parse_args()
     from rich.progress import track
@@ -75,10 +84,11 @@ def main() -> None:
         name: (unit(embedder.embed(high).mean(axis=0)), unit(embedder.embed(low).mean(axis=0)))
         for name, (high, low) in prototype_statements().items()
     }
-    rater = build_rater() if args.ratings or args.asked else None
+    rater = build_rater() if args.ratings or args.asked or args.likelihood else None
     leans: dict[str, list[float]] = {name: [] for name in probes}
     ratings: dict[str, list[float]] = {}
     asked: dict[str, list[float]] = {}
+    weighed: dict[str, list[float]] = {}
     rated = 0
     for person in track(people, description="ESConv seekers"):
         said = [s for line in seeker_lines(person) for s in sentences(line)]
@@ -107,6 +117,10 @@ def main() -> None:
                     answers.setdefault(answer.trait, []).append(answer.high - answer.low)
             for trait, values in answers.items():
                 asked.setdefault(trait, []).append(float(np.mean(values)))
+        if args.likelihood:
+            for line in seeker_lines(person)[:ASK_LINES]:
+                for lean in rater.weigh(asked_text(line)):
+                    weighed.setdefault(lean.trait, []).append(lean.ratio)
     found = json.loads(CENTRES_FILE.read_text(encoding="utf-8")) if CENTRES_FILE.exists() else {}
     found |= {
         "source": "ESConv validation split, seekers' own messages, one person per conversation",
@@ -122,11 +136,18 @@ def main() -> None:
         found.setdefault("asked", {})[label] = {
             "people": rated, "messages": ASK_LINES, "traits": centre_of(asked, 3)
         }  # fmt: skip
+    if args.likelihood:
+        if not weighed:
+            raise SystemExit(f"The model {label} cannot score a text: nothing to centre.")
+        found.setdefault("likelihood", {})[label] = {
+            "people": rated, "messages": sum(map(len, weighed.values())) // len(weighed),
+            "traits": centre_of(weighed, 3),
+        }  # fmt: skip
     CENTRES_FILE.write_text(json.dumps(found, indent=1) + "\n", encoding="utf-8")
     print(f"{len(people)} people -> {CENTRES_FILE}")
     for name, row in found["traits"].items():
         print(f"  {name:<24} median {row['median']:+.4f}  spread {row['spread']:.4f}")
-    for key in ("ratings", "asked") if rater is not None else ():
+    for key in ("ratings", "asked", "likelihood") if rater is not None else ():
         for name, row in found.get(key, {}).get(label, {}).get("traits", {}).items():
             print(f"  {key} {name:<17} median {row['median']:+.3f}  spread {row['spread']:.3f}")
 

@@ -33,9 +33,18 @@ Two readings of those passages become evidence, and one reading of every message
   sentences; this reads every message, where what people did is told as events ("I signed up
   for a pottery class on a whim") that resemble no prototype statement. Sentences saying how
   they want to be supported are left out, as for the other readings.
+- kind "likelihood" (with a rater that can score a text and `Settings.llm_trait_weighing`, off
+  by default: README, user model, twelfth pass; the traits of `agent.trait_llm.WEIGHED`, which
+  are asked about too): how much likelier the model finds the message (without its support
+  requests) written by someone at the trait's high pole than at its low pole, a
+  log-probability ratio ("lean"). The signal is 0.5 + (lean - median) / (4 * spread), centred
+  on the same ratio over real seekers' single messages ("likelihood" in `trait_centres.json`,
+  made by `python -m eval.calibrate_traits --likelihood`; without centres, 0.5 + lean / 8);
+  the weight is `LIKELIHOOD_WEIGHT`. Words either kind of person could have written score near
+  the centre on average, though not one by one (README, user model, twelfth pass).
 
 The recall and rating run in the memory worker, off the reply path, every `RATE_EVERY` turns
-of a session; the asking after every turn.
+of a session; the asking and weighing after every turn.
 Exceptions: the rater's own (a failed model call fails the job, which is retried).
 """
 
@@ -80,6 +89,9 @@ rating; confirmed on fresh seed 9: README, user model, sixth pass)."""
 ASKED_WEIGHT = 1.0
 """An answer about one message weighs at most this (times the model's probability that the
 message shows either side): five telling messages weigh about as much as a full recall reading."""
+LIKELIHOOD_WEIGHT = 1.0
+"""A message's likelihood ratio weighs this much, whatever it says (its signal says how much)."""
+LIKELIHOOD_SPREAD = 2.0  # without real seekers' centres: a ratio of e^2 reads 0.75
 CENTRES_FILE = Path(__file__).with_name("trait_centres.json")
 
 
@@ -103,6 +115,13 @@ def centres() -> dict[str, Centre]:
 def asked_centres(model: str) -> dict[str, Centre]:
     """Per trait, the median and spread of real seekers' mean (high - low) answer by `model`."""
     found: dict[str, Centre] = centres_file().get("asked", {}).get(model, {}).get("traits", {})
+    return found
+
+
+def likelihood_centres(model: str) -> dict[str, Centre]:
+    """Per trait, the median and spread of `model`'s likelihood ratio over real seekers'
+    single messages (none: {})."""
+    found: dict[str, Centre] = centres_file().get("likelihood", {}).get(model, {}).get("traits", {})
     return found
 
 
@@ -153,6 +172,15 @@ class Answer:
 
 
 @dataclass(frozen=True)
+class Lean:
+    """How much likelier the model finds one message written by someone at the trait's high
+    pole than at its low pole: the log-probability ratio (0: no more one than the other)."""
+
+    trait: str
+    ratio: float
+
+
+@dataclass(frozen=True)
 class Rating:
     trait: str
     rating: float  # 0 = cannot tell, else 1..5 (a probability-weighted mean)
@@ -167,6 +195,10 @@ class TraitRater(Protocol):
 
     def rate(self, passages: Sequence[Passage], facets: dict[str, list[int]]) -> list[Rating]:
         """Rate every trait from the numbered passages (`facets`: trait -> its passages)."""
+        ...
+
+    def weigh(self, text: str) -> list[Lean]:
+        """For each trait it weighs, the message's likelihood ratio (none: cannot score)."""
         ...
 
     def ask(self, text: str) -> list[Answer]:
@@ -304,19 +336,41 @@ def asked_signals(answers: Sequence[Answer], model: str = "") -> list[Signal]:
     return found
 
 
+def likelihood_signals(leans: Sequence[Lean], model: str = "") -> list[Signal]:
+    """Evidence rows from the likelihood ratios of one message: signal 0.5 + (ratio - median)
+    / (4 * spread) with real seekers' median and spread by the same model (without centres,
+    0.5 + ratio / (4 * `LIKELIHOOD_SPREAD`)), within [0, 1]; weight `LIKELIHOOD_WEIGHT`."""
+    ours = likelihood_centres(model)
+    default: Centre = {"median": 0.0, "spread": LIKELIHOOD_SPREAD}
+    return [
+        Signal(lean.trait, centred(lean.ratio, ours.get(lean.trait, default), 0.5),
+               LIKELIHOOD_WEIGHT,
+               f"the model finds it likelier from someone {'high' if lean.ratio > 0 else 'low'}"
+               f" in {lean.trait} (log ratio {lean.ratio:+.1f})",
+               "likelihood")
+        for lean in leans if lean.trait in TRAITS
+    ]  # fmt: skip
+
+
 def asked_text(text: str) -> str:
     """What the model is asked about: the message without the sentences that say how the
     person wants to be supported (they tell of the request, not the person)."""
     return " ".join(part for part in sentences(text) if not states_support(part)).strip()
 
 
-def ask_traits(traits: TraitModel, rater: TraitRater, user_id: str, turn: Turn) -> int:
-    """Ask the model what one of the user's messages shows (`asked_text`); record the
-    answers and return how many evidence rows were written."""
+def ask_traits(
+    traits: TraitModel, rater: TraitRater, user_id: str, turn: Turn, ask: bool = True,
+    weigh: bool = False,
+) -> int:  # fmt: skip
+    """Ask the model what one of the user's messages shows (`asked_text`), and with `weigh`
+    weigh it for the traits the rater weighs; record both and return how many evidence rows
+    were written."""
     said = asked_text(turn.user_text)
-    if not said:
+    if not said or not (ask or weigh):
         return 0
-    return traits.observe_answers(user_id, turn, asked_signals(rater.ask(said), rater.label))
+    signals = likelihood_signals(rater.weigh(said), rater.label) if weigh else []
+    signals += asked_signals(rater.ask(said), rater.label) if ask else []
+    return traits.observe_answers(user_id, turn, signals)
 
 
 def rate_traits(

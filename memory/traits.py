@@ -21,11 +21,12 @@ nothing. Signals come from
   support preferences only), and, when configured (off by default), the model's rating of the
   Big Five from them ("rating"),
 - with a language model configured, its answer, per message, to whether what the person did or
-  felt shows openness, conscientiousness or agreeableness, high, low or neither ("asked";
-  `memory.trait_rating`).
+  felt shows agreeableness, high, low or neither ("asked"), and how much likelier it finds
+  the message written by someone high than low in openness and conscientiousness
+  ("likelihood"; both `memory.trait_rating`).
 Each evidence row keeps its `kind` (prototype, need, emotion, marker, length, recall, rating,
-asked), so what each kind adds can be measured (`estimates_by_kind`), and its `basis` (the
-memory a rating rests on), so forgetting that memory deletes the rating too.
+asked, likelihood), so what each kind adds can be measured (`estimates_by_kind`), and its
+`basis` (the memory a rating rests on), so forgetting that memory deletes the rating too.
 The signals a turn gives are computed in `memory.trait_signals`; this module keeps the rows and
 the estimates. A trait's value is the weighted mean of its signals shrunk to 0.5 by a prior of
 weight 2; confidence is (1 - exp(-total weight / 3)) times the signals' agreement (1 - their
@@ -77,8 +78,11 @@ PRIOR_WEIGHT, CONFIDENCE_SCALE, MAX_INFERRED_CONFIDENCE = 2.0, 3.0, 0.9
 PROTOTYPE_FLOOR, PROTOTYPE_SPAN, PROTOTYPE_GAIN = 0.4, 0.3, 2.5
 EVIDENCE_SHOWN = 5
 FORGOTTEN_SESSION = "forgotten"  # the snapshot's session after a memory was forgotten
-KINDS = ("prototype", "head", "need", "emotion", "marker", "length", "recall", "rating", "asked")
-MODEL_KINDS = ("rating", "asked")  # the kinds a language model gives
+KINDS = (
+    "prototype", "head", "need", "emotion", "marker", "length", "recall", "rating", "asked",
+    "likelihood",
+)  # fmt: skip
+MODEL_KINDS = ("rating", "asked", "likelihood")  # the kinds a language model gives
 # the subsets of estimates_by_kind
 SUBSETS = ("all", "all-but-rating", "no-rating", "no-marker", "no-head", "per-turn")
 
@@ -192,8 +196,8 @@ class TraitModel:
         return self._record(user_id, turn.id, turn.session_id, signals)
 
     def observe_answers(self, user_id: str, turn: Turn, signals: Sequence[Signal]) -> int:
-        """Record what the model answered about one of the user's turns (kind "asked", one row
-        per turn and trait: asking again replaces it)."""
+        """Record what the model answered about one of the user's turns (kinds "asked" and
+        "likelihood", one row per turn and trait: asking again replaces it)."""
         return self._record(user_id, turn.id, turn.session_id, list(signals))
 
     def observe_memories(self, user_id: str, memories: Sequence[Memory], session_id: str) -> int:

@@ -76,6 +76,7 @@ class MemoryServices:
     extractor: FactExtractor
     rater: TraitRater | None = None  # the language model's readings (optional)
     ask: bool = True  # with a rater: ask it about each message (`ask_traits`)
+    weigh: bool = False  # with a rater: weigh each message too (`ask_traits`)
     rate_passages: bool = False  # with a rater: let it rate the telling passages (`rate_traits`)
 
     @property
@@ -115,8 +116,8 @@ class MemoryServices:
         if turn is None or turn.status != "done":
             return
         self.traits.observe_turn(turn.user_id, turn)
-        if self.rater is not None and self.ask and not turn.crisis:  # what the model reads
-            ask_traits(self.traits, self.rater, turn.user_id, turn)
+        if self.rater is not None and not turn.crisis:  # what the model reads
+            ask_traits(self.traits, self.rater, turn.user_id, turn, self.ask, self.weigh)
         with transaction(self.db):  # a memory forgotten meanwhile leaves no evidence behind
             from_turn = self.memories.from_turn(turn.user_id, turn.id)
             self.traits.observe_memories(turn.user_id, from_turn, turn.session_id)

@@ -287,3 +287,20 @@ def test_text_logprob_is_the_models_own_token_logprobs_and_keeps_the_cache_sound
     assert llama.text_logprob(prefix, "") == 0.0
     # the chat's cached prompt is still the truth about the context: the same answer as before
     assert llama.invoke(ask, temperature=0.0, max_tokens=8).content == before
+
+
+@pytest.mark.model
+def test_the_trait_rater_weighs_a_message_with_the_real_model(llama: ChatLlamaCpp) -> None:
+    from agent.trait_llm import WEIGH_PREFIX, WEIGHED, LLMTraitRater
+
+    said = "I missed another deadline and my desk is buried in unopened letters."
+    rater = LLMTraitRater(llama)
+    leans = rater.weigh(said)
+    assert [lean.trait for lean in leans] == list(WEIGHED) and rater.calls == 2 * len(WEIGHED)
+    high, low = WEIGHED["conscientiousness"]
+    ratio = llama.text_logprob(WEIGH_PREFIX.format(pole=high), said) - llama.text_logprob(
+        WEIGH_PREFIX.format(pole=low), said
+    )
+    assert {lean.trait: lean.ratio for lean in leans}["conscientiousness"] == pytest.approx(
+        ratio, abs=1e-3
+    )

@@ -1,7 +1,8 @@
 """Words-only re-readings of a generated population: how well the user model reads personality.
 
     python -m eval.simulate.words write --seed 3 -o runs/words-3.json   # ~20 min (1.5b model)
-    python -m eval.simulate.words read runs/words-3.json [--rating] [--no-asking] [--out F]
+    python -m eval.simulate.words read runs/words-3.json [--rating] [--no-asking] [--weighing]
+                                                         [--out F]
     python -m eval.simulate.words ceiling runs/words-3.json [more files]
     python -m eval.simulate.words from-run runs/population-13 -o runs/words-13run.json
 
@@ -15,16 +16,16 @@ stopped (people already in the file are kept).
 `read` stores the messages as one turn per session in a fresh temporary data directory and
 reads them with the user model exactly as the memory worker does with the default settings
 (`TraitModel.observe_turn`, the model's per-message answers `ask_traits`, the telling-passage
-reading `rate_traits`; `--rating` adds the model's rating of those passages, off by default), then
-prints Spearman's rho between the inferred and the hidden values per trait, for all evidence
-and for each kind alone. What it leaves out, against a full run: there are no agent replies,
-no extracted memories and no per-turn analysis (need, emotion), and the telling passages are
-read (and rated) once, after the last session, rather than after each (each reading replaces
-the previous one, so only the last counts in a full run too). It takes minutes rather than the
-hours of a full run, so a change to the reader can be checked on several seeds. `--out` also
-writes the evidence rows behind each person's estimates (`EVIDENCE_KEYS`: trait, kind, signal,
-weight, session), so another weighting of the kinds can be tried on them without asking the
-model again.
+reading `rate_traits`; `--rating` adds the model's rating of those passages and `--weighing`
+its per-message likelihood ratios, both off by default), then prints Spearman's rho between
+the inferred and the hidden values per trait, for all evidence and for each kind alone. What
+it leaves out, against a full run: there are no agent replies, no extracted memories and no
+per-turn analysis (need, emotion), and the telling passages are read (and rated) once, after
+the last session, rather than after each (each reading replaces the previous one, so only the
+last counts in a full run too). It takes minutes rather than the hours of a full run, so a
+change to the reader can be checked on several seeds. `--out` also writes the evidence rows
+behind each person's estimates (`EVIDENCE_KEYS`: trait, kind, signal, weight, session), so
+another weighting of the kinds can be tried on them without asking the model again.
 
 `ceiling` says how much the words could tell a perfect reader: per trait, Spearman's rho between
 the hidden values and the net count of the day events that show them (`population.DETAILS`:
@@ -55,8 +56,8 @@ from memory.traits import BIG_FIVE
 
 FORMAT = "empathos-words/1"
 SUBSETS = (
-    "all", "no-head", "all-but-rating", "no-rating", "asked", "recall", "rating", "prototype",
-    "head",
+    "all", "no-head", "all-but-rating", "no-rating", "asked", "likelihood", "recall", "rating",
+    "prototype", "head",
 )  # fmt: skip
 
 
@@ -139,7 +140,9 @@ def from_run(run_dir: Path) -> dict[str, Any]:
     return {"format": FORMAT, "seed": seed, "people": people}
 
 
-def read(doc: dict[str, Any], rating: bool = False, asking: bool = True) -> dict[str, Any]:
+def read(
+    doc: dict[str, Any], rating: bool = False, asking: bool = True, weighing: bool = False
+) -> dict[str, Any]:
     """Read every person's messages with the user model; return each person's estimates per
     evidence subset and the pooled Spearman per trait and subset."""
     from rich.progress import track
@@ -153,7 +156,7 @@ def read(doc: dict[str, Any], rating: bool = False, asking: bool = True) -> dict
     evidence: dict[str, list[dict[str, Any]]] = {}
     with tempfile.TemporaryDirectory(ignore_cleanup_errors=True) as data_dir:
         settings = Settings(data_dir=Path(data_dir), llm_trait_asking=asking,
-                            llm_trait_rating=rating)  # fmt: skip
+                            llm_trait_rating=rating, llm_trait_weighing=weighing)  # fmt: skip
         services = Services(settings)
         mem = services.memory_services
         for pid, person in track(list(doc["people"].items()), description="reading"):
@@ -163,8 +166,8 @@ def read(doc: dict[str, Any], rating: bool = False, asking: bool = True) -> dict
                 mem.store.complete_turn(turn.id, "", TurnTrace(turn_id=turn.id), False)
                 turn = mem.store.get_turn(turn.id) or turn
                 mem.traits.observe_turn(pid, turn)
-                if mem.ask and mem.rater is not None:  # the worker's own flags (Settings)
-                    ask_traits(mem.traits, mem.rater, pid, turn)
+                if mem.rater is not None:  # the worker's own flags (Settings)
+                    ask_traits(mem.traits, mem.rater, pid, turn, mem.ask, mem.weigh)
                 last = n == len(person["messages"]) - 1
                 rater = mem.rater if mem.rate_passages and last else None
                 rate_traits(mem.traits, mem.memories, mem.store, rater, pid, session)
@@ -184,7 +187,8 @@ def read(doc: dict[str, Any], rating: bool = False, asking: bool = True) -> dict
         for subset in SUBSETS
     }  # fmt: skip
     return {"seed": doc.get("seed"), "people": len(people), "rating": rating, "asking": asking,
-            "spearman": rho, "estimates": estimates, "evidence": evidence}  # fmt: skip
+            "weighing": weighing, "spearman": rho, "estimates": estimates,
+            "evidence": evidence}  # fmt: skip
 
 
 def content_words(text: str) -> set[str]:
@@ -258,6 +262,9 @@ def main(argv: list[str] | None = None) -> None:
     reading.add_argument("words", type=Path)
     reading.add_argument("--rating", action="store_true", help="With the model's rating.")
     reading.add_argument("--no-asking", action="store_true", help="Without its per-message asks.")
+    reading.add_argument(
+        "--weighing", action="store_true", help="With its per-message likelihood ratios."
+    )
     reading.add_argument("--out", type=Path, help="Also write estimates, evidence and rho (JSON).")
     converting = commands.add_parser("from-run", help="A population run's openings as words.")
     converting.add_argument("run", type=Path)
@@ -286,7 +293,10 @@ def main(argv: list[str] | None = None) -> None:
                 )
                 print(f"  {trait}: {cells}")
             return
-        result = read(load(args.words), rating=args.rating, asking=not args.no_asking)
+        result = read(
+            load(args.words), rating=args.rating, asking=not args.no_asking,
+            weighing=args.weighing,
+        )  # fmt: skip
     except EvalError as exc:
         parser.exit(2, f"error: {exc}\n")
     print_table(result)
