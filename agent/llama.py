@@ -357,8 +357,10 @@ class ChatLlamaCpp(BaseChatModel):
     def text_logprob(self, prefix: str, text: str) -> float:
         """The log-probability the model gives `text` (its first `SCORED_TOKENS` tokens) right
         after `prefix`, both plain text (no chat template), summed over its tokens; 0.0 for
-        an empty text. The prefix stays cached: scoring another text after the same prefix
-        evaluates only that text."""
+        an empty text. A prefix cached whole is reused; one cached in part is evaluated again
+        from the start: llama.cpp's numbers depend on how tokens are split into batches (on
+        the 1.5b, a prefix evaluated in a batch of its own moved a message's log-probability
+        by 0.9), so the same prefix and text always give the same number."""
         llama, lock = self._llama()
         with lock, self._errors():
             head = list(llama.tokenize(prefix.encode("utf-8"), add_bos=True))
@@ -366,9 +368,10 @@ class ChatLlamaCpp(BaseChatModel):
             if not body:
                 return 0.0
             held = list(llama._input_ids[: llama.n_tokens])
-            llama.n_tokens = llama.longest_token_prefix(held, head[:-1])
-            if llama.n_tokens < len(head) - 1:
-                llama.eval(head[llama.n_tokens : -1])
+            whole = llama.longest_token_prefix(held, head[:-1]) == len(head) - 1
+            llama.n_tokens = len(head) - 1 if whole else 0
+            if not whole and len(head) > 1:
+                llama.eval(head[:-1])
             return text_logprob(llama, head[-1], body)
 
     def _last_chunk(self, llama: Llama, text: str, finish: str | None) -> ChatGenerationChunk:

@@ -99,7 +99,9 @@ def text_logprob(llama: Llama, last: int, text: list[int]) -> float:
     tokens and `last` (the context's next token, not yet evaluated): one llama.cpp batch that
     keeps the logits of every position. The context then holds `last` and `text`, as if
     evaluated by `Llama.eval` (its record of tokens follows, so a later call reuses them).
-    `text` must fit one batch (`Llama.n_batch`, less one) and must not be empty."""
+    `text` must fit one batch (`Llama.n_batch`, less one) and must not be empty. llama.cpp
+    keeps an output buffer of a vocabulary-sized row per scored token (257 tokens of Qwen's
+    151,936: 156 MB) for the context afterwards."""
     batch, start = [last, *text], llama.n_tokens
     llama._ctx.kv_cache_seq_rm(-1, start, -1)
     llama._batch.set_batch(batch=batch, n_past=start, logits_all=True)
@@ -107,8 +109,9 @@ def text_logprob(llama: Llama, last: int, text: list[int]) -> float:
     vocabulary = llama.n_vocab()
     found = llama._ctx.get_logits()  # type: ignore[no-untyped-call]
     logits = np.ctypeslib.as_array(found, shape=(len(batch) * vocabulary,))
-    rows = logits.reshape(len(batch), vocabulary)[:-1].astype(np.float64)
-    chosen = rows[np.arange(len(text)), text]
+    rows = logits.reshape(len(batch), vocabulary)[:-1]  # a view of llama.cpp's own buffer
+    chosen = rows[np.arange(len(text)), text].astype(np.float64)
+    total = float(np.sum(chosen - logsumexp(rows, axis=1).astype(np.float64)))
     llama.input_ids[start : start + len(batch)] = batch
     llama.n_tokens = start + len(batch)
-    return float(np.sum(chosen - logsumexp(rows, axis=1)))
+    return total

@@ -285,6 +285,12 @@ def test_text_logprob_is_the_models_own_token_logprobs_and_keeps_the_cache_sound
     assert llama.text_logprob(prefix, " Madrid, a city on the Seine.") < want
     assert llama.text_logprob(prefix, text) == pytest.approx(want, abs=1e-3)  # cached prefix
     assert llama.text_logprob(prefix, "") == 0.0
+    # a prefix that shares only its start with the cached one is evaluated again in full, so
+    # the number does not depend on what was scored before
+    other = "The capital of Spain is"
+    first = llama.text_logprob(other, text)
+    llama.text_logprob(prefix, text)
+    assert llama.text_logprob(other, text) == first
     # the chat's cached prompt is still the truth about the context: the same answer as before
     assert llama.invoke(ask, temperature=0.0, max_tokens=8).content == before
 
