@@ -112,22 +112,11 @@ def centres() -> dict[str, Centre]:
     return found
 
 
-def asked_centres(model: str) -> dict[str, Centre]:
-    """Per trait, the median and spread of real seekers' mean (high - low) answer by `model`."""
-    found: dict[str, Centre] = centres_file().get("asked", {}).get(model, {}).get("traits", {})
-    return found
-
-
-def likelihood_centres(model: str) -> dict[str, Centre]:
-    """Per trait, the median and spread of `model`'s likelihood ratio over real seekers'
-    single messages (none: {})."""
-    found: dict[str, Centre] = centres_file().get("likelihood", {}).get(model, {}).get("traits", {})
-    return found
-
-
-def rating_centres(model: str) -> dict[str, Centre]:
-    """Per trait, the median and spread of real seekers' ratings by `model` (none: {})."""
-    found: dict[str, Centre] = centres_file().get("ratings", {}).get(model, {}).get("traits", {})
+def model_centres(reading: str, model: str) -> dict[str, Centre]:
+    """Per trait, the median and spread of `model`'s `reading` of real seekers ("ratings": their
+    ratings; "asked": each person's mean high - low answer; "likelihood": single messages'
+    likelihood ratios); {} for a model or reading without centres."""
+    found: dict[str, Centre] = centres_file().get(reading, {}).get(model, {}).get("traits", {})
     return found
 
 
@@ -299,7 +288,7 @@ def rating_signals(
     """Evidence rows from `model`'s ratings (0 = cannot tell: no row), centred on real
     seekers' ratings by the same model where `trait_centres.json` has them."""
     found = []
-    ours = rating_centres(model)
+    ours = model_centres("ratings", model)
     for rating in ratings:
         if rating.trait not in TRAITS or not 1 <= rating.rating <= 5:
             continue
@@ -320,7 +309,7 @@ def asked_signals(answers: Sequence[Answer], model: str = "") -> list[Signal]:
     median) / (4 * spread), with the median and spread of real seekers' mean answer by the
     same model (`trait_centres.json`, "asked"; without centres 0.5 + (high - low) / 2), within
     [0, 1]; weight `ASKED_WEIGHT` times how sure the model was that it shows either side."""
-    ours = asked_centres(model)
+    ours = model_centres("asked", model)
     found = []
     for answer in answers:
         if answer.trait not in TRAITS:
@@ -340,7 +329,7 @@ def likelihood_signals(leans: Sequence[Lean], model: str = "") -> list[Signal]:
     """Evidence rows from the likelihood ratios of one message: signal 0.5 + (ratio - median)
     / (4 * spread) with real seekers' median and spread by the same model (without centres,
     0.5 + ratio / (4 * `LIKELIHOOD_SPREAD`)), within [0, 1]; weight `LIKELIHOOD_WEIGHT`."""
-    ours = likelihood_centres(model)
+    ours = model_centres("likelihood", model)
     default: Centre = {"median": 0.0, "spread": LIKELIHOOD_SPREAD}
     return [
         Signal(lean.trait, centred(lean.ratio, ours.get(lean.trait, default), 0.5),
