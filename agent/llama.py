@@ -365,6 +365,8 @@ class ChatLlamaCpp(BaseChatModel):
         with lock, self._errors():
             head = list(llama.tokenize(prefix.encode("utf-8"), add_bos=True))
             body = list(llama.tokenize(text.encode("utf-8"), add_bos=False))[:SCORED_TOKENS]
+            if not head:
+                raise ValueError("text_logprob needs a prefix to score the text after")
             if not body:
                 return 0.0
             held = list(llama._input_ids[: llama.n_tokens])

@@ -21,9 +21,10 @@ nothing. Signals come from
   support preferences only), and, when configured (off by default), the model's rating of the
   Big Five from them ("rating"),
 - with a language model configured, its answer, per message, to whether what the person did or
-  felt shows agreeableness, high, low or neither ("asked"), and how much likelier it finds
-  the message written by someone high than low in openness and conscientiousness
-  ("likelihood"; both `memory.trait_rating`).
+  felt shows openness, conscientiousness or agreeableness, high, low or neither ("asked"),
+  and, when configured (off by default), how much likelier the embedded model finds the
+  message written by someone high than low in openness and conscientiousness ("likelihood";
+  both `memory.trait_rating`).
 Each evidence row keeps its `kind` (prototype, need, emotion, marker, length, recall, rating,
 asked, likelihood), so what each kind adds can be measured (`estimates_by_kind`), and its
 `basis` (the memory a rating rests on), so forgetting that memory deletes the rating too.

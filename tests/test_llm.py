@@ -285,6 +285,8 @@ def test_text_logprob_is_the_models_own_token_logprobs_and_keeps_the_cache_sound
     assert llama.text_logprob(prefix, " Madrid, a city on the Seine.") < want
     assert llama.text_logprob(prefix, text) == pytest.approx(want, abs=1e-3)  # cached prefix
     assert llama.text_logprob(prefix, "") == 0.0
+    with pytest.raises(ModelCallError, match="needs a prefix"):
+        llama.text_logprob("", text)
     # a prefix that shares only its start with the cached one is evaluated again in full, so
     # the number does not depend on what was scored before
     other = "The capital of Spain is"
