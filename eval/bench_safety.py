@@ -106,6 +106,8 @@ def _print_table(counts: dict[str, list[int]]) -> None:
     order = ["explicit", "indirect", "crisis (all)", "none"]
     keys = order + sorted(k for k in counts if k not in order)
     for key in keys:
+        if key not in counts:
+            continue  # a set of ordinary messages only has no recall rows
         n, flagged, uncertain, right = counts[key]
         label = "recall" if key in order[:3] else "false alarm"
         extra = f"{right:>13}" if key in order[:3] else f"{'':>13}"
