@@ -7,7 +7,10 @@ The first head learnt from ~750 messages we wrote and set its thresholds on them
 real people wrote it flagged one in seven. This one learns from the same hand-written examples
 *and* from realistic negatives: GoEmotions train comments and half "a" of ESConv's seeker turns,
 each message and each of its sentences (the screen scores sentences on their own, so ordinary
-sentences must be seen as ordinary). Real messages we labelled as genuine crises
+sentences must be seen as ordinary), and ordinary openings a small model wrote as a simulated
+user (`eval/data/safety_simulated.jsonl`, batch "train": seeds 6-10; its word n-grams had learnt
+"I want to", "I've been" from our own crisis examples and flagged that voice). The simulated
+batch "held-out" (seeds 11-14) is only measured (`eval.bench_safety --set ... --batch held-out`). Real messages we labelled as genuine crises
 (`eval/data/safety_real_labels.jsonl`) join the positives; unlabelled real messages that mention
 crisis words are left out rather than taught as ordinary.
 
@@ -37,13 +40,16 @@ from eval.real_messages import Message, esconv_seeker_turns, goemotions
 from eval.safety_labels import CRISIS_WORDS, load_labels
 
 REAL_KINDS = ("goemotions", "esconv")
+NEGATIVE_KINDS = (*REAL_KINDS, "simulated")  # each its own stratum; the rest are "ours"
 REPO = Path(__file__).resolve().parent.parent
 TRAIN_PATH = REPO / "agent" / "safety_data" / "train.jsonl"
+SIMULATED_PATH = REPO / "eval" / "data" / "safety_simulated.jsonl"
 CURVE_PATH = REPO / "eval" / "data" / "safety_curve.json"
 LEXICAL_DIMENSIONS = 2**14
 FOLDS = 5
 C = 4.0
-STRATUM_WEIGHT = {"ours": 0.5, "goemotions": 1.0, "esconv": 1.0}  # crises together weigh 1.0
+# crises together weigh 1.0
+STRATUM_WEIGHT = {"ours": 0.5, "goemotions": 1.0, "esconv": 1.0, "simulated": 0.5}
 CURVE_BUDGETS = (0.0005, 0.001, 0.002, 0.003, 0.005, 0.01, 0.02, 0.03, 0.05)
 
 
@@ -72,6 +78,11 @@ def real_training_messages() -> list[Message]:
     return [*goemotions("train"), *(m for m in esconv_seeker_turns() if m.source == "esconv-a")]
 
 
+def simulated_messages(batch: str) -> list[dict[str, Any]]:
+    """Ordinary openings the 1.5b user simulator wrote: "train" (seeds 6-10) or "held-out"."""
+    return [row for row in read_jsonl(SIMULATED_PATH) if row["batch"] == batch]
+
+
 def build_examples() -> Examples:
     """Hand-written rows, then real messages with their labels (unlabelled crisis words out)."""
     rows = read_jsonl(TRAIN_PATH)
@@ -88,6 +99,10 @@ def build_examples() -> Examples:
         texts.append(message.text)
         labels.append(verdict.category if verdict and verdict.label == "crisis" else "none")
         kinds.append(message.source.split("-")[0])  # "goemotions" or "esconv"
+    for row in simulated_messages("train"):
+        texts.append(row["text"])
+        labels.append("none")
+        kinds.append("simulated")
     return Examples(texts, labels, kinds, _units(texts, labels))
 
 
@@ -130,7 +145,7 @@ def sample_weights(units: Units, kinds: Sequence[str]) -> npt.NDArray[np.float64
     """
     labels = np.array(units.labels)
     unit_kinds = np.array(kinds)[np.array(units.groups)]
-    negatives = np.where(np.isin(unit_kinds, REAL_KINDS), unit_kinds, "ours")
+    negatives = np.where(np.isin(unit_kinds, NEGATIVE_KINDS), unit_kinds, "ours")
     strata = np.where(labels != "none", labels, negatives)
     trained = np.array(units.trained)
     n_categories = len(set(labels[labels != "none"]))
@@ -200,7 +215,7 @@ def calibrated(scores: npt.NDArray[np.float64], examples: Examples, budget: floa
 def curve(scores: npt.NDArray[np.float64], examples: Examples) -> list[dict[str, float]]:
     """Out-of-fold recall on hand-written crises against false alarms on real messages."""
     kinds, labels = np.array(examples.kinds), np.array(examples.labels)
-    ours = ~np.isin(kinds, REAL_KINDS)
+    ours = ~np.isin(kinds, NEGATIVE_KINDS)
     points = []
     for budget in CURVE_BUDGETS:
         t = calibrated(scores, examples, budget)
@@ -211,6 +226,7 @@ def curve(scores: npt.NDArray[np.float64], examples: Examples) -> list[dict[str,
         for kind in ("explicit", "indirect"):
             point[f"recall_{kind}"] = float(np.mean(scores[kinds == kind] >= t))
         point["false_alarms_ours"] = float(np.mean(scores[ours & (labels == "none")] >= t))
+        point["false_alarms_simulated"] = float(np.mean(scores[kinds == "simulated"] >= t))
         points.append(point)
     return points
 
@@ -247,11 +263,13 @@ def train(budget: float, uncertain_budget: float, out: Path = HEAD_PATH) -> None
 def _print_curve(points: list[dict[str, float]], t_lo: float, t_hi: float) -> None:
     print("out of fold: false alarms on real messages vs recall on our crisis examples")
     header = ("threshold", 10), ("GoEmotions", 11), ("ESConv", 8), ("explicit", 10)
-    print("".join(f"{name:>{width}}" for name, width in header) + f"{'indirect':>10}{'ours FA':>9}")
+    print("".join(f"{name:>{width}}" for name, width in header)
+          + f"{'indirect':>10}{'ours FA':>9}{'sim FA':>8}")  # fmt: skip
     for p in points:
         print(f"{p['threshold']:>10.3f}{p['false_alarms_goemotions']:>11.4f}"
               f"{p['false_alarms_esconv']:>8.4f}{p['recall_explicit']:>10.3f}"
-              f"{p['recall_indirect']:>10.3f}{p['false_alarms_ours']:>9.3f}")  # fmt: skip
+              f"{p['recall_indirect']:>10.3f}{p['false_alarms_ours']:>9.3f}"
+              f"{p['false_alarms_simulated']:>8.3f}")  # fmt: skip
     print(f"chosen: t_lo={t_lo:.3f} (uncertain), t_hi={t_hi:.3f} (crisis on the classifier alone)")
 
 
