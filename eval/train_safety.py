@@ -49,7 +49,7 @@ LEXICAL_DIMENSIONS = 2**14
 FOLDS = 5
 C = 4.0
 # crises together weigh 1.0
-STRATUM_WEIGHT = {"ours": 0.5, "goemotions": 1.0, "esconv": 1.0, "simulated": 0.5}
+STRATUM_WEIGHT = {"ours": 0.5, "goemotions": 1.0, "esconv": 1.0, "simulated": 1.0}
 CURVE_BUDGETS = (0.0005, 0.001, 0.002, 0.003, 0.005, 0.01, 0.02, 0.03, 0.05)
 
 
