@@ -72,5 +72,7 @@ bench: models
 	$(PY) -m eval.bench_heap
 	$(PY) -m eval.bench_safety
 	$(PY) -m eval.bench_safety --set eval/safety_fresh.jsonl
+	$(PY) -m eval.bench_safety --set eval/safety_fresh2.jsonl
+	$(PY) -m eval.bench_safety --set eval/data/safety_simulated.jsonl --batch held-out
 	$(PY) -m eval.bench_safety --real
 	$(PY) -m tui.bench
