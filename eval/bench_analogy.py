@@ -1,7 +1,7 @@
 """Personal analogy: does it fire when it should, cite the memory, and bridge in one sentence?
 
     EMPATHOS_N_THREADS=1 python -m eval.bench_analogy [--model M] [--limit N] [--out FILE.json]
-        [--no-model]
+        [--no-model] [--cases FILE.jsonl]
 
 The goal (EmoSync): when a person struggles to understand someone else's feelings and a related
 experience of their own is remembered, the reply relates that person's feelings to the
@@ -52,8 +52,9 @@ from collections import defaultdict
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
+from pydantic import BaseModel, ValidationError, model_validator
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import Progress
@@ -65,6 +66,7 @@ from agent.llm import with_max_tokens
 from agent.runner import Agent
 from agent.settings import DEFAULT_MODEL, Settings
 from agent.understanding import read_understanding
+from eval.errors import EvalError
 from eval.real_messages import Message, esconv_seeker_turns, goemotions, shared_data_dir
 from memory.memories import ExtractedFact, MemoryKind
 from memory.trace import TurnTrace
@@ -77,10 +79,56 @@ GROUPS = (
 PRONOUNS = r"he|she|him|her|his|hers|they|them|their"
 
 
+class CaseFileError(EvalError, ValueError):
+    """The cases file is missing or a line of it is not a valid case."""
+
+
+class Remembered(BaseModel):
+    kind: MemoryKind
+    text: str
+
+
+class Case(BaseModel):
+    """One person: their memories, a later message, and whether the analogy should fire."""
+
+    id: str
+    group: Literal[
+        "positive", "struggle_no_memory", "venting_with_memory", "memory_question",
+        "small_talk", "own_feelings_puzzle",
+    ]  # fmt: skip
+    message: str
+    memories: list[Remembered]
+    fire: bool
+    expect: str | None = None
+    cue: str | None = None
+
+    @model_validator(mode="after")
+    def _positive_names_its_memory(self) -> Case:
+        if self.fire != (self.group == "positive"):
+            raise ValueError("fire must be true for group 'positive' and false otherwise")
+        if self.fire:
+            if self.expect not in [m.text for m in self.memories]:
+                raise ValueError("'expect' must be the text of one of the case's memories")
+            if not self.cue or not re.search(self.cue, self.expect or "", re.I):
+                raise ValueError("'cue' must be a regex that matches the expected memory")
+        return self
+
+
 def load_cases(path: Path = CASES) -> list[dict[str, Any]]:
-    """The cases (the file's first line, without an id, says what they are)."""
-    rows = [json.loads(line) for line in path.read_text(encoding="utf-8").splitlines() if line]
-    return [row for row in rows if "id" in row]
+    """The cases (a first line without an id says what they are); say what is wrong."""
+    if not path.is_file():
+        raise CaseFileError(f"No cases file at {path}; pass --cases with a JSONL file.")
+    cases = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            if "id" in row:
+                cases.append(Case.model_validate(row).model_dump(mode="json", exclude_none=True))
+        except (json.JSONDecodeError, ValidationError) as exc:
+            raise CaseFileError(f"{path}:{number} is not a valid case: {exc}") from exc
+    return cases
 
 
 def seed(context: Context, user: str, memories: list[dict[str, str]]) -> dict[str, str]:
@@ -262,14 +310,18 @@ def limited(cases: list[dict[str, Any]], limit: int | None) -> list[dict[str, An
 def main(argv: list[str] | None = None) -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--model", default=DEFAULT_MODEL)
+    parser.add_argument("--cases", type=Path, default=CASES, help="the cases (JSONL)")
     parser.add_argument("--limit", type=int, help="at most this many cases per group")
     parser.add_argument("--no-model", action="store_true", help="only the detector, real data")
     parser.add_argument("--out", type=Path, help="write every case, reply and fire here (JSON)")
     args = parser.parse_args(argv)
     console = Console()
+    try:
+        cases = [] if args.no_model else limited(load_cases(args.cases), args.limit)
+    except CaseFileError as exc:
+        parser.exit(2, f"bench_analogy: {exc}\n")
     results: dict[str, Any] = {"real_messages": real_messages(console)}
     if not args.no_model:
-        cases = limited(load_cases(), args.limit)
         with tempfile.TemporaryDirectory() as tmp, Progress(console=console) as progress:
             rows = run_model(args.model, cases, Path(tmp), progress)
         results["analogy"] = {"summary": summary(rows), "rows": rows}

@@ -10,9 +10,10 @@ each message and each of its sentences (the screen scores sentences on their own
 sentences must be seen as ordinary), and ordinary openings a small model wrote as a simulated
 user (`eval/data/safety_simulated.jsonl`, batch "train": seeds 6-10; its word n-grams had learnt
 "I want to", "I've been" from our own crisis examples and flagged that voice). The simulated
-batch "held-out" (seeds 11-14) is only measured (`eval.bench_safety --set ... --batch held-out`). Real messages we labelled as genuine crises
-(`eval/data/safety_real_labels.jsonl`) join the positives; unlabelled real messages that mention
-crisis words are left out rather than taught as ordinary.
+batch "held-out" (seeds 11-14) is only measured (`eval.bench_safety --set ... --batch
+held-out`). Real messages we labelled as genuine crises (`eval/data/safety_real_labels.jsonl`)
+join the positives; unlabelled real messages that mention crisis words are left out rather than
+taught as ordinary.
 
 The thresholds are chosen on data, out of fold (5 folds, a message and its sentences in one
 fold): the statistic is what the screen computes at run time, the highest probability over the
