@@ -47,7 +47,9 @@ OTHER = (
     r"(?-i:[A-Z][a-z]{2,})(?='s|\s+(?:is|was|be|got|gets|has|had|seems|keeps|'s)\b))"
 )
 FEELING = (
-    r"(?P<feeling>upset|angry|mad|furious|annoyed|irritated|irritable|hurt|sad|"
+    r"(?P<feeling>upset|angry|mad|furious|annoyed|irritated|irritable|hurt|sad|unhappy|"
+    r"miserable|gutted|crushed|mop(?:e|es|ed|ing|ey)|tense|on edge|snippy|curt|cranky|prickly|"
+    r"sulky|clingy|shaken|"
     r"(?:so|really|very|feeling|been|seems?|is|was|always) down|"
     r"depressed|jealous|envious|bitter|resentful|cold|distant|quiet|withdrawn|defensive|"
     r"offended|insulted|touchy|sensitive|moody|grumpy|snappy|short with|scared|afraid|"
@@ -107,14 +109,16 @@ OTHER_FEELS = re.compile(rf"\b{OTHER}\s*{GAP}\b{FEELING}\b", re.I)
 TRAILING_CUE = re.compile(
     rf",?\s*(?:and|but|so)?\s*\b(?:{PUZZLED})\b(?:\s+(?:{WH}|it|that|this|her|him|them))?"
     r"(?:\s+(?:at all|anymore|any more))?[\s.!?]*$|"
-    rf",?\s*(?:and|but|so)?\s*\b(?:{PUZZLED})\s+(?:why|how come|what (?:he|she|they))\b.*$",
+    rf",?\s*(?:and|but|so)?\s*\b(?:{PUZZLED})\s+(?:why|how come|what (?:he|she|they))\b"
+    r"(?!\s+(?:i|i'?m|i am|i feel|i felt|me|my|we)\b).*$",
     re.I,
 )
 NOT_ANOTHER = re.compile(
     r"^(?:people|everyone|everybody|anyone|someone|somebody|"
     # capitalised words that are not a person ("Everything is so sad", "Christmas is emotional")
     r"everything|nothing|something|anything|this|that|life|work|school|home|today|tonight|"
-    r"tomorrow|christmas|easter|ramadan|diwali|thanksgiving|monday|tuesday|wednesday|thursday|"
+    r"tomorrow|recently|lately|just|but|and|so|then|also|still|maybe|honestly|now|anyway|well|"
+    r"yesterday|christmas|easter|ramadan|diwali|thanksgiving|monday|tuesday|wednesday|thursday|"
     r"friday|saturday|sunday|january|february|march|april|june|july|august|september|"
     r"october|november|december|god|covid|money)\b",
     re.I,
@@ -122,6 +126,21 @@ NOT_ANOTHER = re.compile(
 # "that's why she's crying" explains, it does not ask.
 EXPLAINS = re.compile(r"(?:that'?s|that is|this is|which is|the reason|is|explains)\s*$", re.I)
 PUZZLED_BEFORE = re.compile(rf"\b(?:{PUZZLED})\b", re.I)
+# A puzzlement that names no feeling itself, read beside the sentences around it: "She's been
+# crying all week. I honestly don't get why.", "What am I missing here?", "Is it normal for
+# him to be this upset?". Not "I don't know what to do" (what to do, not what they feel), nor
+# a puzzlement about oneself ("I don't get why I'm so upset").
+STRUGGLE_CUE = re.compile(
+    rf"\b(?:{PUZZLED})\b(?!\s+(?:what|how|where|when|who|whether|if)\s+to\b)(?!\s+how\b)"
+    r"(?!\s+(?:why|how|what|if|whether|where)\s+"
+    r"(?:i|i'?m|i am|i'?ve|i'?d|i feel|i felt|me|my|we)\b)"
+    r"|\bcan'?t (?:relate|see why|see what)\b|\bwhat am i missing\b"
+    r"|\bis (?:it|this|that) (?:normal|reasonable|rational)\b"
+    r"|\bwhat'?s (?:his|her|their) (?:problem|deal|issue)\b"
+    r"|\bwhat (?:is|'s) (?:he|she|they) so (?:[\w-]+ ){1,3}(?:about|over)\b",
+    re.I,
+)
+NEARBY = (0, -1, -2, 1)  # the feeling in the puzzlement's sentence, one or two before, one after
 
 
 @dataclass(frozen=True)
@@ -188,6 +207,27 @@ def read_understanding(message: str) -> Understanding:
         said = sentence[:start] + " " + sentence[end:]
         rest = [p for j, p in enumerate(parts) if j != i and not TRAILING_CUE.fullmatch(p)]
         return Understanding(True, _who(other, message), cue, _tidy(" ".join([said, *rest])))
+    return _across_sentences(parts, message)
+
+
+def _across_sentences(parts: list[str], message: str) -> Understanding:
+    """A puzzlement (STRUGGLE_CUE) with another person's feeling in its sentence or next to
+    it: the struggle told over two or three sentences."""
+    for i, sentence in enumerate(parts):
+        cue = STRUGGLE_CUE.search(sentence)
+        if cue is None:
+            continue
+        for j in (i + offset for offset in NEARBY):
+            if not 0 <= j < len(parts):
+                continue
+            feels = OTHER_FEELS.search(parts[j])
+            theirs = feels and _feels_is_theirs(parts[j][feels.start() :])
+            if not theirs or (THEY.match(theirs.group("other")) and not NAMED.search(message)):
+                continue
+            said = sentence[: cue.start()] + " " + sentence[cue.end() :]
+            rest = [p if k != i else said for k, p in enumerate(parts)]
+            who = _who(theirs.group("other"), message)
+            return Understanding(True, who, cue.group(0), _tidy(" ".join(rest)))
     return NOT_STRUGGLING
 
 

@@ -114,6 +114,11 @@ STRUGGLES = [
     ("My dad goes quiet every March. I can't figure out what he's feeling.", "my dad"),
     ("Why would Sam be hurt that I didn't tell him?", "Sam"),
     ("I have no idea what my brother is going through since the breakup", "my brother"),
+    # told over two sentences, or asked without "why"
+    ("My aunt has been so miserable since the wedding. I just don't understand it.", "my aunt"),
+    ("my flatmate slammed every door today. no clue what that was about", "my flatmate"),
+    ("Priya got really prickly when I mentioned the budget. What am I missing?", "Priya"),
+    ("My nephew cried for an hour over a lost sock. Is that normal at six?", "my nephew"),
 ]
 NOT_STRUGGLES = [
     "Do you remember what I said about Leeds?",
@@ -130,6 +135,10 @@ NOT_STRUGGLES = [
     "Hi! How are you today?",
     "Everything is so sad lately and I don't get it.",
     "I don't get why Christmas is always so emotional.",
+    "My friend is depressed. I want to help him but I don't know how.",
+    "My mum is stressed about the move and I'm not sure what to say to her.",
+    "Recently got together with someone and not sure if it's a smart move.",
+    "My brother is angry at our dad. I don't get why I feel guilty about it.",
 ]
 
 
