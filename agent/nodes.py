@@ -131,7 +131,7 @@ def recall(state: TurnState, runtime: Runtime[Context]) -> Update:
         found = found.model_copy(update={"memories": memories, "traits": {}})
     if variant.memory:
         found = with_analogy(ctx.recall, ctx.embedder.embed_one, state["user_id"],
-                             state["message"], found)  # fmt: skip
+                             message, found, ctx.vector(message))  # fmt: skip
     return {"recall": found, "degraded": found.degraded}
 
 
@@ -248,7 +248,8 @@ def select_strategy(state: TurnState, runtime: Runtime[Context]) -> Update:
     ctx = services(runtime)
     emotion, analysis, found = state["emotion"], state["analysis"], state["recall"]
     user_id, message = state["user_id"], state["message"]
-    memory_question, reading = asks_about_own_past(message), read_understanding(message)
+    memory_question = asks_about_own_past(message)
+    reading = read_understanding(message, ctx.vector(message))
     grounding = found.analogy
     if grounding is not None and not ctx.recall.verify_memory(user_id, grounding.id):
         grounding = None

@@ -20,6 +20,8 @@ from __future__ import annotations
 import re
 from collections.abc import Callable
 from dataclasses import dataclass
+from functools import cache
+from pathlib import Path
 from typing import Protocol, runtime_checkable
 
 import numpy as np
@@ -194,8 +196,51 @@ def _cue_span(sentence: str, following: str) -> tuple[str, tuple[int, int]] | No
     return None
 
 
-def read_understanding(message: str) -> Understanding:
-    """Whether the person struggles to understand someone else's feelings or reactions."""
+HEAD_PATH = Path(__file__).with_name("analogy_head.npz")
+MENTION = re.compile(rf"\b{OTHER}", re.I)  # who the head's struggle is about: the first named
+
+
+@dataclass(frozen=True)
+class StruggleHead:
+    """The learnt half of the reading (eval/train_analogy_detector.py): P(struggle) from the
+    message's vector, a logistic regression, and the threshold set on real messages."""
+
+    weights: NDArray[np.float32]
+    bias: float
+    threshold: float
+
+    def struggles(self, vector: NDArray[np.float32]) -> bool:
+        logit = float(np.dot(self.weights, vector)) + self.bias
+        return bool(1.0 / (1.0 + np.exp(-logit)) >= self.threshold)
+
+
+@cache
+def struggle_head(path: Path = HEAD_PATH) -> StruggleHead | None:
+    """The trained head, or None when it was not built (the patterns alone then)."""
+    if not path.is_file():
+        return None
+    with np.load(path) as data:
+        return StruggleHead(
+            data["weights"].astype(np.float32), float(data["bias"]), float(data["threshold"])
+        )
+
+
+def read_understanding(message: str, vector: NDArray[np.float32] | None = None) -> Understanding:
+    """Whether the person struggles to understand someone else's feelings or reactions: the
+    sentence patterns, else (given the message's vector) the learnt head, when the message
+    names the other person."""
+    reading = _read_patterns(message)
+    head = struggle_head() if vector is not None and not reading.struggling else None
+    if head is None or vector is None or not head.struggles(vector):
+        return reading
+    for found in MENTION.finditer(message):
+        other = found.group("other")
+        if not (NOT_ANOTHER.match(other) or (THEY.match(other) and not NAMED.search(message))):
+            return Understanding(True, _who(other, message), "", _tidy(message))
+    return reading
+
+
+def _read_patterns(message: str) -> Understanding:
     parts = sentences(message)
     for i, sentence in enumerate(parts):
         following = parts[i + 1] if i + 1 < len(parts) else ""
@@ -307,7 +352,7 @@ def related_experience(
 
 def with_analogy(
     source: object, embed: Callable[[str], NDArray[np.float32]], user_id: str, message: str,
-    found: Recall,
+    found: Recall, vector: NDArray[np.float32] | None = None,
 ) -> Recall:  # fmt: skip
     """When they struggle to understand someone else's feelings, add their own experience most
     like that person's situation (a personal analogy's grounding) to what was recalled, if one
@@ -315,7 +360,7 @@ def with_analogy(
     stays in the model's cache. Never for a question about the past (answered from memory)."""
     if asks_about_own_past(message) or not isinstance(source, ExperienceSource):
         return found
-    reading = read_understanding(message)
+    reading = read_understanding(message, vector)
     if not reading.struggling:
         return found
     memory = related_experience(source, user_id, reading, embed)

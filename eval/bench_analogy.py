@@ -160,7 +160,7 @@ def bridge_span(reply: str, cue: str, other: str) -> int | None:
 def run_case(agent: Agent, case: dict[str, Any]) -> dict[str, Any]:
     context, user = agent.context, case["id"]
     ids = seed(context, user, case["memories"])
-    reading = read_understanding(case["message"])
+    reading = read_understanding(case["message"], context.embedder.embed_one(case["message"]))
     session = context.store.new_session(user)
     start = time.perf_counter()
     result = agent.run_turn(user, session, case["message"])
@@ -237,10 +237,14 @@ def summary(rows: list[dict[str, Any]]) -> dict[str, Any]:
 
 
 def real_fires(messages: list[Message], sample: int, rng: random.Random) -> dict[str, Any]:
-    """The detector on real messages: how many fire, and a sample of them to hand-check."""
+    """The detector (patterns and head) on real messages: how many fire, and a sample of them
+    to hand-check."""
+    from eval.embed_cache import embed_many
+
     fires = []
-    for message in messages:
-        reading = read_understanding(message.text)
+    vectors = embed_many([m.text for m in messages], "analogy-real")
+    for message, vector in zip(messages, vectors, strict=True):
+        reading = read_understanding(message.text, vector)
         if reading.struggling:
             fires.append({"id": message.id, "text": message.text, "other": reading.other,
                           "cue": reading.cue})  # fmt: skip
@@ -259,10 +263,15 @@ def epitome_posts() -> list[Message]:
 def real_messages(console: Console) -> dict[str, Any]:
     rng = random.Random(12)
     found = {
-        "esconv_dev_seeker": real_fires(esconv_seeker_turns(), 20, rng),
+        "esconv_dev_seeker_b": real_fires(
+            [m for m in esconv_seeker_turns() if m.source == "esconv-b"], 20, rng
+        ),
+        "esconv_dev_seeker_a (head trained on)": real_fires(
+            [m for m in esconv_seeker_turns() if m.source == "esconv-a"], 20, rng
+        ),
         "epitome_seeker_posts": real_fires(epitome_posts(), 20, rng),
         "goemotions_dev": real_fires(goemotions("dev"), 20, rng),
-        "goemotions_train": real_fires(goemotions("train"), 20, rng),
+        "goemotions_train (head trained on)": real_fires(goemotions("train"), 20, rng),
     }
     for name, part in found.items():
         share = part["fires"] / max(part["messages"], 1)
