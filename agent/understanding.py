@@ -230,8 +230,10 @@ def read_understanding(message: str, vector: NDArray[np.float32] | None = None) 
     sentence patterns, else (given the message's vector) the learnt head, when the message
     names the other person."""
     reading = _read_patterns(message)
-    head = struggle_head() if vector is not None and not reading.struggling else None
-    if head is None or vector is None or not head.struggles(vector):
+    if reading.struggling or vector is None:
+        return reading
+    head = struggle_head()
+    if head is None or not head.struggles(vector):
         return reading
     for found in MENTION.finditer(message):
         other = found.group("other")

@@ -29,6 +29,7 @@ import numpy.typing as npt
 from agent.understanding import HEAD_PATH
 from eval.embed_cache import embed_many
 from eval.real_messages import esconv_seeker_turns, goemotions
+from eval.train_safety import threshold_at
 
 DATA = Path(__file__).resolve().parent / "data"
 CASE_FILES = (DATA / "analogy_cases.jsonl", DATA / "analogy_cases_fresh.jsonl")
@@ -78,8 +79,8 @@ def train(budget: float, out: Path = HEAD_PATH) -> None:
     x = embed_many(texts, "analogy-detector")
     w = weights(is_real)
     scores = out_of_fold(x, y, w)
-    real = np.sort(scores[is_real])[::-1]
-    threshold = float(real[int(np.floor(budget * len(real)))] + 1e-6)
+    real = scores[is_real]
+    threshold = threshold_at(real, budget)
     cases = ~is_real
     n_cases, n_real = int(cases.sum()), int(is_real.sum())
     print(f"{n_cases} cases ({int(y.sum())} struggles), {n_real} real messages")
