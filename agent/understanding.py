@@ -198,19 +198,41 @@ def _cue_span(sentence: str, following: str) -> tuple[str, tuple[int, int]] | No
 
 HEAD_PATH = Path(__file__).with_name("analogy_head.npz")
 MENTION = re.compile(rf"\b{OTHER}", re.I)  # who the head's struggle is about: the first named
+PUZZLED_ANYWHERE = re.compile(rf"\b(?:{PUZZLED})\b", re.I)
+ASKS_WHY = re.compile(
+    r"\b(?:why|how come|what gives|what(?:'s| is) (?:up|going on)|is it (?:me|normal))\b", re.I
+)
+OWN_FEELING = re.compile(r"\b(?:why (?:am|do|did) i|i feel|i'?m so|i am so)\b", re.I)
+CUES: tuple[Callable[[str], object], ...] = (
+    STRUGGLE_CUE.search,  # a puzzlement that is not "what to do" nor about oneself
+    PUZZLED_ANYWHERE.search,  # any puzzlement ("I don't get", "no idea", "baffles me")
+    lambda message: "?" in message,
+    MENTION.search,  # someone else is named
+    OTHER_FEELS.search,  # someone else feels or reacts
+    ASKS_WHY.search,
+    OWN_FEELING.search,  # their own feeling (weighs against)
+)
+
+
+def cue_features(message: str) -> NDArray[np.float32]:
+    """The sentence cues the learnt head reads beside the vector, one 0/1 flag each (CUES):
+    they carry what a mean sentence vector blurs, whether the message asks and about whom."""
+    return np.array([bool(cue(message)) for cue in CUES], dtype=np.float32)
 
 
 @dataclass(frozen=True)
 class StruggleHead:
     """The learnt half of the reading (eval/train_analogy_detector.py): P(struggle) from the
-    message's vector, a logistic regression, and the threshold set on real messages."""
+    message's vector and its cue flags (`cue_features`), a logistic regression, and the
+    threshold set on real messages."""
 
     weights: NDArray[np.float32]
     bias: float
     threshold: float
 
-    def struggles(self, vector: NDArray[np.float32]) -> bool:
-        logit = float(np.dot(self.weights, vector)) + self.bias
+    def struggles(self, vector: NDArray[np.float32], message: str) -> bool:
+        features = np.concatenate([vector, cue_features(message)])
+        logit = float(np.dot(self.weights, features)) + self.bias
         return bool(1.0 / (1.0 + np.exp(-logit)) >= self.threshold)
 
 
@@ -233,7 +255,7 @@ def read_understanding(message: str, vector: NDArray[np.float32] | None = None) 
     if reading.struggling or vector is None:
         return reading
     head = struggle_head()
-    if head is None or not head.struggles(vector):
+    if head is None or not head.struggles(vector, message):
         return reading
     for found in MENTION.finditer(message):
         other = found.group("other")

@@ -36,7 +36,8 @@ Negative cases are scored on the plan alone, so their replies are cut short (16 
 reply check). The whole run took 27 minutes on two cores shared with other model jobs (~45 s
 per positive turn, ~15 s per negative); `--limit 5` keeps it near 10.
 
-`--no-model` runs only the detector on real messages.
+`--no-model` runs only the detector: on the cases (how many of each group it reads) and on
+real messages.
 """
 
 from __future__ import annotations
@@ -282,6 +283,19 @@ def real_messages(console: Console) -> dict[str, Any]:
     return found
 
 
+def detector_reads(cases: list[dict[str, Any]]) -> dict[str, dict[str, int]]:
+    """The detector alone (patterns and head, no model) on each group of cases."""
+    from eval.embed_cache import embed_many
+
+    vectors = embed_many([case["message"] for case in cases], "analogy-cases")
+    out: dict[str, dict[str, int]] = {}
+    for case, vector in zip(cases, vectors, strict=True):
+        part = out.setdefault(case["group"], {"n": 0, "detector": 0})
+        part["n"] += 1
+        part["detector"] += read_understanding(case["message"], vector).struggling
+    return out
+
+
 def print_table(console: Console, title: str, result: dict[str, Any]) -> None:
     table = Table(title=title)
     for column in ("group", "cases", "analogy fired", "detector on", "notes"):
@@ -326,11 +340,21 @@ def main(argv: list[str] | None = None) -> None:
     args = parser.parse_args(argv)
     console = Console()
     try:
-        cases = [] if args.no_model else limited(load_cases(args.cases), args.limit)
+        cases = limited(load_cases(args.cases), args.limit)
     except CaseFileError as exc:
         parser.exit(2, f"bench_analogy: {exc}\n")
     results: dict[str, Any] = {"real_messages": real_messages(console)}
-    if not args.no_model:
+    if args.no_model:
+        results["detector"] = detector_reads(cases)
+        table = Table(title=f"The detector alone on {args.cases.name}")
+        for column in ("group", "cases", "detector on"):
+            table.add_column(column, justify="left" if column == "group" else "right")
+        for group in GROUPS:
+            if group in results["detector"]:
+                part = results["detector"][group]
+                table.add_row(group, str(part["n"]), str(part["detector"]))
+        console.print(table)
+    else:
         with tempfile.TemporaryDirectory() as tmp, Progress(console=console) as progress:
             rows = run_model(args.model, cases, Path(tmp), progress)
         results["analogy"] = {"summary": summary(rows), "rows": rows}

@@ -1,41 +1,81 @@
 """Train the learnt half of the analogy detector: does a message struggle to understand someone?
 
     python -m eval.train_analogy_detector                 # writes agent/analogy_head.npz
-    python -m eval.train_analogy_detector --budget 0.002
+    python -m eval.train_analogy_detector --budget 0.001
 
 The sentence patterns of `agent.understanding` read 22 of 22 in-sample cases and 3 of 20 cases
 written afterwards by someone else: people say it in too many ways ("Help me understand why
 she's this furious", "What is that about?"). This head is a logistic regression over the
-message's MiniLM vector, read beside the patterns. Positives: the messages of the cases that
+message's MiniLM vector and seven 0/1 sentence cues (`agent.understanding.cue_features`: a
+puzzlement, a question, someone named, someone feeling, their own feeling), read beside the
+patterns. Positives: the messages of the cases that
 struggle to understand someone (`eval/data/analogy_cases.jsonl` and
-`analogy_cases_fresh.jsonl`, groups "positive" and "struggle_no_memory"); negatives: their
-other cases (venting, questions about the past, small talk, puzzling over one's own feelings)
-and real messages (GoEmotions train comments, ESConv half "a" seeker turns), which together
-weigh as much as all cases. The threshold is a false-alarm budget on the real messages, out of
+`analogy_cases_fresh.jsonl`, groups "positive" and "struggle_no_memory") and the "struggle"
+messages of `eval/data/analogy_detector_train.jsonl` (330, three helpers' voices); negatives:
+their other cases and messages (venting, understanding already, questions about the past,
+practical questions, small talk, puzzling over one's own feelings) and real messages
+(GoEmotions train comments, ESConv half "a" seeker turns), which together weigh as much as all
+cases. The threshold is a false-alarm budget on the real messages, out of
 fold: at most `budget` of them may read as a struggle. GoEmotions dev, ESConv half "b",
-EPITOME and `analogy_cases_fresh2.jsonl` are never used here (`eval.bench_analogy` measures on
-them).
+EPITOME and `analogy_cases_fresh2.jsonl` / `_fresh3.jsonl` are never used here
+(`eval.bench_analogy` measures on them).
 """
 
 from __future__ import annotations
 
 import argparse
+import json
 from collections.abc import Sequence
 from pathlib import Path
+from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
+from pydantic import BaseModel, Field, ValidationError
 
-from agent.understanding import HEAD_PATH
+from agent.understanding import HEAD_PATH, cue_features
 from eval.embed_cache import embed_many
+from eval.errors import EvalError
 from eval.real_messages import esconv_seeker_turns, goemotions
 from eval.train_safety import threshold_at
 
 DATA = Path(__file__).resolve().parent / "data"
 CASE_FILES = (DATA / "analogy_cases.jsonl", DATA / "analogy_cases_fresh.jsonl")
+MESSAGES = DATA / "analogy_detector_train.jsonl"
 STRUGGLES = ("positive", "struggle_no_memory")
 C = 4.0
 FOLDS = 5
+BUDGET = 0.002  # share of the real training messages that may read as a struggle, out of fold
+
+
+class TrainingFileError(EvalError, ValueError):
+    """The training messages file is missing or a line of it is not valid."""
+
+
+class TrainingMessage(BaseModel):
+    """One written message: does it struggle to understand someone else's feelings?"""
+
+    text: str = Field(min_length=1)
+    label: Literal["struggle", "other"]
+    voice: str = ""
+    kind: str = ""
+
+
+def load_messages(path: Path = MESSAGES) -> list[TrainingMessage]:
+    """The written training messages (a first line without a text says what they are)."""
+    if not path.is_file():
+        raise TrainingFileError(f"No training messages at {path}.")
+    found = []
+    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
+        if not line.strip():
+            continue
+        try:
+            row = json.loads(line)
+            if "text" in row or "label" in row:
+                found.append(TrainingMessage.model_validate(row))
+        except (json.JSONDecodeError, ValidationError) as exc:
+            raise TrainingFileError(f"{path}:{number} is not a valid message: {exc}") from exc
+    return found
 
 
 def training_set() -> tuple[list[str], npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
@@ -43,12 +83,23 @@ def training_set() -> tuple[list[str], npt.NDArray[np.bool_], npt.NDArray[np.boo
     from eval.bench_analogy import load_cases
 
     cases = [case for path in CASE_FILES for case in load_cases(path)]
+    written = load_messages()
     real = [m.text for m in goemotions("train")]
     real += [m.text for m in esconv_seeker_turns() if m.source == "esconv-a"]
-    texts = [case["message"] for case in cases] + real
-    labels = np.array([case["group"] in STRUGGLES for case in cases] + [False] * len(real))
-    is_real = np.array([False] * len(cases) + [True] * len(real))
+    texts = [case["message"] for case in cases] + [m.text for m in written] + real
+    labels = np.array(
+        [case["group"] in STRUGGLES for case in cases]
+        + [m.label == "struggle" for m in written]
+        + [False] * len(real)
+    )
+    is_real = np.array([False] * (len(cases) + len(written)) + [True] * len(real))
     return texts, labels, is_real
+
+
+def features(texts: Sequence[str]) -> npt.NDArray[np.float32]:
+    """What the head reads: each message's MiniLM vector and its cue flags."""
+    flags = np.stack([cue_features(text) for text in texts])
+    return np.hstack([embed_many(texts, "analogy-detector"), flags]).astype(np.float32)
 
 
 def weights(is_real: npt.NDArray[np.bool_]) -> npt.NDArray[np.float64]:
@@ -76,7 +127,7 @@ def train(budget: float, out: Path = HEAD_PATH) -> None:
     from sklearn.linear_model import LogisticRegression
 
     texts, y, is_real = training_set()
-    x = embed_many(texts, "analogy-detector")
+    x = features(texts)
     w = weights(is_real)
     scores = out_of_fold(x, y, w)
     real = scores[is_real]
@@ -100,12 +151,16 @@ def train(budget: float, out: Path = HEAD_PATH) -> None:
 def main(argv: Sequence[str] | None = None) -> None:
     """Train the head."""
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0] if __doc__ else None)
-    parser.add_argument("--budget", type=float, default=0.001,
+    parser.add_argument("--budget", type=float, default=BUDGET,
                         help="share of real messages that may read as a struggle")  # fmt: skip
+    parser.add_argument("--out", type=Path, default=HEAD_PATH, help="where to write the head")
     args = parser.parse_args(argv)
     if not 0 < args.budget < 1:
         parser.error("--budget must be between 0 and 1")
-    train(args.budget)
+    try:
+        train(args.budget, args.out)
+    except TrainingFileError as exc:
+        parser.exit(2, f"train_analogy_detector: {exc}\n")
 
 
 if __name__ == "__main__":
