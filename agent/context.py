@@ -31,6 +31,7 @@ from memory.store import ConversationStore
 if TYPE_CHECKING:
     from langchain_core.language_models import BaseChatModel
 
+    from agent.analogy_judge import RelationJudge
     from agent.emotion import EmotionClassifier
     from agent.llm import StructuredMethod
     from agent.safety import SafetyScreen
@@ -95,6 +96,15 @@ class Context:
     @property
     def recall(self) -> RecallSource:
         return self.services.recall
+
+    @property
+    def analogy_judge(self) -> RelationJudge | None:
+        """The turn model as the analogy's relation judge, unless the settings turn it off."""
+        if not self.settings.analogy_judge:
+            return None
+        from agent.analogy_judge import LLMRelationJudge
+
+        return LLMRelationJudge(self.chat_model)
 
     @property
     def memories(self) -> MemoryStore:

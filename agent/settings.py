@@ -109,6 +109,12 @@ class Settings(BaseSettings):
         description="Check each reply (JSON, loops, repeats, copied examples, stock openers, "
         "stance) and rewrite a broken one; off only to measure what it catches.",
     )
+    analogy_judge: bool = Field(
+        default=True,
+        description="Ask the model whether an own experience below the similarity floor "
+        "relates to the feelings someone struggles to understand (agent/analogy_judge.py); "
+        "one short call, only then.",
+    )
     variant: str = Field(
         default="full",
         description="Pipeline configuration: full, no-memory, no-traits, no-ebg, no-coe, "

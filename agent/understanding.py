@@ -27,10 +27,16 @@ from typing import Protocol, runtime_checkable
 import numpy as np
 from numpy.typing import NDArray
 
+from agent.analogy_judge import RelationJudge
 from agent.analysis import asks_about_own_past, sentences
 from memory.recall import Recall
 from memory.trace import MemoryRef
-from strategies.policy import ANALOGY_MIN_RELEVANCE, GROUNDING_MAX_RELEVANCE
+from strategies.policy import (
+    ANALOGY_JUDGE_MIN,
+    ANALOGY_JUDGED_MIN_RELEVANCE,
+    ANALOGY_MIN_RELEVANCE,
+    GROUNDING_MAX_RELEVANCE,
+)
 
 ROLE = (
     r"(?:little |big |older |younger |elder |best |new |old |ex[- ]|teenage |own |step[- ]?)?"
@@ -358,40 +364,53 @@ class ExperienceSource(Protocol):
 
 def related_experience(
     source: ExperienceSource, user_id: str, reading: Understanding,
-    embed: Callable[[str], NDArray[np.float32]],
-) -> MemoryRef | None:  # fmt: skip
-    """The user's own experience that can ground an analogy for the other person's feelings:
-    the most similar one to their situation, at least ANALOGY_MIN_RELEVANCE similar, not about
-    that person, not a restatement, and confirmed as this user's current memory."""
+    embed: Callable[[str], NDArray[np.float32]], judge: RelationJudge | None = None,
+    message: str = "",
+) -> tuple[MemoryRef, float | None] | None:  # fmt: skip
+    """The user's own experience that can ground an analogy for the other person's feelings,
+    and the judge's probability when it was asked: the most similar one to their situation,
+    not about that person, not a restatement, and confirmed as this user's current memory; at
+    least ANALOGY_MIN_RELEVANCE similar, or (the best such one only) at least
+    ANALOGY_JUDGED_MIN_RELEVANCE and judged related by the model."""
     query = experience_query(reading)
     for memory in source.experiences(user_id, query, embed(query)):
-        if memory.relevance < ANALOGY_MIN_RELEVANCE:
+        if memory.relevance < ANALOGY_JUDGED_MIN_RELEVANCE:
             return None
         restates = memory.relevance >= GROUNDING_MAX_RELEVANCE
         mine = not restates and not about_them(memory.text, reading.other)
-        if mine and source.verify_memory(user_id, memory.id):
-            return memory
+        if not mine or not source.verify_memory(user_id, memory.id):
+            continue
+        if memory.relevance >= ANALOGY_MIN_RELEVANCE:
+            return memory, None
+        if judge is None:
+            return None
+        who = addressed(reading.other).replace("your ", "their ", 1)
+        related = judge.relates(message, who, memory.text)
+        return (memory, related) if related is not None and related >= ANALOGY_JUDGE_MIN else None
     return None
 
 
 def with_analogy(
     source: object, embed: Callable[[str], NDArray[np.float32]], user_id: str, message: str,
-    found: Recall, vector: NDArray[np.float32] | None = None,
+    found: Recall, vector: NDArray[np.float32] | None = None, judge: RelationJudge | None = None,
 ) -> Recall:  # fmt: skip
     """When they struggle to understand someone else's feelings, add their own experience most
     like that person's situation (a personal analogy's grounding) to what was recalled, if one
     relates: at recall, before the analysis call, so the reply call's prompt (which repeats it)
-    stays in the model's cache. Never for a question about the past (answered from memory)."""
+    stays in the model's cache. Never for a question about the past (answered from memory).
+    With a `judge`, an experience in the grey band below the similarity floor is put to it."""
     if asks_about_own_past(message) or not isinstance(source, ExperienceSource):
         return found
     reading = read_understanding(message, vector)
     if not reading.struggling:
         return found
-    memory = related_experience(source, user_id, reading, embed)
-    if memory is None:
+    related = related_experience(source, user_id, reading, embed, judge, message)
+    if related is None:
         return found
+    memory, judged = related
     memories = [m for m in found.memories if m.id != memory.id] + [memory]
-    return found.model_copy(update={"analogy": memory, "memories": memories})
+    return found.model_copy(update={"analogy": memory, "memories": memories,
+                                    "analogy_judged": judged})  # fmt: skip
 
 
 def addressed(other: str) -> str:

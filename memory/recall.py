@@ -57,6 +57,11 @@ class Recall(BaseModel):
         "feelings they struggle to understand (its relevance is to that situation); also in "
         "`memories`.",
     )
+    analogy_judged: float | None = Field(
+        default=None,
+        description="The model's probability that `analogy` relates, when it was below the "
+        "similarity floor and the model was asked (agent.analogy_judge); None otherwise.",
+    )
 
 
 @dataclass(frozen=True)

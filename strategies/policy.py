@@ -52,6 +52,12 @@ other person's situation worded as a memory ("the user is so upset about the mov
 agent.understanding.experience_query). On eval/data/analogy_cases.jsonl related experiences
 score 0.24-0.70 (19 of 22 at 0.38 or more), the best unrelated own experience 0.35."""
 
+ANALOGY_JUDGED_MIN_RELEVANCE, ANALOGY_JUDGE_MIN = 0.22, 0.70
+"""Below the floor, the best own experience at least this similar is put to the model
+(agent.analogy_judge), and grounds the analogy if its probability of "related" is at least
+ANALOGY_JUDGE_MIN; it then counts as related as the floor. On the four earlier case sets 0.70
+accepted 10 of 23 related grey-band experiences and none of 27 unrelated ones."""
+
 UNDERSTANDING_BONUS = 1.3
 """Added to the personal analogy when they struggle to understand someone else's feelings and
 an own experience relates: the situation the analogy exists for (EmoSync). With it the analogy
