@@ -5,20 +5,23 @@ A personal analogy needs an experience of the person's own that is like what the
 feels, and it is usually a different situation: the sister upset about the move, the user lost
 after changing schools at twelve. MiniLM finds such pairs only when they share words, so many
 related experiences sit below the analogy's similarity floor (`ANALOGY_MIN_RELEVANCE`), among
-unrelated ones. For the best own experience in that grey band
-(`ANALOGY_JUDGED_MIN_RELEVANCE` up to the floor), the turn's model answers one letter, A
-("yes, a similar feeling") or B ("no, unrelated"), and its probability of A decides
-(`ANALOGY_JUDGE_MIN`).
+unrelated ones. The best own experience in that grey band (`ANALOGY_JUDGED_MIN_RELEVANCE` up
+to the floor) is put to the turn's model as a one-letter question, A ("yes, a similar
+feeling") or B ("no, unrelated"), twice: with the experience, and with a neutral one ("The
+user had toast for breakfast this morning."). The answer is how much more probable A is with
+the experience than with the neutral one; it grounds the analogy from `ANALOGY_JUDGE_MIN`.
 
-Measured (eval/bench_analogy.py, 2026-12-07, qwen-1.5b): the probability of A is biased high
-(0.62-0.73 for every pair), but in the grey band it orders related above unrelated
-experiences better than the similarity does (AUC 0.81 against 0.74, 50 pairs of the four
-earlier case sets). The floor 0.70 accepted 10 of 23 related and none of 27 unrelated grey-band
-pairs there; on the fourth set (written before and read after it was set) 4 of 11 related
-and none of 4 unrelated. It is one short call, only for a message read as a struggle with an
-experience in the band: rare (0.2-0.5% of real messages read as a struggle at all).
+Why the contrast (eval/bench_analogy.py, 2026-12-08, qwen-1.5b): the model's probability of A
+alone is biased high and moves with the message (0.62-0.73 for every pair). Alone, with a floor
+of 0.70, it accepted "The user won a pub quiz" for a daughter scared of hand dryers on a fresh
+set. Against the neutral answer for the same message, on the grey-band pairs of five earlier
+case sets (38 related, 30 unrelated), it orders them with AUC 0.88 (alone 0.84, the similarity
+0.67); a margin of 0.04 accepts 29 of the 38 related and 4 of the 30 unrelated. Both calls
+share the prompt up to the experience, so the second costs little more than its end. Only for a
+message read as a struggle with an experience in the band: rare (0.2-0.5% of real messages
+read as a struggle at all).
 
-Without logprobs (an endpoint that gives none) or when the call fails, the answer is None and
+Without logprobs (an endpoint that gives none) or when a call fails, the answer is None and
 the similarity floor alone decides: never a worse turn than without the judge.
 """
 
@@ -40,14 +43,16 @@ JUDGE_SYSTEM = (
     "else's feelings."
 )
 TOP_LOGPROBS = 10
+NEUTRAL = "The user had toast for breakfast this morning."
 
 
 class RelationJudge(Protocol):
     """Whether an own experience relates to the feelings someone struggles to understand."""
 
     def relates(self, message: str, who: str, memory: str) -> float | None:
-        """P(related) in [0, 1], or None when it cannot tell. `who` is the other person as
-        the question names them ("their sister", "Theo", "the other person")."""
+        """How much more the experience reads as related than a neutral one (-1..1), or None
+        when it cannot tell. `who` is the other person as the question names them ("their
+        sister", "Theo", "the other person")."""
         ...
 
 
@@ -73,6 +78,12 @@ class LLMRelationJudge:
         self.model = model
 
     def relates(self, message: str, who: str, memory: str) -> float | None:
+        related = self.probability(message, who, memory)
+        neutral = self.probability(message, who, NEUTRAL) if related is not None else None
+        return None if related is None or neutral is None else related - neutral
+
+    def probability(self, message: str, who: str, memory: str) -> float | None:
+        """The model's probability of A ("a similar feeling") among A and B, or None."""
         try:
             answer = self.model.invoke(
                 judge_messages(message, who, memory), logprobs=True,

@@ -42,13 +42,7 @@ from agent.validation import message_problem
 from memory.database import transaction
 from memory.trace import MemoryRef
 from strategies.catalogue import Catalogue, load_catalogue
-from strategies.policy import (
-    ANALOGY_MIN_RELEVANCE,
-    GROUNDING_MIN_RELEVANCE,
-    Plan,
-    Signals,
-    select_plan,
-)
+from strategies.policy import GROUNDING_MIN_RELEVANCE, Plan, Signals, select_plan
 
 Update = dict[str, Any]
 Node = Callable[[TurnState, Runtime[Context]], Update]
@@ -241,16 +235,6 @@ def assume_cause(state: TurnState, runtime: Runtime[Context]) -> Update:
     return {"analysis": fallback_analysis(state["message"], state["emotion"], note)}
 
 
-def grounding_relevance(grounding: MemoryRef | None, judged: float | None) -> float:
-    """The analogy's experience's relevance to the plan: one the model judged related below
-    the similarity floor counts as related as the floor (agent.analogy_judge)."""
-    if grounding is None:
-        return 0.0
-    if judged is None:
-        return grounding.relevance
-    return max(grounding.relevance, ANALOGY_MIN_RELEVANCE)
-
-
 @timed
 def select_strategy(state: TurnState, runtime: Runtime[Context]) -> Update:
     """Choose a lens and strategy from the analysis, emotion, traits and outcomes (CoE).
@@ -277,7 +261,8 @@ def select_strategy(state: TurnState, runtime: Runtime[Context]) -> Update:
         valence=emotion.valence, intensity=emotion.intensity,
         turn_index=state.get("turn_index", 0),
         grounding_memory_id=grounding.id if grounding else None,
-        grounding_relevance=grounding_relevance(grounding, found.analogy_judged),
+        grounding_relevance=grounding.relevance if grounding else 0.0,
+        grounding_judged=found.analogy_judged if grounding else None,
         memory_question=memory_question,
         understanding_other=reading.struggling and not memory_question,
         other_person=reading.other,

@@ -59,8 +59,9 @@ class Recall(BaseModel):
     )
     analogy_judged: float | None = Field(
         default=None,
-        description="The model's probability that `analogy` relates, when it was below the "
-        "similarity floor and the model was asked (agent.analogy_judge); None otherwise.",
+        description="How much more the model read `analogy` as related than a neutral "
+        "experience, when it was below the similarity floor and the model was asked "
+        "(agent.analogy_judge); None otherwise.",
     )
 
 

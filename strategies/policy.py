@@ -30,6 +30,11 @@ class Signals(BaseModel):
     turn_index: int = 0
     grounding_memory_id: str | None = None
     grounding_relevance: float = Field(default=0.0, description="How well the memory fits, 0..1.")
+    grounding_judged: float | None = Field(
+        default=None,
+        description="How much more the model reads the analogy's experience as related than a "
+        "neutral one, when it was below the similarity floor and judged (agent.analogy_judge).",
+    )
     memory_question: bool = Field(
         default=False, description="They ask what they told empathos before."
     )
@@ -52,11 +57,12 @@ other person's situation worded as a memory ("the user is so upset about the mov
 agent.understanding.experience_query). On eval/data/analogy_cases.jsonl related experiences
 score 0.24-0.70 (19 of 22 at 0.38 or more), the best unrelated own experience 0.35."""
 
-ANALOGY_JUDGED_MIN_RELEVANCE, ANALOGY_JUDGE_MIN = 0.22, 0.70
+ANALOGY_JUDGED_MIN_RELEVANCE, ANALOGY_JUDGE_MIN = 0.22, 0.04
 """Below the floor, the best own experience at least this similar is put to the model
-(agent.analogy_judge), and grounds the analogy if its probability of "related" is at least
-ANALOGY_JUDGE_MIN; it then counts as related as the floor. On the four earlier case sets 0.70
-accepted 10 of 23 related grey-band experiences and none of 27 unrelated ones."""
+(agent.analogy_judge), and grounds the analogy if the model reads it as related by at least
+ANALOGY_JUDGE_MIN more than a neutral experience; it then counts as related as the floor. On
+the grey-band pairs of five earlier case sets 0.04 accepted 29 of 38 related experiences and 4
+of 30 unrelated ones."""
 
 UNDERSTANDING_BONUS = 1.3
 """Added to the personal analogy when they struggle to understand someone else's feelings and
@@ -191,17 +197,18 @@ def _whose(signals: Signals) -> str:
 
 def _add_analogy(tally: _Tally, signals: Signals) -> None:
     """The personal analogy's score: the base bonus, more for a closer experience, and the
-    understanding bonus (only ever called when both the struggle and the experience are there)."""
+    understanding bonus (only ever called when both the struggle and the experience are there).
+    An experience the model judged related below the floor counts as related as the floor."""
     policy = load_policy()
-    above = max(0.0, signals.grounding_relevance - GROUNDING_MIN_RELEVANCE)
+    relevance, said = signals.grounding_relevance, f"{signals.grounding_relevance:.2f}"
+    if signals.grounding_judged is not None:
+        relevance = max(relevance, ANALOGY_MIN_RELEVANCE)
+        said += f", judged related {signals.grounding_judged:+.2f}"
+    above = max(0.0, relevance - GROUNDING_MIN_RELEVANCE)
     bonus = policy.analogy_bonus + policy.analogy_per_relevance * above / (
         1 - GROUNDING_MIN_RELEVANCE
     )
-    tally.add(
-        {"Personal Analogy": bonus},
-        1.0,
-        f"an own experience like theirs (relevance {signals.grounding_relevance:.2f})",
-    )
+    tally.add({"Personal Analogy": bonus}, 1.0, f"an own experience like theirs (relevance {said})")
     tally.add({"Personal Analogy": UNDERSTANDING_BONUS}, 1.0,
               f"they struggle to understand {_whose(signals)} feelings")  # fmt: skip
 

@@ -16,12 +16,11 @@ from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import AIMessage, BaseMessage
 from langchain_core.outputs import ChatGeneration, ChatResult
 
-from agent.analogy_judge import LLMRelationJudge, judge_messages
+from agent.analogy_judge import NEUTRAL, LLMRelationJudge, judge_messages
 from agent.errors import ModelCallError
-from agent.nodes import grounding_relevance
 from agent.understanding import Understanding, related_experience
 from memory.trace import MemoryRef
-from strategies.policy import ANALOGY_JUDGE_MIN, ANALOGY_MIN_RELEVANCE
+from strategies.policy import ANALOGY_JUDGE_MIN, ANALOGY_MIN_RELEVANCE, Signals, select_plan
 
 
 def logprobs(**probabilities: float) -> dict[str, Any]:
@@ -30,9 +29,11 @@ def logprobs(**probabilities: float) -> dict[str, Any]:
 
 
 class LetterChat(BaseChatModel):
-    """Answers with fixed logprobs (or fails) and keeps the prompts and arguments."""
+    """Answers with fixed logprobs (by the experience the prompt quotes, else `metadata_out`),
+    or fails, and keeps the prompts and arguments."""
 
     metadata_out: dict[str, Any] = {}
+    by_memory: dict[str, dict[str, Any]] = {}
     fail: bool = False
     calls: list[tuple[list[BaseMessage], dict[str, Any]]] = []
 
@@ -44,7 +45,10 @@ class LetterChat(BaseChatModel):
         self.calls.append((messages, kwargs))
         if self.fail:
             raise ModelCallError("the endpoint is down")
-        message = AIMessage(content="A", response_metadata=self.metadata_out)
+        text = str(messages[-1].content)
+        quoted = next((m for m in self.by_memory if m in text), None)
+        metadata = self.by_memory[quoted] if quoted else self.metadata_out
+        message = AIMessage(content="A", response_metadata=metadata)
         return ChatResult(generations=[ChatGeneration(message=message)])
 
 
@@ -97,11 +101,21 @@ def test_the_question_quotes_both_texts_as_data_and_names_the_other_person() -> 
     assert text.endswith("Answer with one letter.")
 
 
-def test_the_judge_reads_the_probability_of_a_among_the_two_letters() -> None:
-    chat = LetterChat(metadata_out=logprobs(A=0.6, B=0.2, C=0.2), calls=[])
-    assert LLMRelationJudge(chat).relates(MESSAGE, "their sister", "x") == pytest.approx(0.75)
-    (_, kwargs), = chat.calls  # fmt: skip
+def test_the_judge_weighs_the_experience_against_a_neutral_one() -> None:
+    chat = LetterChat(
+        by_memory={
+            "The user felt lost.": logprobs(A=0.6, B=0.2, C=0.2),
+            NEUTRAL: logprobs(A=0.5, B=0.5),
+        },
+        calls=[],
+    )
+    assert LLMRelationJudge(chat).relates(MESSAGE, "their sister", "The user felt lost.") == (
+        pytest.approx(0.75 - 0.5)
+    )
+    (first, kwargs), (second, _) = chat.calls
     assert kwargs["logprobs"] is True and kwargs["max_tokens"] == 1
+    assert NEUTRAL in str(second[-1].content) and NEUTRAL not in str(first[-1].content)
+    assert first[0] == second[0]  # the same question: only the experience differs
 
 
 @pytest.mark.parametrize("chat", [
@@ -150,7 +164,10 @@ def test_an_experience_below_the_band_is_never_judged() -> None:
 
 
 def test_a_judged_experience_counts_as_related_as_the_floor_for_the_plan() -> None:
-    memory = MemoryRef(id="m1", text="The user felt lost.", relevance=0.28)
-    assert grounding_relevance(memory, 0.72) == ANALOGY_MIN_RELEVANCE
-    assert grounding_relevance(memory, None) == 0.28
-    assert grounding_relevance(None, None) == 0.0
+    base = {"need": "vent", "emotion": "sadness", "grounding_memory_id": "m1",
+            "understanding_other": True, "other_person": "my sister"}  # fmt: skip
+    judged = select_plan(Signals(**base, grounding_relevance=0.26, grounding_judged=0.72), {})
+    floor = select_plan(Signals(**base, grounding_relevance=ANALOGY_MIN_RELEVANCE), {})
+    assert judged.strategy == floor.strategy == "Personal Analogy"
+    assert judged.scores["Personal Analogy"] == pytest.approx(floor.scores["Personal Analogy"])
+    assert any("relevance 0.26, judged related +0.72" in why for why in judged.why)
