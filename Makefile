@@ -75,4 +75,5 @@ bench: models
 	$(PY) -m eval.bench_safety --set eval/safety_fresh2.jsonl
 	$(PY) -m eval.bench_safety --set eval/data/safety_simulated.jsonl --batch held-out
 	$(PY) -m eval.bench_safety --real
+	$(PY) -m eval.bench_analogy --no-model --cases eval/data/analogy_cases_fresh6.jsonl
 	$(PY) -m tui.bench

@@ -29,6 +29,14 @@ def test_shipped_case_files_load_with_every_group(path: Path) -> None:
     assert all(case["expect"] == case["memories"][0]["text"] for case in cases if case["fire"])
 
 
+@pytest.mark.parametrize("n", [2, 3, 4, 5, 6])
+def test_every_later_fresh_set_loads_with_every_group_and_positives_to_find(n: int) -> None:
+    cases = load_cases(CASES.with_name(f"analogy_cases_fresh{n}.jsonl"))
+    assert {case["group"] for case in cases} == set(GROUPS)
+    assert len({case["id"] for case in cases}) == len(cases)
+    assert sum(case["fire"] for case in cases) == 20
+
+
 @pytest.mark.parametrize(
     ("change", "complaint"),
     [
