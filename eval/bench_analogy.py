@@ -55,7 +55,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ValidationError, model_validator
+from pydantic import BaseModel, model_validator
 from rich.console import Console
 from rich.markup import escape
 from rich.progress import Progress
@@ -68,6 +68,7 @@ from agent.runner import Agent
 from agent.settings import DEFAULT_MODEL, Settings
 from agent.understanding import read_understanding
 from eval.errors import EvalError
+from eval.jsonl import read_records
 from eval.real_messages import Message, esconv_seeker_turns, goemotions, shared_data_dir
 from memory.memories import ExtractedFact, MemoryKind
 from memory.trace import TurnTrace
@@ -119,17 +120,8 @@ def load_cases(path: Path = CASES) -> list[dict[str, Any]]:
     """The cases (a first line without an id says what they are); say what is wrong."""
     if not path.is_file():
         raise CaseFileError(f"No cases file at {path}; pass --cases with a JSONL file.")
-    cases = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-            if "id" in row:
-                cases.append(Case.model_validate(row).model_dump(mode="json", exclude_none=True))
-        except (json.JSONDecodeError, ValidationError) as exc:
-            raise CaseFileError(f"{path}:{number} is not a valid case: {exc}") from exc
-    return cases
+    cases = read_records(path, Case, CaseFileError, "case", lambda row: "id" in row)
+    return [case.model_dump(mode="json", exclude_none=True) for case in cases]
 
 
 def seed(context: Context, user: str, memories: list[dict[str, str]]) -> dict[str, str]:

@@ -39,7 +39,7 @@ from functools import cache
 from pathlib import Path
 from typing import Any, Literal, Protocol
 
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field
 from rich.console import Console
 from rich.progress import Progress
 from rich.table import Table
@@ -47,6 +47,7 @@ from rich.table import Table
 from agent.errors import AgentError
 from agent.memory_llm import grounded_when, normalise, unsaid_numbers
 from eval.errors import EvalError
+from eval.jsonl import read_records
 from memory.memories import ExtractedFact
 from memory.rules import is_grounded
 
@@ -90,14 +91,7 @@ def load_items(path: Path = LABELLED, shared: Path | None = None) -> list[Item]:
     """Read the labelled set, one item per line (ESConv texts from `shared`); say what is wrong."""
     if not path.is_file():
         raise LabelledSetError(f"No labelled set at {path}; pass --set with the JSONL file.")
-    items = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            items.append(Item.model_validate_json(line))
-        except ValidationError as exc:
-            raise LabelledSetError(f"{path}:{number} is not a valid item: {exc}") from exc
+    items = read_records(path, Item, LabelledSetError, "item")
     wanted = {item.id for item in items if item.source == "esconv-validation" and not item.message}
     texts = esconv_texts(wanted, shared) if wanted else {}
     items = [item.model_copy(update=texts.get(item.id, {})) for item in items]

@@ -24,18 +24,18 @@ EPITOME and `analogy_cases_fresh2.jsonl` / `_fresh3.jsonl` are never used here
 from __future__ import annotations
 
 import argparse
-import json
 from collections.abc import Sequence
 from pathlib import Path
 from typing import Literal
 
 import numpy as np
 import numpy.typing as npt
-from pydantic import BaseModel, Field, ValidationError
+from pydantic import BaseModel, Field
 
 from agent.understanding import HEAD_PATH, cue_features
 from eval.embed_cache import embed_many
 from eval.errors import EvalError
+from eval.jsonl import read_records
 from eval.real_messages import esconv_seeker_turns, goemotions
 from eval.train_safety import threshold_at
 
@@ -65,17 +65,9 @@ def load_messages(path: Path = MESSAGES) -> list[TrainingMessage]:
     """The written training messages (a first line without a text says what they are)."""
     if not path.is_file():
         raise TrainingFileError(f"No training messages at {path}.")
-    found = []
-    for number, line in enumerate(path.read_text(encoding="utf-8").splitlines(), 1):
-        if not line.strip():
-            continue
-        try:
-            row = json.loads(line)
-            if "text" in row or "label" in row:
-                found.append(TrainingMessage.model_validate(row))
-        except (json.JSONDecodeError, ValidationError) as exc:
-            raise TrainingFileError(f"{path}:{number} is not a valid message: {exc}") from exc
-    return found
+    return read_records(  # a line with neither a text nor a label is the header
+        path, TrainingMessage, TrainingFileError, "message", lambda r: "text" in r or "label" in r
+    )
 
 
 def training_set() -> tuple[list[str], npt.NDArray[np.bool_], npt.NDArray[np.bool_]]:
