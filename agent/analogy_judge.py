@@ -30,10 +30,11 @@ from __future__ import annotations
 import logging
 from typing import Protocol
 
-from langchain_core.language_models import BaseChatModel
 from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 
 from agent.errors import LLMError
+from agent.memory_llm import ModelSource, resolve
+from agent.prompts import triple_quoted
 from agent.trait_llm import token_mass
 
 log = logging.getLogger(__name__)
@@ -58,12 +59,11 @@ class RelationJudge(Protocol):
 
 def judge_messages(message: str, who: str, memory: str) -> list[BaseMessage]:
     """The one-letter question: the message and the experience quoted as data."""
-    quoted, remembered = (text.replace('"""', "'''") for text in (message, memory))
     return [
         SystemMessage(JUDGE_SYSTEM),
         HumanMessage(
-            f'The person wrote:\n"""\n{quoted}\n"""\n\n'
-            f'Something the person went through themselves:\n"""\n{remembered}\n"""\n\n'
+            f"The person wrote:\n{triple_quoted(message)}\n\n"
+            f"Something the person went through themselves:\n{triple_quoted(memory)}\n\n"
             f"Did the person once feel something like what {who} feels now, so that "
             f"remembering it could help them understand {who}?\n"
             "A: yes, a similar feeling\nB: no, unrelated\nAnswer with one letter."
@@ -72,10 +72,11 @@ def judge_messages(message: str, who: str, memory: str) -> list[BaseMessage]:
 
 
 class LLMRelationJudge:
-    """The relation judge on a chat model that gives first-token logprobs."""
+    """The relation judge on a chat model that gives first-token logprobs (a factory is
+    called only when a judgement is asked for: most turns never ask)."""
 
-    def __init__(self, model: BaseChatModel) -> None:
-        self.model = model
+    def __init__(self, model: ModelSource) -> None:
+        self._model = model
 
     def relates(self, message: str, who: str, memory: str) -> float | None:
         related = self.probability(message, who, memory)
@@ -85,7 +86,7 @@ class LLMRelationJudge:
     def probability(self, message: str, who: str, memory: str) -> float | None:
         """The model's probability of A ("a similar feeling") among A and B, or None."""
         try:
-            answer = self.model.invoke(
+            answer = resolve(self._model).invoke(
                 judge_messages(message, who, memory), logprobs=True,
                 top_logprobs=TOP_LOGPROBS, max_tokens=1, temperature=0.0,
             )  # fmt: skip

@@ -104,7 +104,7 @@ class Context:
             return None
         from agent.analogy_judge import LLMRelationJudge
 
-        return LLMRelationJudge(self.chat_model)
+        return LLMRelationJudge(lambda: self.chat_model)
 
     @property
     def memories(self) -> MemoryStore:

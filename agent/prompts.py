@@ -160,6 +160,12 @@ def quote_block(text: str) -> str:
     return "```\n" + text.replace("```", "'''") + "\n```"
 
 
+def triple_quoted(text: str) -> str:
+    """Quote a person's words between triple quotes, as the one-letter questions do (trait
+    asking, the analogy judge); quotes inside are neutralised so the words cannot close it."""
+    return '"""\n' + text.replace('"""', "'''") + '\n"""'
+
+
 def format_memories(memories: Sequence[MemoryRef]) -> str:
     """Render recalled memories as a quoted, id-tagged list (empty string if none)."""
     if not memories:

@@ -27,7 +27,7 @@ from langchain_core.messages import BaseMessage, HumanMessage, SystemMessage
 
 from agent.llm import model_call_errors, model_label
 from agent.memory_llm import ModelSource, gives_way, resolve
-from agent.prompts import quote_block
+from agent.prompts import quote_block, triple_quoted
 from memory.trait_rating import PASSAGE_CHARS, Answer, Lean, Passage, Rating
 
 if TYPE_CHECKING:
@@ -101,11 +101,10 @@ def asking_messages(trait: str, text: str) -> list[BaseMessage]:
     """The prompt for one message and trait: the message first (its prefix is cached across
     the traits), then high, low or neither, answered with one letter."""
     high, low = ASKED[trait]
-    quoted = text.replace('"""', "'''")  # the person's words cannot close the quote
     return [
         SystemMessage(ASK_SYSTEM),
         HumanMessage(
-            f'What the person wrote:\n"""\n{quoted}\n"""\n\n'
+            f"What the person wrote:\n{triple_quoted(text)}\n\n"
             "Does anything they did or felt show that they are\n"
             f"A: {high}\nB: {low}\nC: neither, or it does not say\nAnswer with one letter."
         ),

@@ -368,9 +368,9 @@ def related_experience(
     message: str = "",
 ) -> tuple[MemoryRef, float | None] | None:  # fmt: skip
     """The user's own experience that can ground an analogy for the other person's feelings,
-    and the judge's probability when it was asked: the most similar one to their situation,
-    not about that person, not a restatement, and confirmed as this user's current memory; at
-    least ANALOGY_MIN_RELEVANCE similar, or (the best such one only) at least
+    and the judge's margin when it was asked (None otherwise): the most similar one to their
+    situation, not about that person, not a restatement, and confirmed as this user's current
+    memory; at least ANALOGY_MIN_RELEVANCE similar, or (the best such one only) at least
     ANALOGY_JUDGED_MIN_RELEVANCE and judged related by the model."""
     query = experience_query(reading)
     for memory in source.experiences(user_id, query, embed(query)):

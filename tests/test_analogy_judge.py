@@ -171,3 +171,17 @@ def test_a_judged_experience_counts_as_related_as_the_floor_for_the_plan() -> No
     assert judged.strategy == floor.strategy == "Personal Analogy"
     assert judged.scores["Personal Analogy"] == pytest.approx(floor.scores["Personal Analogy"])
     assert any("relevance 0.26, judged related +0.72" in why for why in judged.why)
+
+
+def test_the_model_is_built_only_when_a_judgement_is_asked_for() -> None:
+    built: list[int] = []
+
+    def factory() -> LetterChat:
+        built.append(1)
+        return LetterChat(metadata_out=logprobs(A=0.5, B=0.5), calls=[])
+
+    judge = LLMRelationJudge(factory)
+    assert find(Experiences(("The user felt lost after moving to Leeds.", 0.45)), judge)
+    assert built == []
+    assert find(Experiences(("The user felt lost after changing schools.", 0.30)), judge) is None
+    assert built == [1, 1]  # the experience, then the neutral one
